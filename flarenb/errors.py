@@ -1,0 +1,38 @@
+"""User-facing errors.
+
+Every error flarenb raises at a user carries one line that says what happened and what to do next.
+The magic layer turns :class:`FlareError` into IPython's ``UsageError`` (no traceback).
+"""
+
+from __future__ import annotations
+
+
+class FlareError(Exception):
+    """An error meant for the user: ``str(err)`` is one line naming the problem and the fix."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        self.message = message
+        self.hint = hint
+        super().__init__(f"{message}. {hint}" if hint else message)
+
+
+class NotConnected(FlareError):
+    """No FLARE session has been selected yet."""
+
+    def __init__(self):
+        super().__init__(
+            "Not connected to FLARE",
+            "Run %flare poc start for a local FLARE, or %flare connect --startup-kit DIR for a deployment",
+        )
+
+
+class StartupKitError(FlareError):
+    """The startup kit could not be resolved or is not an admin kit."""
+
+
+class ConnectError(FlareError):
+    """The FLARE server did not answer."""
+
+
+class PocError(FlareError):
+    """The local POC deployment could not be started, found or stopped."""

@@ -1,0 +1,427 @@
+"""A real local FLARE: start (or reuse), inspect and stop an NVFlare POC deployment.
+
+The server and every client run as separate processes, started by NVFlare's own POC tooling
+(``nvflare poc prepare`` / ``nvflare poc start`` / ``nvflare poc stop``). :func:`start` is idempotent: a rerun of
+the cell, or a new kernel, finds the running POC and reuses it within seconds; it never wipes a running one
+(unlike ``nvflare.recipe.PocEnv``).
+
+The workspace is ``$NVFLARE_POC_WORKSPACE`` if set, else a flarenb-owned folder
+(``$XDG_DATA_HOME/flarenb/poc``, by default ``~/.local/share/flarenb/poc``).
+
+After ``prepare`` flarenb points the server's system-level ``JobLogReceiver`` at the server workspace root
+(instead of the system temp dir, where stock NVFlare strands staging files), so that logs streamed by a job's
+clients land where ``get_job_logs`` reads them while the job runs. Jobs submitted through flarenb add the
+client-side streamer (see :mod:`flarenb.jobconfig`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from . import session as _session
+from .errors import FlareError, PocError
+
+DEFAULT_CLIENTS = 2
+START_TIMEOUT = 90.0
+PROJECT = "example_project"
+ADMIN = "admin@nvidia.com"
+
+
+def default_workspace() -> Path:
+    env = (os.environ.get("NVFLARE_POC_WORKSPACE") or "").strip()
+    if env:
+        return Path(env).expanduser().resolve()
+    data_home = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(data_home, "flarenb", "poc").resolve()
+
+
+@dataclass(frozen=True)
+class Poc:
+    """A POC workspace on this machine (prepared; maybe running)."""
+
+    workspace: Path
+
+    @property
+    def project_file(self) -> Path:
+        return self.workspace / "project.yml"
+
+    @property
+    def prepared(self) -> bool:
+        return self.project_file.is_file() and self.prod_dir.is_dir()
+
+    @property
+    def prod_dir(self) -> Path:
+        return self.workspace / PROJECT / "prod_00"
+
+    def site_dir(self, site: str) -> Path:
+        return self.prod_dir / site
+
+    @property
+    def admin_kit(self) -> Path:
+        return self.site_dir(ADMIN)
+
+    def _participants(self) -> list[dict]:
+        import yaml
+
+        try:
+            config = yaml.safe_load(self.project_file.read_text()) or {}
+        except (OSError, yaml.YAMLError):
+            return []
+        return [p for p in config.get("participants", []) if isinstance(p, dict)]
+
+    @property
+    def server_name(self) -> str:
+        for p in self._participants():
+            if p.get("type") == "server":
+                return str(p["name"])
+        return "server"
+
+    @property
+    def clients(self) -> list[str]:
+        return [str(p["name"]) for p in self._participants() if p.get("type") == "client"]
+
+    @property
+    def ports(self) -> list[int]:
+        for p in self._participants():
+            if p.get("type") == "server":
+                fl = int(p.get("fed_learn_port", 8002))
+                admin = int(p.get("admin_port", fl + 1))
+                return sorted({fl, admin})
+        return [8002, 8003]
+
+    def _pid(self, site: str) -> int | None:
+        for name in ("pid.fl", "daemon_pid.fl"):
+            try:
+                pid = int((self.site_dir(site) / name).read_text().strip())
+            except (OSError, ValueError):
+                continue
+            if _alive(pid):
+                return pid
+        return None
+
+    @property
+    def server_pid(self) -> int | None:
+        return self._pid(self.server_name)
+
+    def pids(self) -> dict[str, int | None]:
+        return {site: self._pid(site) for site in [self.server_name, *self.clients]}
+
+    @property
+    def running(self) -> bool:
+        return self.prepared and self.server_pid is not None
+
+    def job_log(self, site: str, job_id: str, name: str = "log.txt") -> Path:
+        """Where ``site`` writes its log of ``job_id`` (written live, readable without the admin API)."""
+        return self.site_dir(site) / job_id / name
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie is not alive
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("0.0.0.0", port))
+        except OSError:
+            return False
+    return True
+
+
+def _nvflare(args: list[str], poc: Poc, timeout: float) -> subprocess.CompletedProcess:
+    env = dict(os.environ, NVFLARE_POC_WORKSPACE=str(poc.workspace))
+    cmd = [sys.executable, "-m", "nvflare.cli", *args]
+    try:
+        return subprocess.run(
+            cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise PocError(f"'nvflare {' '.join(args)}' did not finish within {timeout:g} s", "Try again") from None
+
+
+def _site_names(clients: int | None, sites: list[str] | None) -> list[str]:
+    if sites:
+        names = [s.strip() for s in sites if s.strip()]
+        bad = [s for s in names if not all(ch.isalnum() or ch in "-_." for ch in s)]
+        if bad or len(set(names)) != len(names):
+            raise PocError(
+                f"Invalid site names {', '.join(bad) or 'with duplicates'}",
+                "Use distinct names of letters, digits, '-', '_' or '.', e.g. --sites hospital-a,hospital-b",
+            )
+        return names
+    n = DEFAULT_CLIENTS if clients is None else int(clients)
+    if n < 1:
+        raise PocError(f"--clients must be at least 1, got {n}", "Example: %flare poc start --clients 2")
+    return [f"site-{i + 1}" for i in range(n)]
+
+
+def _active_kit_id() -> str | None:
+    try:
+        from nvflare.tool.kit.kit_config import get_active_startup_kit_id, load_cli_config
+
+        return get_active_startup_kit_id(load_cli_config())
+    except Exception:
+        return None
+
+
+def _restore_active_kit(previous: str | None) -> None:
+    """``nvflare poc prepare`` makes the POC admin kit the active one; keep the user's own choice instead."""
+    if not previous or _active_kit_id() == previous:
+        return
+    try:
+        from nvflare.tool.kit.kit_config import load_cli_config, save_cli_config, set_active_startup_kit
+
+        save_cli_config(set_active_startup_kit(load_cli_config(), previous))
+    except Exception:
+        pass
+
+
+def _configure_log_receiver(poc: Poc) -> None:
+    """Point the server's system-level JobLogReceiver at the server workspace root (see module docstring)."""
+    server_ws = poc.site_dir(poc.server_name)
+    for name in ("resources.json", "resources.json.default"):
+        path = server_ws / "local" / name
+        if not path.is_file():
+            continue
+        conf = json.loads(path.read_text())
+        for comp in conf.get("components", []):
+            if str(comp.get("path", "")).endswith("JobLogReceiver"):
+                comp.setdefault("args", {})["dest_dir"] = str(server_ws)
+        path.write_text(json.dumps(conf, indent=2))
+
+
+def prepare(poc: Poc, sites: list[str]) -> None:
+    """``nvflare poc prepare`` for these sites (wipes the stopped workspace), then flarenb's configuration."""
+    if poc.running:
+        raise PocError("The local FLARE is running", "Stop it first with %flare poc stop")
+    previous = _active_kit_id()
+    result = _nvflare(["poc", "prepare", "-c", *sites, "--force"], poc, timeout=120)
+    if result.returncode != 0 or not poc.prepared:
+        raise PocError(f"nvflare poc prepare failed: {_tail(result)}", "Check the workspace folder is writable")
+    _restore_active_kit(previous)
+    _configure_log_receiver(poc)
+
+
+def _tail(result: subprocess.CompletedProcess) -> str:
+    text = (result.stderr or "").strip() or (result.stdout or "").strip()
+    return text.splitlines()[-1] if text else f"exit code {result.returncode}"
+
+
+class _Progress:
+    """One line of progress that updates in place (a display in a notebook, stderr elsewhere)."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self._handle = None
+        self._last = None
+
+    def __call__(self, text: str) -> None:
+        if not self.enabled or text == self._last:
+            return
+        self._last = text
+        try:
+            from IPython import get_ipython
+            from IPython.display import display
+
+            if get_ipython() is not None and getattr(get_ipython(), "kernel", None) is not None:
+                if self._handle is None:
+                    self._handle = display({"text/plain": text}, raw=True, display_id=True)
+                else:
+                    self._handle.update({"text/plain": text}, raw=True)
+                return
+        except Exception:
+            pass
+        print(text, file=sys.stderr, flush=True)
+
+
+def start(
+    clients: int | None = None,
+    sites: list[str] | None = None,
+    workspace: str | os.PathLike | None = None,
+    study: str = _session.DEFAULT_STUDY,
+    timeout: float = START_TIMEOUT,
+    progress: bool = True,
+) -> "_session.Flare":
+    """Start (or reuse) the local FLARE and make it the current connection.
+
+    ``clients=N`` names the sites ``site-1`` .. ``site-N`` (default 2); ``sites=[...]`` names them yourself.
+    A running POC with the same sites is reused as it is; one with other sites is an error (stop it first).
+    """
+    poc = Poc(Path(workspace).expanduser().resolve() if workspace else default_workspace())
+    explicit = clients is not None or bool(sites)
+    wanted = _site_names(clients, sites)
+    show = _Progress(progress)
+
+    if poc.running:
+        if explicit and sorted(poc.clients) != sorted(wanted):
+            raise PocError(
+                f"The local FLARE at {poc.workspace} is running with sites {', '.join(poc.clients)}",
+                "Stop it with %flare poc stop to change its sites, or start it without --clients/--sites",
+            )
+        flare = _connect(poc, study, timeout)
+        flare.wait_for_clients(poc.clients, timeout, show)
+        show(f"Local FLARE reused: {len(poc.clients)} clients connected ({', '.join(poc.clients)})")
+        return flare
+
+    if not poc.prepared or (explicit and sorted(poc.clients) != sorted(wanted)):
+        show(f"Preparing a local FLARE with {', '.join(wanted)} in {poc.workspace} …")
+        prepare(poc, wanted)
+    busy = [p for p in poc.ports if not _port_free(p)]
+    if busy:
+        raise PocError(
+            f"Port {', '.join(map(str, busy))} needed by the local FLARE is in use by another program",
+            "Stop that program (or another FLARE: nvflare poc stop), then run this again",
+        )
+    show("Starting the local FLARE: server …")
+    result = _nvflare(["poc", "start", "--no-wait"], poc, timeout=120)
+    if result.returncode != 0:
+        _kill_all(poc)
+        raise PocError(f"nvflare poc start failed: {_tail(result)}", "Run %flare poc stop, then start again")
+    try:
+        flare = _connect(poc, study, timeout)
+        flare.wait_for_clients(poc.clients, timeout, show)
+    except BaseException:
+        _session.set_current(None) if _session._current and _session._current.poc == poc else None
+        stop(workspace=poc.workspace, progress=False)
+        raise
+    show(f"Local FLARE started: {len(poc.clients)} clients connected ({', '.join(poc.clients)})")
+    return flare
+
+
+def _connect(poc: Poc, study: str, timeout: float) -> "_session.Flare":
+    cur = _session._current
+    if cur is not None and cur.poc == poc and cur.study == study:
+        return cur
+    kit = _session.Kit(path=str(poc.admin_kit), username=ADMIN, source="poc")
+    flare = _session.Flare(kit, study=study, timeout=5.0, poc=poc)
+    deadline = time.monotonic() + timeout
+    while True:  # the server needs ~6-8 s after 'poc start' before it accepts logins
+        try:
+            flare.session  # noqa: B018
+            break
+        except FlareError:
+            if not poc.running or time.monotonic() > deadline:
+                flare.close()
+                raise PocError(
+                    f"The local FLARE server did not accept a login within {timeout:g} s",
+                    f"See {poc.site_dir(poc.server_name) / 'log.txt'}; run %flare poc stop and start again",
+                ) from None
+            time.sleep(0.5)
+    flare.timeout = _session.DEFAULT_TIMEOUT
+    _session.set_current(flare)
+    return flare
+
+
+@dataclass
+class PocStatus:
+    workspace: Path
+    prepared: bool
+    running: bool
+    pids: dict
+
+    def __str__(self) -> str:
+        if not self.prepared:
+            return f"No local FLARE in {self.workspace}. Start one with %flare poc start"
+        state = "running" if self.running else "stopped"
+        procs = ", ".join(f"{site} {'pid ' + str(pid) if pid else 'not running'}" for site, pid in self.pids.items())
+        return f"Local FLARE in {self.workspace}: {state} ({procs})"
+
+    def _repr_pretty_(self, p, cycle):
+        p.text(str(self))
+
+
+def status(workspace: str | os.PathLike | None = None) -> PocStatus:
+    poc = Poc(Path(workspace).expanduser().resolve() if workspace else default_workspace())
+    return PocStatus(poc.workspace, poc.prepared, poc.running, poc.pids() if poc.prepared else {})
+
+
+def current_poc() -> Poc | None:
+    """The POC behind the current connection, if it is a local one."""
+    cur = _session._current
+    return cur.poc if cur is not None else None
+
+
+def stop(
+    workspace: str | os.PathLike | None = None, clean: bool = False, timeout: float = 60.0, progress: bool = True
+) -> PocStatus:
+    """Stop the local FLARE (all its processes; its ports are free afterwards); ``clean=True`` also deletes it."""
+    poc = Poc(Path(workspace).expanduser().resolve() if workspace else default_workspace())
+    show = _Progress(progress)
+    cur = _session._current
+    if cur is not None and cur.poc == poc:
+        _session.set_current(None)
+    if poc.prepared and poc.running:
+        show("Stopping the local FLARE …")
+        _nvflare(["poc", "stop"], poc, timeout=timeout)
+    if poc.prepared:
+        _wait_gone(poc, timeout)
+    if clean and poc.workspace.exists():
+        if poc.prepared:
+            _nvflare(["poc", "clean", "--force"], poc, timeout=timeout)
+        if poc.workspace.exists():
+            import shutil
+
+            shutil.rmtree(poc.workspace, ignore_errors=True)
+    st = status(poc.workspace)
+    show("Local FLARE stopped" + (" and deleted" if clean else ""))
+    return st
+
+
+def _poc_processes(poc: Poc) -> list[int]:
+    """Every process (server, clients, job processes, sub_start.sh watchdogs) running from this workspace."""
+    root = str(poc.prod_dir)
+    if not os.path.isdir("/proc"):  # not Linux: the pid files are all we know
+        return [pid for pid in poc.pids().values() if pid]
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+            cwd = os.readlink(f"/proc/{entry}/cwd")
+        except OSError:
+            continue
+        if (root in cmd or cwd.startswith(root)) and _alive(int(entry)):
+            found.append(int(entry))
+    return found
+
+
+def _kill_all(poc: Poc, sig: int = signal.SIGTERM) -> None:
+    for pid in _poc_processes(poc):
+        try:
+            os.kill(pid, sig)
+        except OSError:
+            pass
+
+
+def _wait_gone(poc: Poc, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while _poc_processes(poc) or not all(_port_free(p) for p in poc.ports):
+        if time.monotonic() > deadline:
+            _kill_all(poc, signal.SIGKILL)
+            time.sleep(0.5)
+            return
+        if time.monotonic() > deadline - timeout / 2:
+            _kill_all(poc)
+        time.sleep(0.25)

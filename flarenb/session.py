@@ -1,0 +1,331 @@
+"""Connecting to FLARE: startup-kit resolution and the kept, self-healing admin session.
+
+Kit selection follows the ``nvflare job`` CLI exactly (it calls NVFlare's own resolver):
+``kit_id``, then ``startup_kit``, then ``$NVFLARE_STARTUP_KIT_DIR``, then ``startup_kits.active`` in
+``~/.nvflare/config.conf``.
+
+A :class:`Flare` keeps one NVFlare ``Session`` for the life of the kernel (logging in costs ~1.6 s; a command
+costs milliseconds), re-establishes it when the server went away, and closes it before the interpreter exits
+(an unclosed NVFlare session keeps a non-daemon thread alive and hangs the process at exit).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any, Callable, TypeVar
+
+from ._quiet import quiet
+from .errors import ConnectError, FlareError, NotConnected, StartupKitError
+
+T = TypeVar("T")
+
+DEFAULT_STUDY = "default"
+DEFAULT_TIMEOUT = 10.0
+
+_SELECT_HINT = (
+    "Pass --startup-kit DIR or --kit-id ID, set NVFLARE_STARTUP_KIT_DIR, "
+    "or activate a kit with 'nvflare config use ID' (or run %flare poc start for a local FLARE)"
+)
+
+
+@dataclass(frozen=True)
+class Kit:
+    """A resolved admin startup kit: the folder that contains ``startup/``, and the admin user's name."""
+
+    path: str
+    username: str
+    source: str  # "kit_id" | "startup_kit" | "env" | "active" | "poc"
+    kit_id: str | None = None
+
+
+def resolve_kit(startup_kit: str | None = None, kit_id: str | None = None) -> Kit:
+    """Resolve the admin startup kit in the ``nvflare job`` CLI's order, or raise :class:`StartupKitError`."""
+    import os
+
+    from nvflare.tool.cli_session import resolve_admin_user_and_dir_for_args
+    from nvflare.tool.kit.kit_config import NVFLARE_STARTUP_KIT_DIR, StartupKitConfigError
+
+    if kit_id and startup_kit:
+        raise StartupKitError("--kit-id and --startup-kit are mutually exclusive", "Use only one of them")
+    if kit_id:
+        source = "kit_id"
+    elif startup_kit:
+        source = "startup_kit"
+    elif (os.environ.get(NVFLARE_STARTUP_KIT_DIR) or "").strip():
+        source = "env"
+    else:
+        source = "active"
+    args = SimpleNamespace(kit_id=kit_id, startup_kit=startup_kit)
+    try:
+        username, admin_dir = resolve_admin_user_and_dir_for_args(args)
+    except StartupKitConfigError as e:
+        raise StartupKitError(_kit_error_message(e, source, startup_kit, kit_id)) from None
+    except Exception as e:  # malformed config.conf, unreadable files
+        raise StartupKitError(f"Cannot read the startup kit ({e})", _SELECT_HINT) from None
+    return Kit(path=admin_dir, username=username, source=source, kit_id=kit_id)
+
+
+def _kit_error_message(e: Exception, source: str, startup_kit: str | None, kit_id: str | None) -> str:
+    text = str(getattr(e, "message", None) or e).strip().rstrip(".")
+    if source == "startup_kit":
+        return (
+            f"{text}. --startup-kit must be an admin startup kit: the folder that contains startup/fed_admin.json "
+            "(for a local POC: <poc>/example_project/prod_00/admin@nvidia.com)"
+        )
+    if source == "kit_id":
+        return f"{text}. Run 'nvflare config list' to see registered kit ids, or pass --startup-kit DIR"
+    if source == "env":
+        return f"{text} (from NVFLARE_STARTUP_KIT_DIR). Point NVFLARE_STARTUP_KIT_DIR at an admin startup kit"
+    if "not" in text and "active" in text or "no startup kit" in text.lower() or "not configured" in text.lower():
+        return f"No startup kit selected. {_SELECT_HINT}"
+    return f"{text}. {_SELECT_HINT}"
+
+
+class Flare:
+    """A connection to one FLARE deployment as one admin user in one study.
+
+    The NVFlare session is created lazily, kept, and re-created when the server went away. Use
+    :meth:`call` to run an NVFlare ``Session`` method with that policy, or :attr:`session` for the raw object.
+    """
+
+    def __init__(self, kit: Kit, study: str = DEFAULT_STUDY, timeout: float = DEFAULT_TIMEOUT, poc=None):
+        from nvflare.fuel.flare_api.flare_api import Session
+
+        try:  # NVFlare's own study-name rule
+            Session._validate_study_name(study)
+        except Exception:
+            raise FlareError(
+                f"Invalid study name {study!r}",
+                "Use lowercase letters, numbers, '_' and '-', e.g. --study default",
+            ) from None
+        self.kit = kit
+        self.study = study
+        self.timeout = timeout
+        self.poc = poc  # the flarenb.poc.Poc this connects to, if it is the local one
+        self._session = None
+        self._lock = threading.RLock()
+        self.connect_count = 0
+        _live.add(self)
+
+    def __repr__(self) -> str:
+        state = "connected" if self._session is not None else "not connected"
+        return f"<Flare {self.kit.username} study={self.study!r} kit={self.kit.path!r} ({state})>"
+
+    # -- session lifecycle -------------------------------------------------------------------------
+    @property
+    def session(self):
+        """The NVFlare ``Session``, logging in on first use."""
+        with self._lock:
+            if self._session is None:
+                self._session = self._login()
+            return self._session
+
+    def _login(self):
+        from nvflare.fuel.flare_api.api_spec import AuthenticationError, NoConnection
+        from nvflare.fuel.flare_api.flare_api import new_secure_session
+
+        try:
+            with quiet():
+                sess = new_secure_session(
+                    username=self.kit.username,
+                    startup_kit_location=self.kit.path,
+                    timeout=self.timeout,
+                    study=self.study,
+                )
+        except AuthenticationError as e:
+            raise ConnectError(
+                f"The FLARE server refused {self.kit.username}'s login ({e})",
+                "Check that the startup kit belongs to this deployment",
+            ) from None
+        except (NoConnection, ConnectionError, TimeoutError) as e:
+            raise ConnectError(
+                f"The FLARE server did not answer within {self.timeout:g} s ({_first_line(e)})",
+                "Start it (%flare poc start for the local FLARE) or check the startup kit's host and port",
+            ) from None
+        except Exception as e:
+            if "timeout" in str(e).lower() or "connect" in str(e).lower():
+                raise ConnectError(
+                    f"The FLARE server did not answer within {self.timeout:g} s ({_first_line(e)})",
+                    "Start it (%flare poc start for the local FLARE) or check the startup kit's host and port",
+                ) from None
+            raise
+        self.connect_count += 1
+        return sess
+
+    def close(self) -> None:
+        """Log out and stop NVFlare's connection thread. Safe to call twice."""
+        with self._lock:
+            sess, self._session = self._session, None
+        if sess is not None:
+            try:
+                with quiet():
+                    sess.close()
+            except Exception:
+                pass
+
+    @property
+    def connected(self) -> bool:
+        return self._session is not None
+
+    def call(self, fn: Callable[[Any], T], *, retry: bool = True) -> T:
+        """Run ``fn(session)``; if the connection was lost, log in again once and retry.
+
+        Pass ``retry=False`` for calls that are not safe to repeat blindly (the submit logic handles those).
+        """
+        from nvflare.fuel.flare_api.api_spec import NoConnection, SessionClosed
+
+        try:
+            return fn(self.session)
+        except (NoConnection, SessionClosed, ConnectionError) as e:
+            self.close()
+            if not retry:
+                raise
+            try:
+                return fn(self.session)
+            except (NoConnection, SessionClosed, ConnectionError):
+                self.close()
+                raise ConnectError(
+                    f"Lost the connection to the FLARE server ({_first_line(e)})",
+                    "Check that it is running (%flare poc status) and run the cell again",
+                ) from None
+
+    # -- information -------------------------------------------------------------------------------
+    def system_info(self) -> "SystemInfo":
+        """Server status and the connected clients (``check_status server``)."""
+        info = self.call(lambda s: s.get_system_info())
+        return SystemInfo(
+            server_status=str(info.server_info.status),
+            server_start_time=info.server_info.start_time,
+            clients=[(c.name, c.last_connect_time) for c in info.client_info],
+            jobs=[(j.job_id, j.app_name) for j in info.job_info],
+        )
+
+    def wait_for_clients(self, expected: list[str], timeout: float, progress: Callable[[str], None] | None = None):
+        """Poll the server until every expected client is connected (or raise :class:`ConnectError`)."""
+        deadline = time.monotonic() + timeout
+        seen: list[str] = []
+        while True:
+            try:
+                seen = [name for name, _ in self.system_info().clients]
+            except ConnectError:
+                seen = []
+            missing = [c for c in expected if c not in seen]
+            if progress:
+                progress(_progress_line(expected, seen))
+            if not missing:
+                return seen
+            if time.monotonic() > deadline:
+                raise ConnectError(
+                    f"Clients {', '.join(missing)} did not connect within {timeout:g} s",
+                    "Look at their log in the POC workspace, or run %flare poc stop and start again",
+                )
+            time.sleep(0.5)
+
+
+def _progress_line(expected: list[str], seen: list[str]) -> str:
+    marks = [f"{c} {'✓' if c in seen else '…'}" for c in expected]
+    return "server ✓, " + ", ".join(marks)
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
+
+
+@dataclass
+class SystemInfo:
+    server_status: str
+    server_start_time: Any
+    clients: list[tuple[str, Any]]
+    jobs: list[tuple[str, str]]
+
+    @property
+    def client_names(self) -> list[str]:
+        return [name for name, _ in self.clients]
+
+    def __str__(self) -> str:
+        lines = [f"FLARE server: {self.server_status}", f"clients ({len(self.clients)}): " + ", ".join(self.client_names)]
+        lines.append(f"running jobs: {len(self.jobs)}")
+        return "\n".join(lines)
+
+    def _repr_pretty_(self, p, cycle):
+        p.text(str(self))
+
+    def _repr_html_(self) -> str:
+        import html
+
+        rows = "".join(f"<tr><td>{html.escape(str(n))}</td><td>connected</td></tr>" for n in self.client_names)
+        return (
+            f"<div class='flarenb-sysinfo'><b>FLARE server</b>: {html.escape(self.server_status)}"
+            f"<table><tr><th>client</th><th>state</th></tr>{rows}</table>"
+            f"running jobs: {len(self.jobs)}</div>"
+        )
+
+
+# -- the current connection and closing everything at exit -----------------------------------------
+_live: "weakref.WeakSet[Flare]" = weakref.WeakSet()
+_current: Flare | None = None
+
+
+def current() -> Flare:
+    """The connection cells use by default (set by :func:`connect` and ``poc.start``)."""
+    if _current is None:
+        raise NotConnected()
+    return _current
+
+
+def set_current(flare: Flare | None) -> None:
+    global _current
+    if _current is not None and _current is not flare:
+        _current.close()
+    _current = flare
+
+
+def connect(
+    startup_kit: str | None = None,
+    kit_id: str | None = None,
+    study: str = DEFAULT_STUDY,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> Flare:
+    """Connect to a FLARE deployment with an admin startup kit and make it the current connection.
+
+    The kit is chosen as the ``nvflare job`` CLI does: ``kit_id``, ``startup_kit``, ``$NVFLARE_STARTUP_KIT_DIR``,
+    then the active kit in ``~/.nvflare/config.conf``. Connecting again with the same kit and study reuses the
+    live session.
+    """
+    kit = resolve_kit(startup_kit=startup_kit, kit_id=kit_id)
+    if _current is not None and _current.kit.path == kit.path and _current.study == study:
+        _current.session  # noqa: B018 - make sure it is (still) logged in
+        return _current
+    flare = Flare(kit, study=study, timeout=timeout)
+    flare.session  # noqa: B018 - fail here, with a clear error, rather than at the first command
+    set_current(flare)
+    return flare
+
+
+def close_all() -> None:
+    """Close every FLARE session this process opened."""
+    for flare in list(_live):
+        flare.close()
+
+
+def _install_exit_hook() -> None:
+    # threading._register_atexit callbacks run *before* the interpreter joins non-daemon threads,
+    # which is exactly where an open NVFlare session would otherwise hang the process.
+    register = getattr(threading, "_register_atexit", None)
+    if register is not None:
+        try:
+            register(close_all)
+            return
+        except RuntimeError:  # already shutting down
+            pass
+    import atexit
+
+    atexit.register(close_all)
+
+
+_install_exit_hook()
