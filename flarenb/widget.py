@@ -1,0 +1,691 @@
+"""``LogView``: a live, per-site log viewer of one federated job (an anywidget).
+
+The kernel side is fed by the log receiver through a small, thread-safe API::
+
+    view = LogView("3f2c...", job_name="hello-numpy", sites=["server", "site-1", "site-2"])
+    view.set_status("RUNNING", submit_time="2024-05-01T12:00:00", start_time=1714564800.0)
+    view.set_site_state("site-1", "quiet", quiet_for=12)
+    view.append("site-1", [(1, "2024-05-01 12:00:01,000 - INFO - hello", "INFO", "12:00:01")])
+    view.on_download(lambda directory: receiver.write_logs(directory))
+    view.close_follow("FINISHED:COMPLETED")
+
+Traffic budget
+--------------
+Jupyter's server silently drops iopub messages above 1000 msg/s or 1 MB/s, and one busy job can
+write thousands of lines per second. So :meth:`LogView.append` only buffers; one daemon flusher
+thread per widget sends batched ``{"kind": "lines"}`` messages, at most ``max_msgs_per_sec``
+messages and ``max_bytes_per_sec`` bytes (message content + a fixed per-message envelope
+estimate) in any one-second window, counting the low-rate ``snapshot`` trait updates too. When
+the browser cannot be sent everything, the oldest pending lines of a site are replaced by one
+explicit ``{"skipped": n, "first": seq, "last": seq}`` marker ("n lines skipped (still
+downloadable)"): nothing disappears silently, and the download still has every line.
+
+Synced traits (survive a re-render or page reload)
+--------------------------------------------------
+``job_id``, ``job_name``, ``sites``, ``status``, ``submit_time``, ``start_ts``, ``end_ts``,
+``duration``, ``site_states``, ``snapshot`` (last ``snapshot_lines`` lines per site, refreshed at
+most every ``snapshot_interval`` s), ``line_counts``, ``skipped``, ``live``, ``downloads``,
+``browser_max_lines``.
+
+Custom messages
+---------------
+kernel -> browser: ``{"kind": "lines", "sites": {site: [[seq, text, level, ts] | {"skipped": n,
+"first": a, "last": b}, ...]}}`` and ``{"kind": "download_result", "request_id": str | None,
+"paths": [str], "error": str | None}``.
+browser -> kernel: ``{"kind": "download", "request_id": str}``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import html
+import json
+import logging
+import os
+import pathlib
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, NamedTuple
+
+import anywidget
+import traitlets as t
+
+__all__ = ["BUILD_HINT", "LogLine", "LogView"]
+
+_log = logging.getLogger(__name__)
+
+_STATIC = pathlib.Path(__file__).parent / "static"
+
+BUILD_HINT = (
+    "flarenb's widget front end is not built: run "
+    "`npm --prefix js ci && npm --prefix js run build` (or reinstall with `pip install -e .`)"
+)
+
+_FALLBACK_ESM = (
+    """function render({ el }) {
+  const p = document.createElement("p");
+  p.className = "flarenb-logview-unbuilt";
+  p.setAttribute("data-testid", "flarenb-unbuilt");
+  p.textContent = %s;
+  el.appendChild(p);
+}
+export default { render };
+"""
+    % json.dumps(BUILD_HINT)
+)
+
+
+def _frontend_sources(static_dir: pathlib.Path) -> tuple[str | pathlib.Path, str | pathlib.Path]:
+    """(esm, css) for the widget: the built bundle in ``static_dir``, or an inline fallback."""
+    js, css = static_dir / "widget.js", static_dir / "widget.css"
+    if not js.is_file():
+        return _FALLBACK_ESM, ""
+    return js, (css if css.is_file() else "")
+
+
+_ESM, _CSS = _frontend_sources(_STATIC)
+
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_LEVEL_ALIASES = {"WARN": "WARNING", "FATAL": "CRITICAL", "EXCEPTION": "ERROR"}
+_ANSI_RE = re.compile(r"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
+_UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
+_MSG_OVERHEAD = 1024  # bytes: Jupyter message envelope (header, parent header, ids, signature)
+_FINISHED_PREFIX = "FINISHED"
+_MARKER_SIZE = 64
+
+
+class LogLine(NamedTuple):
+    """One log line of one site. ``seq`` increases by one per line of that site."""
+
+    seq: int
+    text: str
+    level: str | None = None
+    ts: str | None = None
+
+
+def _strip_ansi(text: str) -> str:
+    return _ANSI_RE.sub("", text)
+
+
+def _norm_level(level: object) -> str | None:
+    if level is None or level == "":
+        return None
+    name = str(level).upper()
+    name = _LEVEL_ALIASES.get(name, name)
+    return name if name in LEVELS else None
+
+
+def _to_epoch(value: object) -> float | None:
+    """Seconds since the epoch from a float/int, a ``datetime`` or an ISO 8601 string."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, _dt.datetime):
+        return value.timestamp()
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+        try:
+            return _dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return None
+    return None
+
+
+def _display_time(value: object) -> str | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, _dt.datetime):
+        return value.isoformat(sep=" ", timespec="seconds")
+    if isinstance(value, (int, float)):
+        return _dt.datetime.fromtimestamp(value).isoformat(sep=" ", timespec="seconds")
+    return str(value)
+
+
+def _safe_filename(name: str) -> str:
+    """A file name that cannot leave its directory (site names come from remote sites)."""
+    cleaned = _UNSAFE_FILENAME.sub("_", name).lstrip(".") or "_"
+    return cleaned[:120]
+
+
+def _site_order(sites: Iterable[str]) -> list[str]:
+    """Server first, then the others in natural order (site-2 before site-10)."""
+
+    def key(s: str) -> tuple[int, list[Any]]:
+        parts = [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", s)]
+        return (0 if s == "server" else 1, parts)
+
+    return sorted(dict.fromkeys(sites), key=key)
+
+
+def _json_size(obj: object) -> int:
+    return len(json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+
+
+def _coerce_line(item: object, next_seq: int) -> LogLine:
+    if isinstance(item, LogLine):
+        return item
+    if isinstance(item, str):
+        return LogLine(next_seq, item)
+    if isinstance(item, Mapping):
+        seq, text = item.get("seq"), item.get("text", "")
+        level, ts = item.get("level"), item.get("ts")
+    elif isinstance(item, (tuple, list)):
+        seq, text, level, ts = (list(item) + [None, None, None, None])[:4]
+    else:  # an object with attributes (e.g. the receiver's own dataclass)
+        seq, text = getattr(item, "seq", None), getattr(item, "text", "")
+        level, ts = getattr(item, "level", None), getattr(item, "ts", None)
+    return LogLine(
+        next_seq if seq is None else int(seq),
+        "" if text is None else str(text).rstrip("\r\n"),
+        _norm_level(level),
+        None if ts is None else str(ts),
+    )
+
+
+DownloadCallback = Callable[[pathlib.Path], Iterable["str | os.PathLike[str]"]]
+
+
+class LogView(anywidget.AnyWidget):
+    """Live per-site log viewer of one federated job. See the module docstring."""
+
+    _esm = _ESM
+    _css = _CSS
+
+    job_id = t.Unicode("").tag(sync=True)
+    job_name = t.Unicode("").tag(sync=True)
+    sites = t.List(t.Unicode()).tag(sync=True)
+    status = t.Unicode("SUBMITTED").tag(sync=True)
+    submit_time = t.Unicode(None, allow_none=True).tag(sync=True)
+    start_ts = t.Float(None, allow_none=True).tag(sync=True)
+    end_ts = t.Float(None, allow_none=True).tag(sync=True)
+    duration = t.Unicode(None, allow_none=True).tag(sync=True)
+    # {site: {"state": str, "reason": str | None, "since": epoch float | None}}
+    site_states = t.Dict().tag(sync=True)
+    # {site: [[seq, text, level, ts], ...]}: the last lines, for a view rendered later
+    snapshot = t.Dict().tag(sync=True)
+    line_counts = t.Dict().tag(sync=True)  # {site: number of lines received}
+    skipped = t.Dict().tag(sync=True)  # {site: lines never sent to the browser (budget)}
+    live = t.Bool(True).tag(sync=True)
+    downloads = t.Dict().tag(sync=True)  # {"paths": [str], "error": str | None}
+    browser_max_lines = t.Int(5000).tag(sync=True)
+
+    def __init__(
+        self,
+        job_id: str,
+        job_name: str = "",
+        sites: Iterable[str] = (),
+        *,
+        max_msgs_per_sec: float = 10.0,
+        max_bytes_per_sec: int = 500_000,
+        snapshot_lines: int = 200,
+        snapshot_interval: float = 2.0,
+        history_lines: int = 200_000,
+        max_line_chars: int = 8_000,
+        **kwargs: Any,
+    ) -> None:
+        self._lock = threading.RLock()
+        self._max_msgs = float(max_msgs_per_sec)
+        self._max_bytes = int(max_bytes_per_sec)
+        self._interval = 1.0 / self._max_msgs
+        self._snapshot_lines = int(snapshot_lines)
+        self._snapshot_interval = float(snapshot_interval)
+        self._max_line_chars = int(max_line_chars)
+        self._history: dict[str, deque[LogLine]] = {}
+        self._history_len = int(history_lines)
+        self._history_dropped: dict[str, int] = {}
+        self._last_seq: dict[str, int] = {}
+        self._counts: dict[str, int] = {}
+        self._skipped: dict[str, int] = {}
+        # per site: deque of (wire_item, estimated_bytes); a skip marker is a dict at the front
+        self._pending: dict[str, deque[tuple[Any, int]]] = {}
+        self._pending_bytes = 0
+        self._sent: deque[tuple[float, int]] = deque()  # (monotonic time, bytes) of sends
+        self._snapshot_dirty = False
+        self._last_snapshot = 0.0
+        self._download_cb: DownloadCallback | None = None
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._follow_closed = False
+        super().__init__(
+            job_id=str(job_id),
+            job_name=str(job_name),
+            sites=_site_order(str(s) for s in sites),
+            **kwargs,
+        )
+        self.on_msg(self._on_custom_msg)
+
+    # ------------------------------------------------------------------ receiver API
+    def set_status(
+        self,
+        status: str,
+        submit_time: str | float | _dt.datetime | None = None,
+        start_time: str | float | _dt.datetime | None = None,
+        end_time: str | float | _dt.datetime | None = None,
+        duration: str | None = None,
+    ) -> None:
+        """Set the job status (``SUBMITTED``, ``RUNNING``, ``FINISHED:COMPLETED``, ...).
+
+        Times are epoch seconds, ``datetime`` or ISO 8601 strings. The browser ticks the elapsed
+        time itself from ``start_time`` (else ``submit_time``) until ``end_time``. Finished
+        statuses without an ``end_time`` stop the clock now.
+        """
+        status = str(status)
+        with self._lock, self.hold_sync():
+            self.status = status
+            if submit_time is not None:
+                self.submit_time = _display_time(submit_time)
+            start = _to_epoch(start_time)
+            if start is None and self.start_ts is None:
+                start = _to_epoch(submit_time)
+            if start is not None:
+                self.start_ts = start
+            end = _to_epoch(end_time)
+            if end is None and status.startswith(_FINISHED_PREFIX) and self.end_ts is None:
+                end = time.time()
+            if end is not None:
+                self.end_ts = end
+            if duration is not None:
+                self.duration = str(duration)
+
+    def set_site_state(
+        self,
+        site: str,
+        state: str,
+        reason: str | None = None,
+        quiet_for: float | None = None,
+    ) -> None:
+        """Set a site's state: ``streaming``, ``quiet`` (for ``quiet_for`` s), ``silent``
+        (nothing yet), ``done`` or ``unavailable`` (with ``reason``).
+
+        Repeated ``quiet`` updates only resync when the quiet period restarted: the browser
+        counts the seconds itself from ``since``.
+        """
+        site, state = str(site), str(state)
+        since = time.time() - float(quiet_for) if quiet_for is not None else None
+        with self._lock:
+            self._ensure_site(site)
+            old = self.site_states.get(site)
+            if (
+                old is not None
+                and old.get("state") == state
+                and old.get("reason") == reason
+                and (
+                    since is None
+                    or (old.get("since") is not None and abs(old["since"] - since) < 2.0)
+                )
+            ):
+                return
+            self.site_states = {
+                **self.site_states,
+                site: {"state": state, "reason": reason, "since": since},
+            }
+
+    def append(self, site: str, lines: Iterable[object]) -> int:
+        """Buffer lines of ``site``; returns how many were accepted. Thread-safe and cheap.
+
+        Each line is a :class:`LogLine`, a ``(seq, text, level, ts)`` tuple, a mapping or an
+        object with ``seq``/``text``/``level``/``ts``, or a plain string (``seq`` assigned).
+        Lines whose ``seq`` is not above the last one of that site are ignored (duplicates).
+        """
+        site = str(site)
+        accepted = 0
+        with self._lock:
+            self._ensure_site(site)
+            hist = self._history[site]
+            pend = self._pending[site]
+            for item in lines:
+                line = _coerce_line(item, self._last_seq.get(site, 0) + 1)
+                if line.seq <= self._last_seq.get(site, 0):
+                    continue
+                self._last_seq[site] = line.seq
+                if len(hist) == hist.maxlen:
+                    self._history_dropped[site] += 1
+                hist.append(line)
+                text = line.text
+                if len(text) > self._max_line_chars:
+                    cut = len(text) - self._max_line_chars
+                    text = f"{text[: self._max_line_chars]} … [{cut} more characters in the download]"
+                wire = [line.seq, text, line.level, line.ts]
+                size = len(text) + len(line.ts or "") + 32
+                pend.append((wire, size))
+                self._pending_bytes += size
+                accepted += 1
+            if accepted:
+                self._counts[site] += accepted
+                self._snapshot_dirty = True
+                if self._pending_bytes > 4 * self._max_bytes:
+                    self._drop_oldest(self._max_bytes)
+                self._start_flusher()
+        return accepted
+
+    def close_follow(self, status: str | None = None) -> None:
+        """The job ended (or following stopped): keep the logs, stop the clock, send the rest.
+
+        The flusher sends what is still pending (within the budget) and a final snapshot,
+        then exits.
+        """
+        with self._lock:
+            if status is not None:
+                self.set_status(status)
+            elif self.end_ts is None:
+                self.end_ts = time.time()
+            self._follow_closed = True
+            self._snapshot_dirty = True
+            self.live = False
+            self._start_flusher()
+            self._wake.set()
+
+    def on_download(self, callback: DownloadCallback | None) -> None:
+        """Use ``callback(directory)`` to write the complete logs when the user asks.
+
+        ``directory`` is ``<cwd>/<job_id>_logs`` (created); the callback writes one file per
+        site there (e.g. ``<site>.log``) and returns the written paths. ``None`` restores the
+        default, which writes the lines this widget holds.
+        """
+        self._download_cb = callback
+
+    def download(self, directory: str | os.PathLike[str] | None = None) -> list[pathlib.Path]:
+        """Write the per-site logs (see :meth:`on_download`) and return the file paths."""
+        target = (
+            pathlib.Path(directory)
+            if directory is not None
+            else pathlib.Path.cwd() / f"{_safe_filename(self.job_id)}_logs"
+        )
+        target.mkdir(parents=True, exist_ok=True)
+        cb = self._download_cb
+        if cb is None:
+            return self._write_history(target)
+        return [pathlib.Path(p) for p in cb(target)]
+
+    def lines(self, site: str) -> list[LogLine]:
+        """The lines of ``site`` this widget holds (at most ``history_lines``)."""
+        with self._lock:
+            return list(self._history.get(site, ()))
+
+    def close(self) -> None:
+        """Stop the flusher thread and close the widget (its comm)."""
+        self._stop.set()
+        self._wake.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)
+        with self._lock:
+            super().close()
+
+    # ------------------------------------------------------------------ static snapshot
+    def snapshot_text(self, tail: int = 20) -> str:
+        """Header line + the last ``tail`` lines of each site, ANSI codes stripped."""
+        return "\n".join(self._snapshot_parts(tail)[0]) + "\n"
+
+    def _snapshot_parts(self, tail: int) -> tuple[list[str], str, list[tuple[str, list[str]]]]:
+        with self._lock:
+            title = f"flarenb job {self.job_name} ({self.job_id})" if self.job_name else (
+                f"flarenb job {self.job_id}"
+            )
+            header = f"{title} — {self.status}"
+            if self.submit_time:
+                header += f" — submitted {self.submit_time}"
+            if self.duration:
+                header += f" — duration {self.duration}"
+            states = []
+            for site in self.sites:
+                st = self.site_states.get(site)
+                if st:
+                    label = st["state"] + (f" ({st['reason']})" if st.get("reason") else "")
+                    states.append(f"{site}: {label}")
+            if states:
+                header += "\nsites: " + " · ".join(states)
+            blocks = []
+            for site in self.sites:
+                hist = self._history.get(site, ())
+                lines = [_strip_ansi(x.text) for x in list(hist)[-tail:]] if tail else []
+                older = self._counts.get(site, 0) - len(lines)
+                if older > 0:
+                    lines.insert(0, f"… {older} earlier lines")
+                blocks.append((site, lines or ["(no lines yet)"]))
+        out = [header]
+        for site, lines in blocks:
+            out.append(f"===== {site} =====")
+            out.extend(lines)
+        return out, header, blocks
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        bundle = super()._repr_mimebundle_(**kwargs)
+        data, metadata = bundle if isinstance(bundle, tuple) else (bundle or {}, {})
+        lines, header, blocks = self._snapshot_parts(20)
+        data = dict(data)
+        data["text/plain"] = "\n".join(lines)
+        parts = [
+            '<div class="flarenb-logview-static">',
+            f"<pre><strong>{html.escape(header)}</strong></pre>",
+        ]
+        for site, site_lines in blocks:
+            parts.append(f"<pre>===== {html.escape(site)} =====\n")
+            parts.append(html.escape("\n".join(site_lines)))
+            parts.append("</pre>")
+        parts.append("</div>")
+        data["text/html"] = "".join(parts)
+        return data, metadata
+
+    # ------------------------------------------------------------------ internals
+    def _ensure_site(self, site: str) -> None:
+        if site in self._history:
+            return
+        self._history[site] = deque(maxlen=self._history_len)
+        self._history_dropped[site] = 0
+        self._pending[site] = deque()
+        self._counts[site] = 0
+        self._skipped[site] = 0
+        if site not in self.sites:
+            self.sites = _site_order([*self.sites, site])
+
+    def _start_flusher(self) -> None:
+        if self._thread is None and not self._stop.is_set():
+            self._thread = threading.Thread(
+                target=self._run, name=f"flarenb-logview-{self.job_id}", daemon=True
+            )
+            self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                done = self._flush_once(started)
+            except Exception:  # never let the flusher die with lines pending
+                _log.exception("flarenb LogView flusher failed")
+                done = False
+            if done:
+                break
+            self._wake.wait(max(0.0, self._interval - (time.monotonic() - started)))
+            self._wake.clear()
+
+    def _window(self, now: float) -> tuple[int, int]:
+        while self._sent and now - self._sent[0][0] >= 1.0:
+            self._sent.popleft()
+        return len(self._sent), sum(b for _, b in self._sent)
+
+    def _can_send(self, now: float, size: int) -> bool:
+        count, used = self._window(now)
+        if self._sent and now - self._sent[-1][0] < self._interval * 0.999:
+            return False
+        return count + 1 <= self._max_msgs and used + size <= self._max_bytes
+
+    def _drop_oldest(self, target: int) -> None:
+        """Replace the oldest pending lines with skip markers until pending <= target bytes."""
+        total = self._pending_bytes
+        if total <= target:
+            return
+        keep_ratio = target / total
+        for site, pend in self._pending.items():
+            site_bytes = sum(size for _, size in pend)
+            goal = site_bytes * keep_ratio
+            marker: dict[str, int] | None = None
+            if pend and isinstance(pend[0][0], dict):
+                marker, size = pend.popleft()
+                site_bytes -= size
+                self._pending_bytes -= size
+            while pend and site_bytes > goal:
+                wire, size = pend.popleft()
+                site_bytes -= size
+                self._pending_bytes -= size
+                if marker is None:
+                    marker = {"skipped": 0, "first": wire[0], "last": wire[0]}
+                marker["skipped"] += 1
+                marker["last"] = wire[0]
+                self._skipped[site] += 1
+            if marker is not None:
+                pend.appendleft((marker, _MARKER_SIZE))
+                self._pending_bytes += _MARKER_SIZE
+
+    def _flush_once(self, now: float) -> bool:
+        """One flusher tick: at most one message (snapshot first when due, else lines).
+
+        Returns True when the thread may exit (follow closed and everything sent).
+        """
+        with self._lock:
+            if self._pending_bytes > self._max_bytes:
+                self._drop_oldest(self._max_bytes // 2)
+            snapshot_due = self._snapshot_dirty and (
+                self._follow_closed or now - self._last_snapshot >= self._snapshot_interval
+            )
+            if snapshot_due:
+                snap = self._build_snapshot()
+                size = _json_size(snap) + _MSG_OVERHEAD
+                if self._can_send(now, size):
+                    self._sent.append((now, size))
+                    self._last_snapshot = now
+                    self._snapshot_dirty = False
+                    with self.hold_sync():
+                        self.snapshot = snap["snapshot"]
+                        self.line_counts = snap["line_counts"]
+                        self.skipped = snap["skipped"]
+                # else: keep the window free for it (the lines wait one tick)
+            else:
+                per_msg = int(self._max_bytes / self._max_msgs) - _MSG_OVERHEAD
+                msg = self._take_batch(per_msg)
+                if msg is not None:
+                    size = _json_size(msg) + _MSG_OVERHEAD
+                    if self._can_send(now, size):
+                        self._sent.append((now, size))
+                        self.send(msg)
+                    else:  # put it back in front; try again next tick
+                        self._requeue(msg)
+            pending = any(self._pending.values())
+            return self._follow_closed and not pending and not self._snapshot_dirty
+
+    def _take_batch(self, budget: int) -> dict[str, Any] | None:
+        """Oldest pending items of each site, fairly shared, within ``budget`` JSON bytes."""
+        active = [s for s, p in self._pending.items() if p]
+        if not active:
+            return None
+        out: dict[str, list[Any]] = {}
+        remaining = budget - 32
+        # water-filling: each round, every site with lines left may use an equal share
+        while active and remaining > 64:
+            share = remaining // len(active)
+            still = []
+            for site in active:
+                pend, items = self._pending[site], out.setdefault(site, [])
+                used = 0
+                while pend:
+                    item, estimate = pend[0]
+                    size = _json_size(item) + 1 + (len(json.dumps(site)) + 2 if not items else 0)
+                    if used + size > share:
+                        if not items and size > remaining and isinstance(item, list):
+                            # never starve on one huge line: shorten it (the download has it all)
+                            item[1] = item[1][: max(0, remaining // 8)] + " … [cut]"
+                        break
+                    pend.popleft()
+                    self._pending_bytes -= estimate
+                    items.append(item)
+                    used += size
+                remaining -= used
+                if pend and used:
+                    still.append(site)
+            active = still
+        out = {s: items for s, items in out.items() if items}
+        return {"kind": "lines", "sites": out} if out else None
+
+    def _requeue(self, msg: dict[str, Any]) -> None:
+        for site, items in msg["sites"].items():
+            pend = self._pending[site]
+            for item in reversed(items):
+                size = (
+                    len(item[1]) + len(item[3] or "") + 32 if isinstance(item, list) else _MARKER_SIZE
+                )
+                pend.appendleft((item, size))
+                self._pending_bytes += size
+
+    def _build_snapshot(self) -> dict[str, Any]:
+        snap: dict[str, list[list[Any]]] = {}
+        per_site = max(4096, self._max_bytes // 4 // max(1, len(self._history)))
+        for site, hist in self._history.items():
+            rows: list[list[Any]] = []
+            used = 0
+            for line in reversed(hist):
+                if len(rows) >= self._snapshot_lines:
+                    break
+                text = line.text[: self._max_line_chars]
+                row = [line.seq, text, line.level, line.ts]
+                used += len(text) + 32
+                if used > per_site and rows:
+                    break
+                rows.append(row)
+            rows.reverse()
+            snap[site] = rows
+        return {
+            "snapshot": snap,
+            "line_counts": dict(self._counts),
+            "skipped": dict(self._skipped),
+        }
+
+    def _write_history(self, target: pathlib.Path) -> list[pathlib.Path]:
+        paths = []
+        with self._lock:
+            contents = {s: (list(h), self._history_dropped[s]) for s, h in self._history.items()}
+        for site in _site_order(contents):
+            lines, dropped = contents[site]
+            path = target / f"{_safe_filename(site)}.log"
+            with path.open("w", encoding="utf-8", newline="\n") as fh:
+                if dropped:
+                    fh.write(f"[flarenb: {dropped} earlier lines were not kept in memory]\n")
+                for line in lines:
+                    fh.write(line.text + "\n")
+            paths.append(path)
+        return paths
+
+    def _on_custom_msg(self, _widget: object, content: Any, _buffers: object) -> None:
+        if not isinstance(content, dict):
+            return
+        if content.get("kind") == "download":
+            request_id = content.get("request_id")
+            threading.Thread(
+                target=self._do_download, args=(request_id,), daemon=True,
+                name=f"flarenb-download-{self.job_id}",
+            ).start()
+
+    def _do_download(self, request_id: object) -> None:
+        cwd = pathlib.Path.cwd()
+        try:
+            paths = self.download()
+            shown = []
+            for p in paths:
+                try:
+                    shown.append(str(pathlib.Path(p).resolve().relative_to(cwd.resolve())))
+                except ValueError:
+                    shown.append(str(p))
+            result: dict[str, Any] = {"paths": shown, "error": None}
+        except Exception as exc:  # reported in the widget, not lost in a thread
+            _log.exception("flarenb LogView download failed")
+            result = {"paths": [], "error": f"{type(exc).__name__}: {exc}"}
+        with self._lock:
+            self.downloads = result
+            self.send({"kind": "download_result", "request_id": request_id, **result})
