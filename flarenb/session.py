@@ -70,7 +70,7 @@ def resolve_kit(startup_kit: str | None = None, kit_id: str | None = None) -> Ki
 
 
 def _kit_error_message(e: Exception, source: str, startup_kit: str | None, kit_id: str | None) -> str:
-    text = str(getattr(e, "message", None) or e).strip().rstrip(".")
+    text = " ".join(str(getattr(e, "message", None) or e).split()).rstrip(".")
     if source == "startup_kit":
         return (
             f"{text}. --startup-kit must be an admin startup kit: the folder that contains startup/fed_admin.json "
@@ -79,8 +79,8 @@ def _kit_error_message(e: Exception, source: str, startup_kit: str | None, kit_i
     if source == "kit_id":
         return f"{text}. Run 'nvflare config list' to see registered kit ids, or pass --startup-kit DIR"
     if source == "env":
-        return f"{text} (from NVFLARE_STARTUP_KIT_DIR). Point NVFLARE_STARTUP_KIT_DIR at an admin startup kit"
-    if "not" in text and "active" in text or "no startup kit" in text.lower() or "not configured" in text.lower():
+        return f"{text}. Unset NVFLARE_STARTUP_KIT_DIR or point it at an admin startup kit"
+    if "no active startup kit" in text:
         return f"No startup kit selected. {_SELECT_HINT}"
     return f"{text}. {_SELECT_HINT}"
 

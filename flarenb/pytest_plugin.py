@@ -1,0 +1,117 @@
+"""pytest plugin (entry point ``pytest11``): a real local FLARE for your tests and notebooks.
+
+* ``flarenb_poc`` — a session-scoped fixture: starts a real NVFlare POC (server + 2 clients) in a temporary
+  ``HOME`` and ``NVFLARE_POC_WORKSPACE`` (your real ``~/.nvflare`` is never touched), yields the connected
+  :class:`flarenb.Flare`, and stops every process at the end of the session.
+* ``pytest --nbval --flarenb-poc notebooks/`` — the same POC for notebooks run by nbval: it is started before the
+  first notebook's kernel, so ``%flare poc start`` in the notebook reuses it. The plugin also sends each cell's id
+  to the kernel (nbval does not), so cell-scoped submit tokens behave as they do in JupyterLab.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+
+class _PocSession:
+    """One POC per pytest session, started on first use."""
+
+    def __init__(self, clients: int = 2):
+        self.clients = clients
+        self.flare = None
+        self.root: Path | None = None
+        self._saved_env: dict[str, str | None] = {}
+
+    def isolate(self) -> Path:
+        """Point HOME and NVFLARE_POC_WORKSPACE at a temporary folder (idempotent)."""
+        if self.root is None:
+            self.root = Path(tempfile.mkdtemp(prefix="flarenb-test-"))
+            (self.root / "home").mkdir()
+            for key, value in (("HOME", self.root / "home"), ("NVFLARE_POC_WORKSPACE", self.root / "poc")):
+                self._saved_env[key] = os.environ.get(key)
+                os.environ[key] = str(value)
+            os.environ.pop("NVFLARE_STARTUP_KIT_DIR", None)
+        return self.root
+
+    def start(self):
+        if self.flare is None:
+            from flarenb import poc
+
+            self.isolate()
+            self.flare = poc.start(clients=self.clients, progress=False)
+        return self.flare
+
+    def stop(self) -> None:
+        if self.root is None:
+            return
+        try:
+            if self.flare is not None:
+                from flarenb import poc
+
+                self.flare.close()
+                poc.stop(workspace=self.root / "poc", progress=False)
+        finally:
+            from flarenb import session
+
+            session.close_all()
+            for key, value in self._saved_env.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+            shutil.rmtree(self.root, ignore_errors=True)
+            self.root = None
+            self.flare = None
+
+
+_POC = _PocSession()
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("flarenb")
+    group.addoption(
+        "--flarenb-poc",
+        action="store_true",
+        default=False,
+        help="start a real local FLARE (POC) before notebooks run under nbval, and stop it at the end",
+    )
+
+
+@pytest.fixture(scope="session")
+def flarenb_poc():
+    """A running local FLARE (server + 2 clients) and a connected :class:`flarenb.Flare` to it."""
+    flare = _POC.start()
+    from flarenb import session
+
+    session.set_current(flare) if session._current is None else None
+    return flare
+
+
+def _is_nbval_cell(item) -> bool:
+    return type(item).__name__ == "IPyNbCell"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    if _is_nbval_cell(item) and item.config.getoption("--flarenb-poc"):
+        _POC.start()  # before nbval starts the notebook's kernel, which inherits HOME and the workspace
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    if _is_nbval_cell(item):
+        kernel = getattr(item.parent, "kernel", None)
+        kc = getattr(kernel, "kc", None)
+        cell_id = getattr(item.cell, "id", None) or item.cell.get("id")
+        if kc is not None and cell_id:
+            kc.session.metadata = {"cellId": cell_id}
+    yield
+
+
+def pytest_sessionfinish(session, exitstatus):
+    _POC.stop()

@@ -1,0 +1,42 @@
+"""Shared test helpers. The real local FLARE comes from the ``flarenb_poc`` fixture of flarenb's own plugin."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+JOBS = Path(__file__).parent / "jobs"
+
+
+def make_recipe(name: str = "numpy-fedavg", rounds: int = 2, clients: int = 2, shape=(2, 3)):
+    """A NumpyFedAvgRecipe whose client prints a marker line each round (``tests/jobs/client.py``)."""
+    import numpy as np
+    from nvflare.app_common.np.recipes import NumpyFedAvgRecipe
+
+    return NumpyFedAvgRecipe(
+        name=name, model=np.zeros(shape).tolist(), min_clients=clients, num_rounds=rounds, train_script="client.py"
+    )
+
+
+def export_job(dest: Path, name: str = "numpy-fedavg", rounds: int = 2, **kw) -> Path:
+    """Export the test recipe to ``dest/<name>`` (a job folder for ``submit_job``)."""
+    import contextlib
+    import os
+
+    dest.mkdir(parents=True, exist_ok=True)
+    cwd = os.getcwd()
+    shutil.copy(JOBS / "client.py", dest / "client.py")
+    os.chdir(dest)  # the recipe takes train_script relative to the cwd
+    try:
+        with contextlib.redirect_stdout(None):
+            make_recipe(name, rounds, **kw).export(job_dir=str(dest / "export"))
+    finally:
+        os.chdir(cwd)
+    return dest / "export" / name
+
+
+@pytest.fixture
+def job_dir(tmp_path):
+    return export_job(tmp_path)

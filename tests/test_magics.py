@@ -1,0 +1,110 @@
+"""%flare parsing and errors, through a real IPython shell, with the exact one-line messages."""
+
+from __future__ import annotations
+
+import pytest
+from IPython.core.error import UsageError
+
+
+@pytest.fixture(scope="module")
+def ip():
+    from IPython.testing.globalipapp import start_ipython
+
+    shell = start_ipython()
+    shell.run_line_magic("load_ext", "flarenb")
+    return shell
+
+
+@pytest.fixture(autouse=True)
+def no_connection(monkeypatch):
+    from flarenb import session
+
+    monkeypatch.setattr(session, "_current", None)
+
+
+def flare(ip, line):
+    return ip.run_line_magic("flare", line)
+
+
+def error(ip, line) -> str:
+    with pytest.raises(UsageError) as info:
+        flare(ip, line)
+    return str(info.value)
+
+
+def test_overview_lists_every_command_once(ip, capsys):
+    from flarenb.magics import COMMANDS
+
+    for line in ["", "help"]:
+        flare(ip, line)
+        out = capsys.readouterr().out
+        assert out.startswith("Usage: %flare COMMAND [flags]")
+        for name, cmd in COMMANDS.items():
+            assert f"  {name}" in out and cmd.summary in out
+    assert {"connect", "use", "info", "poc"} <= set(COMMANDS)
+
+
+def test_question_mark_shows_the_overview(ip):
+    doc = ip.find_line_magic("flare").__doc__
+    assert doc.startswith("Usage: %flare COMMAND [flags]")
+    assert "poc" in doc and "connect" in doc
+
+
+def test_help_for_a_command_shows_its_flags(ip, capsys):
+    flare(ip, "help connect")
+    out = capsys.readouterr().out
+    assert out.startswith("usage: %flare connect")
+    for flag in ("--kit-id", "--startup-kit", "--study", "--timeout"):
+        assert flag in out
+    flare(ip, "connect --help")
+    assert "--startup-kit" in capsys.readouterr().out
+
+
+def test_unknown_command(ip):
+    assert error(ip, "bogus") == "%flare: unknown command 'bogus'. Run '%flare help' to list the commands"
+    assert error(ip, "help bogus") == "%flare help: unknown command 'bogus'. Run '%flare help' to list the commands"
+    assert error(ip, "conect") == (
+        "%flare: unknown command 'conect'. Did you mean connect? Run '%flare help' to list the commands"
+    )
+
+
+def test_bad_flags(ip):
+    assert error(ip, "poc restart") == (
+        "%flare poc: argument action: invalid choice: 'restart' (choose from 'start', 'status', 'stop')."
+        " See '%flare help poc'"
+    )
+    assert error(ip, "poc start --clients x") == (
+        "%flare poc: argument --clients/-n: invalid int value: 'x'. See '%flare help poc'"
+    )
+    assert error(ip, "connect --bogus") == "%flare connect: unrecognized arguments: --bogus. See '%flare help connect'"
+    assert error(ip, "connect --kit-id a --startup-kit b") == (
+        "%flare connect: argument --startup-kit: not allowed with argument --kit-id. See '%flare help connect'"
+    )
+    assert error(ip, 'connect --startup-kit "unclosed') == (
+        "%flare: cannot parse the line (No closing quotation). Check the quotes"
+    )
+
+
+def test_commands_need_a_connection(ip):
+    assert error(ip, "info") == (
+        "Not connected to FLARE. Run %flare poc start for a local FLARE,"
+        " or %flare connect --startup-kit DIR for a deployment"
+    )
+
+
+def test_poc_start_rejects_bad_counts_before_doing_anything(ip, tmp_path):
+    ws = tmp_path / "poc"
+    assert error(ip, f"poc start --clients 0 --workspace {ws}") == (
+        "--clients must be at least 1, got 0. Example: %flare poc start --clients 2"
+    )
+    assert error(ip, f"poc start --sites a,a --workspace {ws}") == (
+        "Invalid site names with duplicates. Use distinct names of letters, digits, '-', '_' or '.',"
+        " e.g. --sites hospital-a,hospital-b"
+    )
+    assert not ws.exists()
+
+
+def test_poc_status_of_an_empty_workspace(ip, tmp_path):
+    st = flare(ip, f"poc status --workspace {tmp_path / 'none'}")
+    assert str(st) == f"No local FLARE in {tmp_path / 'none'}. Start one with %flare poc start"
+    assert st.prepared is False and st.running is False
