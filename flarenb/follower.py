@@ -1,0 +1,146 @@
+"""One log follower per job in the kernel, shared by its consumers (reference counted).
+
+    handle = follow(job_id, lambda rx: make_transport(rx, job_id, fetch=..., status=...))
+    unsubscribe = handle.subscribe(callback)          # callback(Update) - see flarenb.receiver
+    handle.receiver.lines("server")                    # what is in memory now
+    handle.release()                                   # the last release stops the follower
+
+``follow(job_id, transport_factory, **receiver_kw)`` returns a :class:`FollowerHandle`. A second
+call for the same ``key`` (default: ``job_id``) while the follower is running (or finished
+normally, its lines still in memory) shares it and ignores the factory; a follower whose streams
+timed out or were stopped is replaced by a new one. ``transport_factory(receiver)`` must return
+an unstarted transport (``start()/stop()``); ``receiver_kw`` go to
+:class:`flarenb.receiver.Receiver`.
+
+``release()`` is idempotent and unsubscribes the handle's callbacks; when the last handle is
+released the transport and the receiver's watchdog are stopped and their threads (daemon, named
+``flarenb-...``) joined, and open streams end as "stopped". Rerunning a notebook cell that
+releases its old handle and follows again therefore leaves no thread behind.
+``active_followers()`` lists ``{key: refcount}``; ``stop_all()`` stops every follower (kernel
+shutdown, tests).
+"""
+
+import threading
+
+from .receiver import ENDED, Receiver
+
+__all__ = ["follow", "FollowerHandle", "Follower", "active_followers", "stop_all"]
+
+_lock = threading.Lock()
+_registry = {}
+
+
+class Follower:
+    """A running receiver + transport for one job (use through :func:`follow`)."""
+
+    def __init__(self, key, job_id, receiver, transport):
+        self.key, self.job_id = key, job_id
+        self.receiver, self.transport = receiver, transport
+        self.refs = 0
+        self.stopped = False
+
+    @property
+    def reusable(self):
+        if self.stopped:
+            return False
+        if not self.receiver.all_done:
+            return True
+        return all(self.receiver.site(s).state == ENDED for s in self.receiver.sites())
+
+    def _start(self):
+        self.receiver.start_watchdog()
+        self.transport.start()
+
+    def _stop(self):
+        self.stopped = True
+        self.transport.stop()
+        self.receiver.stop()
+
+
+class FollowerHandle:
+    """One consumer's share of a :class:`Follower`."""
+
+    def __init__(self, follower):
+        self._follower = follower
+        self._unsubs = []
+        self.released = False
+
+    @property
+    def receiver(self):
+        return self._follower.receiver
+
+    @property
+    def transport(self):
+        return self._follower.transport
+
+    @property
+    def job_id(self):
+        return self._follower.job_id
+
+    def subscribe(self, cb, replay=True):
+        """``receiver.subscribe`` that is undone by ``release()``; returns the unsubscribe function."""
+        unsub = self._follower.receiver.subscribe(cb, replay=replay)
+        self._unsubs.append(unsub)
+        return unsub
+
+    def release(self):
+        """Drop this consumer; the last one stops the follower (threads joined)."""
+        with _lock:
+            if self.released:
+                return
+            self.released = True
+            f = self._follower
+            f.refs -= 1
+            last = f.refs <= 0
+            if last and _registry.get(f.key) is f:
+                del _registry[f.key]
+        for unsub in self._unsubs:
+            unsub()
+        self._unsubs.clear()
+        if last:
+            f._stop()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
+    def __repr__(self):
+        return f"<FollowerHandle job={self.job_id} released={self.released}>"
+
+
+def follow(job_id, transport_factory, key=None, **receiver_kw):
+    """Get a handle on the (shared) follower of ``job_id``; see the module docstring."""
+    key = job_id if key is None else key
+    with _lock:
+        f = _registry.get(key)
+        if f is not None and f.reusable:
+            f.refs += 1
+            return FollowerHandle(f)
+        receiver_kw.setdefault("name", str(job_id))
+        rx = Receiver(**receiver_kw)
+        transport = transport_factory(rx)
+        f = Follower(key, job_id, rx, transport)
+        f.refs = 1
+        old = _registry.get(key)
+        _registry[key] = f
+    if old is not None and old.refs <= 0:
+        old._stop()
+    f._start()
+    return FollowerHandle(f)
+
+
+def active_followers():
+    """``{key: number of handles}`` of the followers currently registered."""
+    with _lock:
+        return {k: f.refs for k, f in _registry.items()}
+
+
+def stop_all():
+    """Stop every follower (their handles become inert)."""
+    with _lock:
+        fs = list(_registry.values())
+        _registry.clear()
+    for f in fs:
+        f._stop()

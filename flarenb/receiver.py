@@ -1,0 +1,473 @@
+"""Per-site line-stream engine for job logs (pure Python: no UI, no nvflare import).
+
+A :class:`Receiver` holds one :class:`SiteStream` per site ("server", "site-1", ...). A transport
+(see :mod:`flarenb.transports`) feeds it raw chunks; the receiver turns them into complete
+:class:`Line` objects plus a pending partial line, and tells subscribers about new lines and
+state changes. It keeps the semantics of NVFlare's ``LogStreamer`` receiver
+(``nvflare/app_common/streamers/log_streamer.py``):
+
+* data: ``feed(site, chunk)`` (bytes are decoded with an incremental UTF-8 decoder,
+  ``errors="replace"``, so a character split across chunks is kept whole; ``\\r\\n`` is accepted);
+* liveness: ``heartbeat(site)`` says "the sender is alive but has nothing new". A site with no
+  data for ``quiet_after`` seconds is shown as ``"quiet"`` (still alive, distinct from closed);
+* end of stream: ``end(site)`` flushes the partial line and closes the stream (state ``"ended"``);
+* idle timeout: a site with neither data nor heartbeat for ``idle_timeout`` seconds is closed
+  with state ``"timed_out"`` (its sender vanished); data arriving afterwards is rejected and
+  counted in ``SiteStream.late_bytes`` (as LogStreamer rejects late chunks);
+* done callback: ``on_done(site, stream)`` fires exactly once per stream, whatever races
+  (end / idle timeout / stop from different threads).
+
+Sites can be marked unavailable with the reason (e.g. from ``get_job_logs``' ``unavailable``
+dict): ``set_unavailable(site, reason)``; data arriving later makes them available again.
+
+Lines: ``Line.seq`` increases by one per site; ``level`` is DEBUG/INFO/WARNING/ERROR/CRITICAL or
+None and continuation lines (tracebacks, ``print`` output) inherit the level of the last
+timestamped line; ``ts`` is the timestamp text of a timestamped line, else None. A line longer
+than ``max_line_chars`` is cut and marked ``truncated=True``; the rest of it is skipped up to its
+newline and the following lines are kept. ``log.json`` records (one JSON object per line, as
+written by nvflare's ``JsonFormatter``) are rendered like ``log.txt`` lines
+(``asctime - name - levelname - fl_ctx - message``); choose with ``fmt="text"|"json"|"auto"``
+(auto: decided on the site's first non-empty line). Marker lines written by flarenb itself
+(gaps, rotations, truncations) have ``kind == "marker"`` and start with ``[flarenb]``.
+
+Memory is bounded: each site keeps its last ``max_lines`` lines; ``SiteStream.dropped`` counts
+lines that left memory from the front.
+
+Subscribers: ``unsubscribe = receiver.subscribe(cb, replay=True)``; ``cb(update)`` is called with
+an :class:`Update` ``(site, lines, state, reason)`` for every batch of new lines and every state
+change, in order, under the receiver's lock (keep callbacks cheap: hand the batch to a queue or
+a throttled UI). With ``replay=True`` the current content of each site is delivered first, so a
+late subscriber sees everything still in memory exactly once. Exceptions raised by callbacks are
+logged and swallowed.
+
+Thread safety: every public method may be called from any thread. ``tick()`` evaluates quiet and
+idle timeouts; ``start_watchdog()`` runs it on a daemon thread (``flarenb-watchdog-...``), the way
+LogStreamer's consumer runs its watchdog, so a hung transport still gets closed.
+"""
+
+import codecs
+import collections
+import json
+import logging
+import re
+import threading
+import time
+
+__all__ = ["Line", "SiteStream", "Update", "Receiver", "LEVELS", "TERMINAL_STATES", "format_json_record"]
+
+log = logging.getLogger(__name__)
+
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# States of a SiteStream. Terminal states never change again.
+WAITING, LIVE, QUIET, UNAVAILABLE = "waiting", "live", "quiet", "unavailable"
+ENDED, TIMED_OUT, STOPPED = "ended", "timed_out", "stopped"
+TERMINAL_STATES = frozenset((ENDED, TIMED_OUT, STOPPED))
+
+# Same timestamp shape as nvflare's job_cli._JOB_LOG_TS_RE, plus the level field of nvflare's
+# "%(asctime)s - %(name)s - %(levelname)s - ..." formats (also the concise/verbose ones).
+_HEAD_RE = re.compile(
+    r"\[?(\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?)\]?"
+    r"(?:(?: - [^\n]*?)? - (DEBUG|INFO|WARNING|ERROR|CRITICAL) - )?"
+)
+
+
+class Line:
+    """One complete log line of one site."""
+
+    __slots__ = ("seq", "text", "level", "ts", "site", "kind", "truncated")
+
+    def __init__(self, seq, text, level, ts, site, kind="log", truncated=False):
+        self.seq = seq
+        self.text = text
+        self.level = level
+        self.ts = ts
+        self.site = site
+        self.kind = kind
+        self.truncated = truncated
+
+    def __repr__(self):
+        return f"Line({self.site}#{self.seq} {self.level} {self.text!r}{' truncated' if self.truncated else ''})"
+
+    def __eq__(self, other):
+        return isinstance(other, Line) and all(getattr(self, a) == getattr(other, a) for a in Line.__slots__)
+
+    __hash__ = None
+
+
+Update = collections.namedtuple("Update", "site lines state reason")
+Update.__doc__ = "A batch of new lines (possibly empty) and the site's state after it."
+
+
+def format_json_record(record):
+    """Render one nvflare log.json record like a log.txt line (same as ``nvflare job logs``)."""
+    asctime = record.get("asctime") or record.get("timestamp") or record.get("time") or ""
+    name = record.get("name") or record.get("fullName") or ""
+    level = record.get("levelname") or record.get("level") or ""
+    fl_ctx = record.get("fl_ctx") or ""
+    message = record.get("message") or record.get("msg") or ""
+    parts = [str(p) for p in (asctime, name, level, fl_ctx, message) if p not in (None, "")]
+    return " - ".join(parts) if parts else json.dumps(record, default=str)
+
+
+class SiteStream:
+    """State of one site's stream. Read attributes freely; mutate only through the Receiver."""
+
+    def __init__(self, site, max_lines, fmt, now):
+        self.site = site
+        self.lines = collections.deque(maxlen=max_lines)
+        self.total = 0  # lines ever produced (== seq of the last line)
+        self.pending = ""  # the partial line not yet terminated by a newline
+        self.state = WAITING
+        self.reason = None  # why unavailable / why closed
+        self.fmt = fmt  # "text" | "json" | "auto"
+        self.bytes_in = 0
+        self.late_bytes = 0  # data rejected because the stream was already closed
+        self.last_data = None
+        self.last_alive = now
+        self.level = None  # level of the last timestamped line
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._skipping = False  # inside an over-long line, dropping chars up to its newline
+
+    @property
+    def dropped(self):
+        """Number of lines that left memory (oldest first)."""
+        return self.total - len(self.lines)
+
+    @property
+    def done(self):
+        return self.state in TERMINAL_STATES
+
+    def __repr__(self):
+        return f"SiteStream({self.site!r}, state={self.state!r}, lines={self.total}, dropped={self.dropped})"
+
+
+class Receiver:
+    """Per-site line streams fed by a transport. See the module docstring."""
+
+    def __init__(
+        self,
+        max_lines=10_000,
+        max_line_chars=65_536,
+        quiet_after=10.0,
+        idle_timeout=60.0,
+        on_done=None,
+        fmt="auto",
+        clock=time.monotonic,
+        name="",
+    ):
+        self.max_lines = max_lines
+        self.max_line_chars = max_line_chars
+        self.quiet_after = quiet_after
+        self.idle_timeout = idle_timeout  # None or 0 disables the idle timeout
+        self.fmt = fmt
+        self.name = name
+        self._on_done = on_done
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._sites = {}
+        self._subs = []
+        self._watchdog = None
+        self._watchdog_stop = threading.Event()
+
+    # ----------------------------------------------------------------- queries
+    def site(self, site):
+        """The SiteStream for ``site``, created (state "waiting") if new."""
+        with self._lock:
+            s = self._sites.get(site)
+            if s is None:
+                s = self._sites[site] = SiteStream(site, self.max_lines, self.fmt, self._clock())
+                self._emit(s, [])
+            return s
+
+    def sites(self):
+        """Site names, "server" first then in order of appearance."""
+        with self._lock:
+            names = list(self._sites)
+        return sorted(names, key=lambda n: n != "server")
+
+    def lines(self, site):
+        """A list copy of the lines of ``site`` still in memory."""
+        with self._lock:
+            s = self._sites.get(site)
+            return list(s.lines) if s else []
+
+    @property
+    def all_done(self):
+        with self._lock:
+            return bool(self._sites) and all(s.done for s in self._sites.values())
+
+    # ------------------------------------------------------------ subscribers
+    def subscribe(self, cb, replay=True):
+        """Register ``cb(update)``; returns a function that unsubscribes it."""
+        with self._lock:
+            if replay:
+                for name in self.sites():
+                    s = self._sites[name]
+                    self._call(cb, Update(name, list(s.lines), s.state, s.reason))
+            self._subs.append(cb)
+
+        def unsubscribe():
+            with self._lock:
+                if cb in self._subs:
+                    self._subs.remove(cb)
+
+        return unsubscribe
+
+    def _call(self, cb, update):
+        try:
+            cb(update)
+        except Exception:  # a consumer's bug must not stop the transport
+            log.exception("flarenb log subscriber failed")
+
+    def _emit(self, s, new_lines):
+        for cb in list(self._subs):
+            self._call(cb, Update(s.site, new_lines, s.state, s.reason))
+
+    # ---------------------------------------------------------------- ingest
+    def feed(self, site, data, fmt=None):
+        """Add a chunk (bytes or str) of ``site``'s log. Returns the number of new lines."""
+        if not data:
+            self.heartbeat(site)
+            return 0
+        with self._lock:
+            s = self.site(site)
+            if fmt is not None and s.total == 0 and not s.pending:
+                s.fmt = fmt
+            if s.done:
+                s.late_bytes += len(data)
+                return 0
+            now = self._clock()
+            s.bytes_in += len(data)
+            s.last_data = s.last_alive = now
+            text = s._decoder.decode(data) if isinstance(data, (bytes, bytearray, memoryview)) else data
+            old_state = s.state
+            s.state, s.reason = LIVE, None
+            new = self._split(s, text)
+            if new or s.state != old_state:
+                self._emit(s, new)
+            return len(new)
+
+    def _split(self, s, text):
+        if s.pending:
+            text = s.pending + text
+        parts = text.split("\n")
+        tail = parts.pop()
+        if s._skipping:
+            if parts:  # the over-long line ends in this chunk
+                del parts[0]
+                s._skipping = False
+            else:
+                tail = ""
+        cap = self.max_line_chars
+        if len(tail) > cap:  # an over-long partial line: emit its head now, skip the rest
+            parts.append(tail)
+            tail = ""
+            s._skipping = True
+        s.pending = tail
+        if not parts:
+            return []
+        if "\r" in text:
+            parts = [p[:-1] if p.endswith("\r") else p for p in parts]
+        if s.fmt != "text":
+            if s.fmt == "auto":
+                s.fmt = _detect_fmt(parts)
+            if s.fmt == "json":
+                return self._store(s, _json_lines(parts, s, self.max_line_chars))
+        return self._store(s, self._text_lines(s, parts, cap))
+
+    def _text_lines(self, s, parts, cap):
+        match = _HEAD_RE.match
+        site = s.site
+        seq = s.total
+        level = s.level
+        out = []
+        append = out.append
+        long_lines = max(map(len, parts)) > cap
+        for t in parts:
+            m = match(t)
+            if m is not None:
+                ts = m.group(1)
+                level = m.group(2)
+            else:
+                ts = None
+            seq += 1
+            if long_lines and len(t) > cap:
+                append(Line(seq, t[:cap], level, ts, site, "log", True))
+            else:
+                append(Line(seq, t, level, ts, site))
+        s.level = level
+        return out
+
+    def _store(self, s, new):
+        if new and new[0].seq != s.total + 1:  # json path builds lines without seq numbers
+            seq = s.total
+            for ln in new:
+                seq += 1
+                ln.seq = seq
+        s.total += len(new)
+        s.lines.extend(new)
+        return new
+
+    def heartbeat(self, site):
+        """The sender of ``site`` is alive (nothing new). Resets the idle clock."""
+        with self._lock:
+            s = self.site(site)
+            if s.done:
+                return
+            s.last_alive = self._clock()
+
+    def marker(self, site, text):
+        """Insert a visible ``[flarenb] ...`` marker line (after flushing the partial line)."""
+        with self._lock:
+            s = self.site(site)
+            if s.done:
+                return
+            new = self._flush(s)
+            s.total += 1
+            ln = Line(s.total, text, None, None, site, "marker")
+            s.lines.append(ln)
+            self._emit(s, new + [ln])
+
+    def flush(self, site):
+        """Emit the partial line as a complete line and reset the decoder (new file / source)."""
+        with self._lock:
+            s = self.site(site)
+            new = self._flush(s)
+            if new:
+                self._emit(s, new)
+
+    def _flush(self, s):
+        tail = s._decoder.decode(b"", final=True)
+        s._decoder.reset()
+        skipping, s._skipping = s._skipping, False
+        if tail:
+            s.pending += tail
+        if not s.pending or s.done:
+            s.pending = ""
+            return []
+        text, s.pending = s.pending, ""
+        if skipping:
+            return []
+        return self._split(s, text + "\n")
+
+    def set_unavailable(self, site, reason):
+        """Mark ``site`` unavailable with ``reason`` (not terminal; data makes it available)."""
+        with self._lock:
+            s = self.site(site)
+            if s.done or (s.state == UNAVAILABLE and s.reason == reason):
+                return
+            s.state, s.reason = UNAVAILABLE, reason
+            s.last_alive = self._clock()
+            self._emit(s, [])
+
+    # ------------------------------------------------------------------ close
+    def end(self, site, reason=None):
+        """End of stream for ``site``: flush the partial line, state "ended", fire on_done once."""
+        self._close(site, ENDED, reason)
+
+    def stop(self, reason="stopped by the user"):
+        """Close every open stream with state "stopped" (on_done fires for each) and the watchdog."""
+        self.stop_watchdog()
+        with self._lock:
+            for name in list(self._sites):
+                self._close(name, STOPPED, reason)
+
+    def end_all(self, reason=None):
+        with self._lock:
+            for name in list(self._sites):
+                self._close(name, ENDED, reason)
+
+    def _close(self, site, state, reason):
+        with self._lock:
+            s = self.site(site)
+            if s.done:  # exactly once, whatever thread got here first
+                return
+            new = self._flush(s)
+            if s.state == UNAVAILABLE and reason is None:
+                reason = s.reason
+            s.state, s.reason = state, reason
+            self._emit(s, new)
+            if self._on_done is not None:
+                try:
+                    self._on_done(site, s)
+                except Exception:
+                    log.exception("flarenb log done callback failed")
+
+    # --------------------------------------------------------------- liveness
+    def tick(self, now=None):
+        """Apply the quiet and idle-timeout rules at time ``now`` (default: the clock)."""
+        with self._lock:
+            now = self._clock() if now is None else now
+            for s in list(self._sites.values()):
+                if s.done:
+                    continue
+                if self.idle_timeout and now - s.last_alive >= self.idle_timeout:
+                    idle = now - s.last_alive
+                    self._close(s.site, TIMED_OUT, f"no data or heartbeat for {idle:.1f}s (sender vanished?)")
+                elif s.state == LIVE and now - s.last_data >= self.quiet_after:
+                    s.state = QUIET
+                    self._emit(s, [])
+
+    def start_watchdog(self, period=None):
+        """Run ``tick()`` every ``period`` s on a daemon thread until ``stop_watchdog()``."""
+        if period is None:
+            period = max(0.05, min(1.0, (self.idle_timeout or 3.0) / 3, self.quiet_after / 3))
+        with self._lock:
+            if self._watchdog is not None:
+                return
+            self._watchdog_stop.clear()
+            t = threading.Thread(
+                target=self._watch, args=(period,), name=f"flarenb-watchdog-{self.name}", daemon=True
+            )
+            self._watchdog = t
+        t.start()
+
+    def _watch(self, period):
+        while not self._watchdog_stop.wait(period):
+            self.tick()
+            if self.all_done:
+                return
+
+    def stop_watchdog(self):
+        with self._lock:
+            t, self._watchdog = self._watchdog, None
+        self._watchdog_stop.set()
+        if t is not None and t is not threading.current_thread():
+            t.join()
+
+
+def _detect_fmt(parts):
+    for p in parts:
+        p = p.strip()
+        if p:
+            if p[0] == "{":
+                try:
+                    if isinstance(json.loads(p), dict):
+                        return "json"
+                except ValueError:
+                    pass
+            return "text"
+    return "auto"
+
+
+def _json_lines(parts, s, cap):
+    """log.json records -> Lines rendered as text (a multi-line message gives several lines)."""
+    out = []
+    site = s.site
+    for p in parts:
+        rec = None
+        if p[:1] == "{":
+            try:
+                rec = json.loads(p)
+            except ValueError:
+                rec = None
+        if isinstance(rec, dict):
+            text = format_json_record(rec)
+            level = rec.get("levelname") or rec.get("level")
+            s.level = level if level in LEVELS else None
+            ts = rec.get("asctime") or rec.get("timestamp") or rec.get("time") or None
+            for i, t in enumerate(text.split("\n")):
+                out.append(Line(0, t[:cap], s.level, (ts and str(ts)) if i == 0 else None, site, "log", len(t) > cap))
+        elif p.strip():
+            out.append(Line(0, p[:cap], s.level, None, site, "log", len(p) > cap))
+    return out

@@ -1,0 +1,464 @@
+"""Transports that feed a :class:`flarenb.receiver.Receiver` with a job's per-site logs.
+
+Every transport has the same interface:
+
+* ``start()`` - run on one daemon thread named ``flarenb-<kind>-<name>``;
+* ``stop()`` - stop and join the thread (idempotent; does not end the receiver's streams);
+* ``poll_once() -> int`` - one polling step (what the thread repeats; tests call it directly);
+* ``finish()`` - the job ended: drain what is left, then end every stream;
+* ``finished`` - True once end of stream was delivered; ``bytes_read`` - bytes transferred.
+
+:class:`LocalTail` ``(receiver, {site: path}, is_finished=None, period=0.05)`` tails log files
+on this machine (POC: ``<poc>/example_project/prod_00/<site>/<job_id>/log.txt``): it waits for
+a file that does not exist yet, follows rotation (inode change: finishes the old file, then
+switches), detects truncation (size below the offset, or the bytes before the offset changed:
+restarts at 0 after a ``[flarenb]`` marker line), and ends the streams once ``is_finished()``
+is true (or ``finish()`` was called) and two consecutive polls found nothing more.
+
+:class:`AdminPoll` ``(receiver, fetch, status=None, target="all")`` works with any deployment:
+``fetch(target)`` returns ``{'logs': {site: text}, 'unavailable': {site: reason}}`` (wrap
+``Session.get_job_logs(job_id, target=...)``), ``status()`` the job status string. The server
+returns a site's WHOLE log each time, capped to its last bytes with a ``... output truncated to
+last N bytes ...`` prefix cut mid-line; :class:`LogCursor` turns each reply into only the new
+complete lines (see there). Polling is adaptive (``min_interval`` while lines arrive, backing off
+to ``max_interval``); once ``status()`` is terminal, a final poll ``final_grace`` s later is
+drained (including partial last lines) and every stream ends.
+
+:func:`make_transport` picks LocalTail when the sites' folders are on this machine, else
+AdminPoll; :func:`local_job_log_paths` lists ``{site: path}`` for a local workspace.
+"""
+
+import os
+import re
+import threading
+import time
+
+__all__ = [
+    "LocalTail",
+    "AdminPoll",
+    "LogCursor",
+    "make_transport",
+    "local_job_log_paths",
+    "is_terminal_status",
+]
+
+_TRUNC_RE = re.compile(r"\.\.\. output truncated to last (\d+) bytes \.\.\.\r?\n")
+
+
+def is_terminal_status(status):
+    """True for a finished job status ('FINISHED:COMPLETED', 'FINISHED:ABORTED', ...)."""
+    return isinstance(status, str) and status.upper().startswith(("FINISHED", "FAILED", "ABANDONED"))
+
+
+class _Threaded:
+    kind = "transport"
+
+    def __init__(self, receiver, name):
+        self.receiver = receiver
+        self.name = name
+        self.finished = False
+        self.bytes_read = 0
+        self.errors = 0
+        self.last_error = None
+        self._stop = threading.Event()
+        self._thread = None
+        self._finish_requested = False
+
+    def start(self):
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name=f"flarenb-{self.kind}-{self.name}", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self):
+        self._stop.set()
+        t = self._thread
+        if t is not None and t is not threading.current_thread():
+            t.join()
+
+    def finish(self):
+        """The job ended: drain what is left, then end the streams (on the transport's thread)."""
+        self._finish_requested = True
+
+    def _interval(self):
+        raise NotImplementedError
+
+    def _run(self):
+        while not self._stop.is_set() and not self.finished:
+            try:
+                self.poll_once()
+            except Exception as e:  # keep following; the idle timeout closes a dead source
+                self.errors += 1
+                self.last_error = e
+            if self.finished or self.receiver.all_done:
+                return
+            self._stop.wait(self._interval())
+
+
+# ---------------------------------------------------------------------------------- LocalTail
+class _FileTail:
+    FP = 64  # bytes before the offset re-checked to detect a rewritten file
+
+    def __init__(self, site, path):
+        self.site, self.path = site, path
+        self.fd = None
+        self.ino = None
+        self.offset = 0
+        self.last = b""
+        self.seen = False
+
+    def _open(self):
+        try:
+            self.fd = os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            return False
+        self.ino = os.fstat(self.fd).st_ino
+        self.offset, self.last, self.seen = 0, b"", True
+        return True
+
+    def close(self):
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def _read(self, rx, feed, chunk, max_chunks):
+        n = 0
+        for _ in range(max_chunks):
+            data = os.pread(self.fd, chunk, self.offset)
+            if not data:
+                break
+            self.offset += len(data)
+            self.last = (self.last + data[-self.FP :])[-self.FP :]
+            n += len(data)
+            feed(self.site, data)
+        return n
+
+    def poll(self, rx, chunk=1 << 20, max_chunks=16):
+        if self.fd is None and not self._open():
+            return 0
+        size = os.fstat(self.fd).st_size
+        if size < self.offset or (size > self.offset and self.last and self._rewritten()):
+            rx.marker(self.site, "[flarenb] … log file truncated; reading it again from the start …")
+            self.offset, self.last = 0, b""
+        n = self._read(rx, rx.feed, chunk, max_chunks)
+        if n == 0:
+            try:
+                ino = os.stat(self.path).st_ino
+            except FileNotFoundError:  # rotation in progress: keep the old file for now
+                return 0
+            if ino != self.ino:  # rotated: drain the old file, then switch to the new one
+                n = self._read(rx, rx.feed, chunk, 1 << 30)
+                rx.flush(self.site)
+                self.close()
+                if self._open():
+                    n += self._read(rx, rx.feed, chunk, max_chunks)
+        return n
+
+    def _rewritten(self):
+        k = len(self.last)
+        return os.pread(self.fd, k, self.offset - k) != self.last
+
+
+class LocalTail(_Threaded):
+    """Tail ``{site: path}`` log files on this machine (one thread for all sites)."""
+
+    kind = "tail"
+
+    def __init__(self, receiver, paths, is_finished=None, period=0.05, finish_check_period=0.5, name=""):
+        super().__init__(receiver, name)
+        self.period = period
+        self.is_finished = is_finished
+        self.finish_check_period = finish_check_period
+        self._tails = [_FileTail(site, path) for site, path in paths.items()]
+        self._last_check = None
+        self._ending = False
+        self._empty_after_end = 0
+        for t in self._tails:
+            receiver.site(t.site)
+            if path_fmt := ("json" if t.path.endswith(".json") else "text"):
+                receiver.site(t.site).fmt = path_fmt
+
+    def _interval(self):
+        return self.period
+
+    def poll_once(self):
+        """Read what is new in every file; returns the number of bytes read."""
+        if self.finished:
+            return 0
+        rx = self.receiver
+        n = 0
+        for t in self._tails:
+            got = t.poll(rx)
+            n += got
+            if t.fd is not None and not got:
+                rx.heartbeat(t.site)
+        self.bytes_read += n
+        if not self._ending:
+            self._ending = self._finish_requested or self._check_finished()
+        elif n == 0:
+            # Like LogStreamer's producer: one more empty poll after the end before closing.
+            self._empty_after_end += 1
+            if self._empty_after_end >= 2:
+                self._end_streams()
+        else:
+            self._empty_after_end = 0
+        return n
+
+    def _check_finished(self):
+        if self.is_finished is None:
+            return False
+        now = time.monotonic()
+        if self._last_check is not None and now - self._last_check < self.finish_check_period:
+            return False
+        self._last_check = now
+        try:
+            return bool(self.is_finished())
+        except Exception as e:
+            self.errors += 1
+            self.last_error = e
+            return False
+
+    def _end_streams(self):
+        rx = self.receiver
+        for t in self._tails:
+            if not t.seen:
+                rx.set_unavailable(t.site, f"log file never appeared: {t.path}")
+            rx.end(t.site)
+            t.close()
+        self.finished = True
+
+    def stop(self):
+        super().stop()
+        for t in self._tails:
+            t.close()
+
+
+# ---------------------------------------------------------------------------------- AdminPoll
+class LogCursor:
+    """Turns successive whole-log replies of one site into only their new text.
+
+    It remembers how many characters were consumed (an absolute offset while no gap happened)
+    and the last ``fingerprint`` characters consumed. Only complete lines are consumed (up to
+    the reply's last newline), so a line or a UTF-8 character still being written is taken the
+    next time. For each reply:
+
+    * not truncated and the text at the remembered offset ends with the fingerprint: the new
+      text starts at that offset;
+    * otherwise the fingerprint (or, when the window start cut it, a shorter tail of it) is
+      searched in the reply: new text starts right after it;
+    * not found and the reply is whole: the log was restarted/replaced -> a marker line, then the
+      new log from its start;
+    * not found and the reply is truncated: lines were lost (the log grew by more than the window
+      between two polls, or was replaced) -> a gap marker line, then the reply from its first
+      complete line.
+
+    ``take(text, final=False)`` returns a list of ``("text", str)`` / ``("marker", str)`` items to
+    feed in order; ``final=True`` also returns the partial last line.
+    """
+
+    NEEDLES = (4096, 256)
+
+    def __init__(self, fingerprint=65536):
+        self.fp_size = fingerprint
+        self.consumed = 0
+        self.abs_known = True
+        self.fp = ""
+
+    def _locate(self, body):
+        fp = self.fp
+        idx = body.rfind(fp)
+        if idx >= 0:
+            return idx + len(fp)
+        longer = len(fp)
+        for n in self.NEEDLES:
+            if n >= longer:
+                continue
+            idx = body.rfind(fp[-n:])
+            if 0 <= idx < longer - n:  # the longer needle would start before the window
+                return idx + n
+            longer = n
+        return -1
+
+    def take(self, text, final=False):
+        m = _TRUNC_RE.match(text)
+        body = text[m.end() :] if m else text
+        out = []
+        if not m and self.abs_known:
+            fp, c = self.fp, self.consumed
+            start = c if len(body) >= c and body[c - len(fp) : c] == fp else -1
+        elif self.fp:
+            start = self._locate(body)
+            if start >= 0 and not m:
+                self.abs_known, self.consumed = True, start
+        else:
+            start = -1
+        if start < 0 and not m:
+            if self.consumed or self.fp:
+                out.append(("marker", "[flarenb] … the log was restarted or replaced; showing the new log …"))
+            start, self.abs_known, self.consumed = 0, True, 0
+        elif start < 0:
+            nl = body.find("\n")
+            start = nl + 1 if nl >= 0 else len(body)
+            what = "some lines" if (self.consumed or self.fp) else "older lines"
+            out.append(
+                (
+                    "marker",
+                    f"[flarenb] … {what} not received (log truncated by the server to its last"
+                    f" {m.group(1)} bytes; at least {len(body[:start].encode())} bytes skipped) …",
+                )
+            )
+            self.abs_known = False
+        end = len(body) if final else body.rfind("\n") + 1
+        if end > start:
+            new = body[start:end]
+            out.append(("text", new))
+            self.consumed = (self.consumed if m else start) + len(new)
+            self.fp = (self.fp + new)[-self.fp_size :]
+        return out
+
+
+class AdminPoll(_Threaded):
+    """Poll ``fetch(target)`` (whole logs) and feed only new lines. See the module docstring."""
+
+    kind = "poll"
+
+    def __init__(
+        self,
+        receiver,
+        fetch,
+        status=None,
+        target="all",
+        min_interval=0.3,
+        max_interval=3.0,
+        backoff=1.5,
+        final_grace=2.0,
+        fingerprint=65536,
+        name="",
+        clock=time.monotonic,
+    ):
+        super().__init__(receiver, name)
+        self.fetch, self.status, self.target = fetch, status, target
+        self.min_interval, self.max_interval, self.backoff = min_interval, max_interval, backoff
+        self.interval = min_interval
+        self.final_grace = final_grace
+        self.polls = 0
+        self._fingerprint = fingerprint
+        self._cursors = {}
+        self._terminal_at = None
+        self._clock = clock
+
+    def _interval(self):
+        if self._terminal_at is not None:
+            return min(self.interval, max(0.05, self.final_grace))
+        return self.interval
+
+    def poll_once(self):
+        """One status check + fetch; returns the number of new lines fed."""
+        if self.finished:
+            return 0
+        rx = self.receiver
+        final = False
+        if self._finish_requested or (self.status is not None and is_terminal_status(self._status())):
+            now = self._clock()
+            if self._terminal_at is None:
+                self._terminal_at = now
+            final = self._finish_requested or now - self._terminal_at >= self.final_grace
+        if self.finished:
+            return 0
+        try:
+            reply = self.fetch(self.target)
+        except Exception as e:
+            if type(e).__name__ == "JobNotFound":
+                self._end(f"job not found: {e}")
+                return 0
+            raise
+        self.polls += 1
+        logs = reply.get("logs") or {}
+        unavailable = reply.get("unavailable") or {}
+        new_lines = 0
+        for site, text in logs.items():
+            if not isinstance(text, str):
+                continue
+            self.bytes_read += len(text.encode("utf-8", "replace"))
+            cursor = self._cursors.setdefault(site, LogCursor(self._fingerprint))
+            for kind, item in cursor.take(text, final=final):
+                if kind == "marker":
+                    rx.marker(site, item)
+                    new_lines += 1
+                else:
+                    new_lines += rx.feed(site, item)
+        for site, reason in unavailable.items():
+            if site not in logs:
+                rx.set_unavailable(site, str(reason))
+        for site in rx.sites():  # the server answered: every site's sender is alive
+            rx.heartbeat(site)
+        self.interval = self.min_interval if new_lines else min(self.max_interval, self.interval * self.backoff)
+        if final:
+            self._end(None)
+        return new_lines
+
+    def _status(self):
+        try:
+            return self.status()
+        except Exception as e:
+            if type(e).__name__ == "JobNotFound":
+                self._end(f"job not found: {e}")
+            self.errors += 1
+            self.last_error = e
+            return None
+
+    def _end(self, reason):
+        self.receiver.end_all(reason)
+        self.finished = True
+
+
+# ---------------------------------------------------------------------------------- factory
+def _site_dirs(root):
+    """Site folders of a provisioned workspace (those whose startup/ holds fed_server/fed_client)."""
+    out = {}
+    try:
+        names = sorted(os.listdir(root))
+    except OSError:
+        return out
+    for name in names:
+        startup = os.path.join(root, name, "startup")
+        if os.path.isfile(os.path.join(startup, "fed_server.json")):
+            out = {name: os.path.join(root, name), **out}
+        elif os.path.isfile(os.path.join(startup, "fed_client.json")):
+            out[name] = os.path.join(root, name)
+    return out
+
+
+def local_job_log_paths(root, job_id, sites=None, file_name="log.txt"):
+    """``{site: <root>/<site>/<job_id>/<file_name>}``; the server's site is named "server".
+
+    ``root`` is a provisioned project folder on this machine (POC:
+    ``<poc>/example_project/prod_00``). ``sites`` limits the sites (names as in ``root``; the
+    server may be given as "server"). Files need not exist yet.
+    """
+    dirs = _site_dirs(root)
+    out = {}
+    for name, path in dirs.items():
+        is_server = os.path.isfile(os.path.join(path, "startup", "fed_server.json"))
+        site = "server" if is_server else name
+        if sites is None or site in sites or name in sites:
+            out[site] = os.path.join(path, job_id, file_name)
+    return out
+
+
+def make_transport(receiver, job_id, fetch=None, status=None, local_root=None, target="all", name=None, **kw):
+    """LocalTail when ``local_root`` holds the sites' folders on this machine, else AdminPoll.
+
+    ``fetch(target)`` / ``status()`` as for AdminPoll (``status`` also ends a LocalTail).
+    ``target`` is "all", "server" or a site name. Extra keywords go to the transport.
+    """
+    name = name or job_id
+    if local_root and os.path.isdir(local_root):
+        sites = None if target in ("all", "@ALL") else [target]
+        paths = local_job_log_paths(local_root, job_id, sites=sites)
+        if paths:
+            is_finished = (lambda: is_terminal_status(status())) if status is not None else None
+            return LocalTail(receiver, paths, is_finished=is_finished, name=name, **kw)
+    if fetch is None:
+        raise ValueError("no local log files and no fetch() callable: cannot follow the job's logs")
+    return AdminPoll(receiver, fetch, status=status, target=target, name=name, **kw)
