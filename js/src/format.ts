@@ -1,0 +1,130 @@
+/** Small pure helpers: time formatting, status categories, DOM construction of a line. */
+import { parseAnsi, styleClasses } from "./ansi";
+import type { Entry, SiteState } from "./types";
+
+export function formatDuration(seconds: number): string {
+  const s = Math.max(0, Math.floor(seconds));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = s % 60;
+  if (h > 0) return `${h}h ${String(m).padStart(2, "0")}m ${String(sec).padStart(2, "0")}s`;
+  if (m > 0) return `${m}m ${String(sec).padStart(2, "0")}s`;
+  return `${sec}s`;
+}
+
+/** "running", "completed", "failed", "aborted", "submitted" or "other": for CSS. */
+export function statusCategory(status: string): string {
+  const s = status.toUpperCase();
+  if (s.includes("ABORT")) return "aborted";
+  if (s.includes("EXCEPTION") || s.includes("FAIL") || s.includes("ERROR")) return "failed";
+  if (s.startsWith("FINISHED")) return "completed";
+  if (s.startsWith("RUNNING") || s.startsWith("DISPATCHED")) return "running";
+  if (s.startsWith("SUBMITTED")) return "submitted";
+  return "other";
+}
+
+export function isFinished(status: string): boolean {
+  return status.toUpperCase().startsWith("FINISHED");
+}
+
+export function siteStateLabel(state: SiteState | undefined, nowSec: number): string {
+  if (!state) return "silent";
+  switch (state.state) {
+    case "quiet":
+      return state.since != null ? `quiet for ${formatDuration(nowSec - state.since)}` : "quiet";
+    case "silent":
+      return "silent (nothing yet)";
+    case "unavailable":
+      return state.reason ? `unavailable: ${state.reason}` : "unavailable";
+    default:
+      return state.reason ? `${state.state}: ${state.reason}` : state.state;
+  }
+}
+
+/** Case-insensitive match ranges of `query` in `text`. */
+export function findMatches(text: string, query: string): Array<[number, number]> {
+  if (!query) return [];
+  const hay = text.toLowerCase();
+  const needle = query.toLowerCase();
+  const out: Array<[number, number]> = [];
+  for (let i = hay.indexOf(needle); i >= 0; i = hay.indexOf(needle, i + needle.length)) {
+    out.push([i, i + needle.length]);
+  }
+  return out;
+}
+
+/** Append `text` to `parent` with the matched ranges (offsets from `offset`) in <mark>. */
+function appendHighlighted(
+  parent: Node,
+  text: string,
+  offset: number,
+  matches: Array<[number, number]>,
+): void {
+  const doc = parent.ownerDocument ?? document;
+  let pos = 0;
+  for (const [start, end] of matches) {
+    const a = Math.max(start - offset, pos);
+    const b = Math.min(end - offset, text.length);
+    if (b <= a) continue;
+    if (a > pos) parent.appendChild(doc.createTextNode(text.slice(pos, a)));
+    const mark = doc.createElement("mark");
+    mark.className = "flarenb-match";
+    mark.textContent = text.slice(a, b);
+    parent.appendChild(mark);
+    pos = b;
+  }
+  if (pos < text.length) parent.appendChild(doc.createTextNode(text.slice(pos)));
+}
+
+const numberFmt = new Intl.NumberFormat("en-US");
+export const fmtCount = (n: number): string => numberFmt.format(n);
+
+/**
+ * The DOM row of one entry. Log text only ever reaches the DOM through text nodes.
+ */
+export function buildRow(entry: Entry, showSite: boolean, query: string): HTMLElement {
+  const row = document.createElement("div");
+  row.dataset.site = entry.site;
+  if (showSite) {
+    const site = document.createElement("span");
+    site.className = "flarenb-line-site";
+    site.textContent = entry.site;
+    row.appendChild(site);
+  }
+  const body = document.createElement("span");
+  body.className = "flarenb-line-text";
+  row.appendChild(body);
+  if (entry.kind === "gap") {
+    row.className = "flarenb-gap";
+    row.setAttribute("data-testid", "flarenb-gap");
+    row.dataset.reason = entry.reason;
+    body.textContent =
+      entry.reason === "skipped"
+        ? `⋯ ${fmtCount(entry.count)} lines skipped to stay within the notebook's message budget (still downloadable)`
+        : `⋯ ${fmtCount(entry.count)} lines not received by this view (download for the complete log)`;
+    return row;
+  }
+  row.className = "flarenb-line";
+  row.setAttribute("data-testid", "flarenb-line");
+  row.dataset.seq = String(entry.seq);
+  if (entry.level) {
+    row.dataset.level = entry.level;
+    row.classList.add(`flarenb-level-${entry.level.toLowerCase()}`);
+  }
+  if (entry.isError) row.classList.add("flarenb-error-line");
+  if (entry.ts) row.title = entry.ts;
+  const matches = findMatches(entry.plain, query);
+  let offset = 0;
+  for (const seg of parseAnsi(entry.text)) {
+    let target: Node = body;
+    if (seg.style) {
+      const span = document.createElement("span");
+      span.className = styleClasses(seg.style).join(" ");
+      body.appendChild(span);
+      target = span;
+    }
+    appendHighlighted(target, seg.text, offset, matches);
+    offset += seg.text.length;
+  }
+  return row;
+}

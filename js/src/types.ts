@@ -1,0 +1,80 @@
+/** Types shared by the model store and the views. Mirrors `flarenb/widget.py`. */
+
+export type Level = "DEBUG" | "INFO" | "WARNING" | "ERROR" | "CRITICAL";
+export const LEVELS: readonly Level[] = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"];
+
+/** A line on the wire: [seq, text, level, ts]. */
+export type WireLine = [number, string, Level | null, string | null];
+/** Lines the kernel could not send within its message budget (still in the download). */
+export interface WireSkip {
+  skipped: number;
+  first: number;
+  last: number;
+}
+export type WireItem = WireLine | WireSkip;
+
+export interface SiteState {
+  state: "streaming" | "quiet" | "silent" | "done" | "unavailable" | string;
+  reason: string | null;
+  /** epoch seconds the current state (e.g. quiet) started, if known */
+  since: number | null;
+}
+
+export interface DownloadState {
+  paths?: string[];
+  error?: string | null;
+}
+
+/** The synced traits of `flarenb.widget.LogView`. */
+export interface WidgetModel {
+  job_id: string;
+  job_name: string;
+  sites: string[];
+  status: string;
+  submit_time: string | null;
+  start_ts: number | null;
+  end_ts: number | null;
+  duration: string | null;
+  site_states: Record<string, SiteState>;
+  snapshot: Record<string, WireLine[]>;
+  line_counts: Record<string, number>;
+  skipped: Record<string, number>;
+  live: boolean;
+  downloads: DownloadState;
+  browser_max_lines: number;
+}
+
+/** kernel -> browser custom messages */
+export type KernelMsg =
+  | { kind: "lines"; sites: Record<string, WireItem[]> }
+  | { kind: "download_result"; request_id: string | null; paths: string[]; error: string | null };
+
+/** browser -> kernel custom messages */
+export type BrowserMsg = { kind: "download"; request_id: string };
+
+export interface LineEntry {
+  kind: "line";
+  /** global arrival order across sites (interleaved view order) */
+  gid: number;
+  site: string;
+  seq: number;
+  text: string;
+  /** text without ANSI escape codes (search, downloads) */
+  plain: string;
+  level: Level | null;
+  ts: string | null;
+  /** an ERROR/CRITICAL line or the start of a Python traceback */
+  isError: boolean;
+}
+
+/** Lines that are not in this view: skipped by the kernel's budget or never received here. */
+export interface GapEntry {
+  kind: "gap";
+  gid: number;
+  site: string;
+  count: number;
+  /** "skipped": the kernel's message budget; "missed": not received by this browser */
+  reason: "skipped" | "missed";
+}
+
+export type Entry = LineEntry | GapEntry;

@@ -1,0 +1,480 @@
+/**
+ * One rendered LogView. Every view-only control (lanes, level filter, search, follow/pause,
+ * jump to first error, browser-side save) runs entirely here, so it works while the kernel is
+ * busy. Only "Download" talks to the kernel.
+ */
+import type { AnyModel } from "@anywidget/types";
+import { buildRow, fmtCount, formatDuration, isFinished, siteStateLabel, statusCategory } from "./format";
+import type { LogStore, StoreChange } from "./store";
+import type { Entry, Level, LineEntry, WidgetModel } from "./types";
+import { LEVELS } from "./types";
+
+export const ALL = "\u0000all";
+const LEVEL_RANK: Record<Level, number> = { DEBUG: 10, INFO: 20, WARNING: 30, ERROR: 40, CRITICAL: 50 };
+const BOTTOM_SLACK = 4; // px: "at the bottom" tolerance
+
+function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  cls: string,
+  testid?: string,
+): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  if (cls) node.className = cls;
+  if (testid) node.setAttribute("data-testid", testid);
+  return node;
+}
+
+const laneId = (lane: string): string => (lane === ALL ? "all-sites" : lane);
+
+export class LogViewUI {
+  readonly root: HTMLDivElement;
+  private readonly jobName = el("span", "flarenb-job-name", "flarenb-job-name");
+  private readonly jobId = el("span", "flarenb-job-id", "flarenb-job-id");
+  private readonly status = el("span", "flarenb-status", "flarenb-status");
+  private readonly elapsed = el("span", "flarenb-elapsed", "flarenb-elapsed");
+  private readonly siteStates = el("ul", "flarenb-site-states", "flarenb-site-states");
+  private readonly tabs = el("div", "flarenb-tabs", "flarenb-lane-tabs");
+  private readonly levelSelect = el("select", "flarenb-level-filter", "flarenb-level-filter");
+  private readonly search = el("input", "flarenb-search", "flarenb-search");
+  private readonly searchCount = el("span", "flarenb-search-count", "flarenb-search-count");
+  private readonly jumpError = el("button", "flarenb-button", "flarenb-jump-error");
+  private readonly followBtn = el("button", "flarenb-button flarenb-follow", "flarenb-follow");
+  private readonly downloadBtn = el("button", "flarenb-button", "flarenb-download");
+  private readonly browserSaveBtn = el("button", "flarenb-button", "flarenb-download-browser");
+  private readonly notice = el("div", "flarenb-notice", "flarenb-evicted-notice");
+  private readonly lane = el("div", "flarenb-lane");
+  private readonly downloadResult = el("div", "flarenb-download-result", "flarenb-download-result");
+
+  active: string = ALL;
+  private minLevel: Level | null = null;
+  private query = "";
+  private readonly follow = new Map<string, boolean>();
+  private unseen = 0;
+  private lastScrollTop = 0;
+  private rows = new Map<Entry, HTMLElement>();
+  private matchCount = 0;
+  private pendingDownload: string | null = null;
+  private readonly disposers: Array<() => void> = [];
+
+  constructor(
+    private readonly model: AnyModel<WidgetModel>,
+    private readonly store: LogStore,
+    private readonly now: () => number = () => Date.now() / 1000,
+  ) {
+    this.root = el("div", "flarenb-logview", "flarenb-logview");
+    this.build();
+    const listen = (event: string, fn: () => void) => {
+      model.on(event, fn);
+      this.disposers.push(() => model.off(event, fn));
+    };
+    listen("change:job_id", () => this.renderHeader());
+    listen("change:job_name", () => this.renderHeader());
+    listen("change:status", () => this.renderHeader());
+    listen("change:start_ts", () => this.renderHeader());
+    listen("change:end_ts", () => this.renderHeader());
+    listen("change:duration", () => this.renderHeader());
+    listen("change:live", () => this.renderHeader());
+    listen("change:site_states", () => this.renderSiteStates());
+    listen("change:sites", () => {
+      this.renderSiteStates();
+      this.renderTabs();
+    });
+    listen("change:downloads", () => this.renderDownloads());
+    this.disposers.push(store.subscribe((c) => this.onStoreChange(c)));
+    this.disposers.push(
+      store.onDownload((r) => {
+        if (r.request_id !== null && r.request_id !== this.pendingDownload) return;
+        this.pendingDownload = null;
+        this.showDownload(r.paths, r.error);
+      }),
+    );
+    const timer = setInterval(() => this.tick(), 1000);
+    this.disposers.push(() => clearInterval(timer));
+    this.renderHeader();
+    this.renderSiteStates();
+    this.renderTabs();
+    this.renderDownloads();
+    this.renderLane();
+  }
+
+  dispose(): void {
+    for (const d of this.disposers.splice(0)) d();
+    this.root.remove();
+  }
+
+  // ---------------------------------------------------------------- structure
+  private build(): void {
+    const header = el("div", "flarenb-header", "flarenb-header");
+    const title = el("div", "flarenb-title");
+    title.append(this.jobName, this.jobId, this.status, this.elapsed);
+    header.append(title, this.siteStates);
+
+    const toolbar = el("div", "flarenb-toolbar", "flarenb-toolbar");
+    this.tabs.setAttribute("role", "tablist");
+    this.levelSelect.setAttribute("aria-label", "Minimum level");
+    for (const value of ["", ...LEVELS]) {
+      const opt = document.createElement("option");
+      opt.value = value;
+      opt.textContent = value ? `≥ ${value}` : "All levels";
+      this.levelSelect.appendChild(opt);
+    }
+    this.levelSelect.addEventListener("change", () => {
+      this.minLevel = (this.levelSelect.value || null) as Level | null;
+      this.renderLane();
+    });
+    this.search.type = "search";
+    this.search.placeholder = "Search";
+    this.search.setAttribute("aria-label", "Search the log");
+    this.search.addEventListener("input", () => {
+      this.query = this.search.value;
+      this.renderLane();
+    });
+    this.jumpError.type = "button";
+    this.jumpError.textContent = "First error";
+    this.jumpError.title = "Jump to the first ERROR or traceback of this lane";
+    this.jumpError.addEventListener("click", () => this.jumpToFirstError(this.active));
+    this.followBtn.type = "button";
+    this.followBtn.addEventListener("click", () => this.setFollow(true));
+    this.downloadBtn.type = "button";
+    this.downloadBtn.textContent = "Download";
+    this.downloadBtn.title = "Ask the kernel to save the complete per-site logs beside the notebook";
+    this.downloadBtn.addEventListener("click", () => this.requestDownload());
+    this.browserSaveBtn.type = "button";
+    this.browserSaveBtn.textContent = "Save from browser";
+    this.browserSaveBtn.title = "Save the lines this view holds now (works while the kernel is busy)";
+    this.browserSaveBtn.addEventListener("click", () => this.saveFromBrowser());
+    const controls = el("div", "flarenb-controls");
+    controls.append(
+      this.levelSelect,
+      this.search,
+      this.searchCount,
+      this.jumpError,
+      this.followBtn,
+      this.downloadBtn,
+      this.browserSaveBtn,
+    );
+    toolbar.append(this.tabs, controls);
+
+    this.lane.setAttribute("role", "log");
+    this.lane.tabIndex = 0;
+    this.lane.addEventListener("scroll", () => this.onScroll());
+    this.notice.hidden = true;
+    this.downloadResult.hidden = true;
+    this.root.append(header, toolbar, this.notice, this.lane, this.downloadResult);
+  }
+
+  // ---------------------------------------------------------------- header
+  private renderHeader(): void {
+    const m = this.model;
+    this.jobName.textContent = m.get("job_name") || "";
+    this.jobName.hidden = !m.get("job_name");
+    this.jobId.textContent = m.get("job_id") || "";
+    const status = m.get("status") || "";
+    this.status.textContent = status;
+    this.status.dataset.status = statusCategory(status);
+    this.root.dataset.status = statusCategory(status);
+    this.root.classList.toggle("flarenb-finished", isFinished(status) || !m.get("live"));
+    this.renderElapsed();
+  }
+
+  private renderElapsed(): void {
+    const start = this.model.get("start_ts");
+    const end = this.model.get("end_ts");
+    const duration = this.model.get("duration");
+    if (start != null) this.elapsed.textContent = formatDuration((end ?? this.now()) - start);
+    else this.elapsed.textContent = duration ?? "";
+    this.elapsed.hidden = this.elapsed.textContent === "";
+  }
+
+  private renderSiteStates(): void {
+    const states = this.model.get("site_states") ?? {};
+    const now = this.now();
+    this.siteStates.replaceChildren();
+    for (const site of this.siteList()) {
+      const st = states[site];
+      const item = el("li", "flarenb-site-state", `flarenb-site-state-${site}`);
+      item.dataset.state = st?.state ?? "silent";
+      const name = el("span", "flarenb-site-name");
+      name.textContent = site;
+      const label = el("span", "flarenb-site-label");
+      label.textContent = siteStateLabel(st, now);
+      item.append(name, label);
+      if (this.store.firstError(site) || this.store.errorEvicted.has(site)) {
+        const btn = el("button", "flarenb-button flarenb-first-error", `flarenb-first-error-${site}`);
+        btn.type = "button";
+        btn.textContent = "⚠ first error";
+        btn.addEventListener("click", () => this.jumpToFirstError(site));
+        item.appendChild(btn);
+      }
+      this.siteStates.appendChild(item);
+    }
+  }
+
+  private tick(): void {
+    const status = this.model.get("status") || "";
+    if (this.model.get("end_ts") == null && !isFinished(status)) this.renderElapsed();
+    const states = this.model.get("site_states") ?? {};
+    if (Object.values(states).some((s) => s && s.state === "quiet")) this.renderSiteStates();
+  }
+
+  private siteList(): string[] {
+    const sites = [...(this.model.get("sites") ?? [])];
+    for (const s of this.store.sites()) if (!sites.includes(s)) sites.push(s);
+    return sites;
+  }
+
+  // ---------------------------------------------------------------- lanes
+  private renderTabs(): void {
+    this.tabs.replaceChildren();
+    for (const lane of [ALL, ...this.siteList()]) {
+      const tab = el("button", "flarenb-tab", `flarenb-lane-tab-${laneId(lane)}`);
+      tab.type = "button";
+      tab.setAttribute("role", "tab");
+      tab.textContent = lane === ALL ? "All sites" : lane;
+      tab.setAttribute("aria-selected", String(lane === this.active));
+      tab.addEventListener("click", () => this.showLane(lane));
+      this.tabs.appendChild(tab);
+    }
+  }
+
+  showLane(lane: string): void {
+    if (lane === this.active) return;
+    this.active = lane;
+    this.renderTabs();
+    this.renderLane();
+  }
+
+  private following(): boolean {
+    return this.follow.get(this.active) ?? true;
+  }
+
+  private visible(e: Entry): boolean {
+    if (this.active !== ALL && e.site !== this.active) return false;
+    if (e.kind === "gap") return !this.query && !this.minLevel;
+    if (this.minLevel) {
+      const rank = e.level ? LEVEL_RANK[e.level] : e.isError ? LEVEL_RANK.ERROR : 0;
+      if (rank < LEVEL_RANK[this.minLevel]) return false;
+    }
+    if (this.query && !e.plain.toLowerCase().includes(this.query.toLowerCase())) return false;
+    return true;
+  }
+
+  private makeRow(e: Entry): HTMLElement {
+    const row = buildRow(e, this.active === ALL, this.query);
+    this.rows.set(e, row);
+    if (e.kind === "line" && this.query) this.matchCount++;
+    return row;
+  }
+
+  /** Rebuild the active lane from the store (lane switch, filter or search change). */
+  renderLane(): void {
+    this.lane.setAttribute("data-testid", `flarenb-lane-${laneId(this.active)}`);
+    this.lane.dataset.lane = laneId(this.active);
+    this.lane.classList.toggle("flarenb-lane-all", this.active === ALL);
+    this.rows = new Map();
+    this.matchCount = 0;
+    const frag = document.createDocumentFragment();
+    const entries = this.active === ALL ? this.store.all() : this.store.site(this.active);
+    for (const e of entries) if (this.visible(e)) frag.appendChild(this.makeRow(e));
+    this.lane.replaceChildren(frag);
+    if (this.lane.childElementCount === 0) {
+      const empty = el("div", "flarenb-empty", "flarenb-empty");
+      empty.textContent = entries.length ? "No line matches the filter." : "No lines yet.";
+      this.lane.appendChild(empty);
+    }
+    this.unseen = 0;
+    this.renderSearchCount();
+    this.renderNotice();
+    this.renderFollow();
+    if (this.following()) this.scrollToBottom();
+  }
+
+  private onStoreChange(change: StoreChange): void {
+    for (const e of change.evicted) {
+      this.rows.get(e)?.remove();
+      this.rows.delete(e);
+    }
+    let added = 0;
+    const frag = document.createDocumentFragment();
+    for (const e of change.added) {
+      if (!this.visible(e)) continue;
+      frag.appendChild(this.makeRow(e));
+      added++;
+    }
+    if (added) {
+      this.lane.querySelector(":scope > .flarenb-empty")?.remove();
+      this.lane.appendChild(frag);
+    }
+    if (!this.following()) this.unseen += added;
+    if (change.added.some((e) => !this.model.get("sites")?.includes(e.site))) this.renderTabs();
+    if (change.added.some((e) => e.kind === "line" && e.isError) || change.evicted.length) {
+      this.renderSiteStates();
+    }
+    this.renderSearchCount();
+    this.renderNotice();
+    this.renderFollow();
+    if (this.following()) this.scrollToBottom();
+  }
+
+  private renderNotice(): void {
+    const sites = this.active === ALL ? this.store.sites() : [this.active];
+    const n = sites.reduce((sum, s) => sum + (this.store.evicted.get(s) ?? 0), 0);
+    this.notice.hidden = n === 0;
+    this.notice.textContent = n
+      ? `${fmtCount(n)} older lines left this view (download for the complete log)`
+      : "";
+  }
+
+  private renderSearchCount(): void {
+    this.searchCount.textContent = this.query ? `${fmtCount(this.matchCount)} matching lines` : "";
+  }
+
+  // ---------------------------------------------------------------- follow / pause
+  private renderFollow(): void {
+    const on = this.following();
+    this.followBtn.setAttribute("aria-pressed", String(on));
+    this.followBtn.textContent = on
+      ? "Following"
+      : this.unseen
+        ? `Paused: follow (${fmtCount(this.unseen)} new)`
+        : "Paused: follow";
+    this.root.classList.toggle("flarenb-paused", !on);
+  }
+
+  setFollow(on: boolean): void {
+    this.follow.set(this.active, on);
+    if (on) {
+      this.unseen = 0;
+      this.scrollToBottom();
+    }
+    this.renderFollow();
+  }
+
+  private scrollToBottom(): void {
+    this.lane.scrollTop = this.lane.scrollHeight;
+    this.lastScrollTop = this.lane.scrollTop;
+  }
+
+  private onScroll(): void {
+    const lane = this.lane;
+    const top = lane.scrollTop;
+    const atBottom = top + lane.clientHeight >= lane.scrollHeight - BOTTOM_SLACK;
+    if (atBottom) {
+      if (!this.following()) this.setFollow(true);
+    } else if (top < this.lastScrollTop && this.following()) {
+      this.setFollow(false); // the user scrolled up: pause
+    }
+    this.lastScrollTop = top;
+  }
+
+  // ---------------------------------------------------------------- first error
+  jumpToFirstError(lane: string): void {
+    let target: LineEntry | null = null;
+    const sites = lane === ALL ? this.store.sites() : [lane];
+    for (const s of sites) {
+      const e = this.store.firstError(s);
+      if (e && (!target || e.gid < target.gid)) target = e;
+    }
+    if (lane !== ALL && lane !== this.active) this.showLane(lane);
+    if (!target) {
+      const gone = sites.some((s) => this.store.errorEvicted.has(s));
+      this.showNotice(
+        gone
+          ? "The first error left this view: download the complete log."
+          : "No ERROR or traceback in this lane.",
+      );
+      return;
+    }
+    if (!this.visible(target)) {
+      this.minLevel = null;
+      this.levelSelect.value = "";
+      this.query = "";
+      this.search.value = "";
+      this.renderLane();
+    }
+    this.setFollow(false);
+    const row = this.rows.get(target);
+    if (!row) return;
+    for (const old of this.lane.querySelectorAll(".flarenb-current")) old.classList.remove("flarenb-current");
+    row.classList.add("flarenb-current");
+    row.setAttribute("aria-current", "true");
+    row.scrollIntoView?.({ block: "center" });
+    this.lastScrollTop = this.lane.scrollTop;
+  }
+
+  private showNotice(text: string): void {
+    this.notice.hidden = false;
+    this.notice.textContent = text;
+  }
+
+  // ---------------------------------------------------------------- downloads
+  private requestDownload(): void {
+    const id = `dl-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+    this.pendingDownload = id;
+    this.model.send({ kind: "download", request_id: id });
+    this.downloadResult.hidden = false;
+    this.downloadResult.dataset.state = "pending";
+    this.downloadResult.textContent =
+      "Asking the kernel to write the logs beside the notebook… (this waits while the kernel is " +
+      "busy; “Save from browser” saves the lines shown here right away)";
+  }
+
+  private renderDownloads(): void {
+    const d = this.model.get("downloads") ?? {};
+    if (!d.paths?.length && !d.error) return;
+    this.showDownload(d.paths ?? [], d.error ?? null);
+  }
+
+  private showDownload(paths: string[], error: string | null): void {
+    this.downloadResult.hidden = false;
+    this.downloadResult.replaceChildren();
+    this.downloadResult.dataset.state = error ? "error" : "done";
+    const head = el("div", "");
+    head.textContent = error ? `Download failed: ${error}` : "Logs saved beside the notebook:";
+    this.downloadResult.appendChild(head);
+    if (!error) {
+      const list = el("ul", "");
+      for (const p of paths) {
+        const li = el("li", "flarenb-download-path");
+        const code = el("code", "");
+        code.textContent = p;
+        li.appendChild(code);
+        list.appendChild(li);
+      }
+      this.downloadResult.appendChild(list);
+    }
+  }
+
+  /** The lines of the active lane as a text file (what `Save from browser` saves). */
+  browserLogText(): { name: string; text: string } {
+    const job = this.model.get("job_id") || "job";
+    const all = this.active === ALL;
+    const sites = all ? this.store.sites() : [this.active];
+    const evicted = sites.reduce((n, s) => n + (this.store.evicted.get(s) ?? 0), 0);
+    const out: string[] = [];
+    if (evicted) out.push(`# ${evicted} older lines left the browser; use Download for the complete log`);
+    for (const e of all ? this.store.all() : this.store.site(this.active)) {
+      const prefix = all ? `[${e.site}] ` : "";
+      out.push(
+        e.kind === "line"
+          ? prefix + e.plain
+          : `${prefix}# ${e.count} lines ${e.reason === "skipped" ? "skipped" : "not received"} here`,
+      );
+    }
+    const safe = (s: string) => s.replace(/[^A-Za-z0-9._-]/g, "_");
+    return { name: `${safe(job)}_${all ? "all-sites" : safe(this.active)}.log`, text: out.join("\n") + "\n" };
+  }
+
+  private saveFromBrowser(): void {
+    const { name, text } = this.browserLogText();
+    const url = URL.createObjectURL(new Blob([text], { type: "text/plain;charset=utf-8" }));
+    const a = document.createElement("a");
+    a.href = url;
+    a.download = name;
+    a.style.display = "none";
+    this.root.appendChild(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  }
+}

@@ -1,0 +1,55 @@
+/**
+ * flarenb LogView front end: a live per-site log viewer of one federated job.
+ *
+ * Stable test hooks (data-testid), for Playwright and the vitest suite:
+ *   flarenb-logview                 the widget root (data-status: submitted|running|completed|failed|aborted|other)
+ *   flarenb-header                  the header
+ *   flarenb-job-name, flarenb-job-id
+ *   flarenb-status                  the job status text (data-status as above)
+ *   flarenb-elapsed                 elapsed time (ticks while running)
+ *   flarenb-site-states             list of site states
+ *   flarenb-site-state-<site>       one site's state (data-state: streaming|quiet|silent|done|unavailable)
+ *   flarenb-first-error-<site>      "first error" link of a site (present once it logged an ERROR/traceback)
+ *   flarenb-lane-tabs               the tab list
+ *   flarenb-lane-tab-all-sites      the interleaved "All sites" tab
+ *   flarenb-lane-tab-<site>         one site's tab (aria-selected="true" when active)
+ *   flarenb-lane-all-sites          the lane container while "All sites" is shown
+ *   flarenb-lane-<site>             the lane container while that site is shown
+ *   flarenb-line                    one log line (data-site, data-seq, data-level; <mark class="flarenb-match"> for search hits)
+ *   flarenb-gap                     "N lines skipped (still downloadable)" / "not received" marker (data-reason: skipped|missed)
+ *   flarenb-empty                   "No lines yet." / "No line matches the filter."
+ *   flarenb-level-filter            <select> of the minimum level ("" = all)
+ *   flarenb-search                  search box; flarenb-search-count: "N matching lines"
+ *   flarenb-jump-error              jump to the first ERROR/traceback of the active lane
+ *   flarenb-follow                  follow/resume button (aria-pressed="true" while following)
+ *   flarenb-evicted-notice          "N older lines left this view (download for the complete log)"
+ *   flarenb-download                ask the kernel to write <job_id>_logs/<site>.log
+ *   flarenb-download-browser        save the lines held by the browser (Blob), works while the kernel is busy
+ *   flarenb-download-result         the paths written (or the error); data-state: pending|done|error
+ *   flarenb-unbuilt                 (Python fallback only) "front end is not built" message
+ *
+ * Security: log text and site names come from remote sites; they only reach the DOM through
+ * textContent / text nodes / setAttribute, never as markup.
+ */
+import type { AnyModel, InitializeProps, RenderProps } from "@anywidget/types";
+import { connectStore } from "./store";
+import type { WidgetModel } from "./types";
+import { LogViewUI } from "./view";
+import "./widget.css";
+
+export type { WidgetModel } from "./types";
+
+/** Model lifecycle: the line store accumulates even while no view is rendered. */
+function initialize({ model }: InitializeProps<WidgetModel>): () => void {
+  const { dispose } = connectStore(model);
+  return dispose;
+}
+
+function render({ model, el }: RenderProps<WidgetModel>): () => void {
+  const { store } = connectStore(model as AnyModel<WidgetModel>);
+  const ui = new LogViewUI(model, store);
+  el.appendChild(ui.root);
+  return () => ui.dispose();
+}
+
+export default { initialize, render };
