@@ -245,10 +245,10 @@ class SystemInfo:
 
     @property
     def client_names(self) -> list[str]:
-        return [name for name, _ in self.clients]
+        return sorted(name for name, _ in self.clients)
 
     def __str__(self) -> str:
-        lines = [f"FLARE server: {self.server_status}", f"clients ({len(self.clients)}): " + ", ".join(self.client_names)]
+        lines = [f"FLARE server: {self.server_status}", f"clients ({len(self.clients)}): " + ", ".join(sorted(self.client_names))]
         lines.append(f"running jobs: {len(self.jobs)}")
         return "\n".join(lines)
 
