@@ -95,6 +95,7 @@ _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
 _MSG_OVERHEAD = 1024  # bytes: Jupyter message envelope (header, parent header, ids, signature)
 _FINISHED_PREFIX = "FINISHED"
 _MARKER_SIZE = 64
+_WINDOW = 1.02  # seconds: the budget window, with a margin for scheduling jitter
 
 
 class LogLine(NamedTuple):
@@ -508,7 +509,7 @@ class LogView(anywidget.AnyWidget):
             self._wake.clear()
 
     def _window(self, now: float) -> tuple[int, int]:
-        while self._sent and now - self._sent[0][0] >= 1.0:
+        while self._sent and now - self._sent[0][0] >= _WINDOW:
             self._sent.popleft()
         return len(self._sent), sum(b for _, b in self._sent)
 
@@ -559,6 +560,7 @@ class LogView(anywidget.AnyWidget):
             if snapshot_due:
                 snap = self._build_snapshot()
                 size = _json_size(snap) + _MSG_OVERHEAD
+                now = time.monotonic()
                 if self._can_send(now, size):
                     self._sent.append((now, size))
                     self._last_snapshot = now
@@ -573,6 +575,7 @@ class LogView(anywidget.AnyWidget):
                 msg = self._take_batch(per_msg)
                 if msg is not None:
                     size = _json_size(msg) + _MSG_OVERHEAD
+                    now = time.monotonic()
                     if self._can_send(now, size):
                         self._sent.append((now, size))
                         self.send(msg)
