@@ -106,6 +106,7 @@ class _FileTail:
         self.offset = 0
         self.last = b""
         self.seen = False
+        self.mtime = None
 
     def _open(self):
         try:
@@ -121,37 +122,40 @@ class _FileTail:
             os.close(self.fd)
             self.fd = None
 
-    def _read(self, rx, feed, chunk, max_chunks):
+    def _read(self, feed, chunk, max_chunks):
+        """Read up to max_chunks chunks; returns (bytes read, reached end of file)."""
         n = 0
         for _ in range(max_chunks):
             data = os.pread(self.fd, chunk, self.offset)
             if not data:
-                break
+                return n, True
             self.offset += len(data)
             self.last = (self.last + data[-self.FP :])[-self.FP :]
             n += len(data)
             feed(self.site, data)
-        return n
+        return n, False
 
     def poll(self, rx, chunk=1 << 20, max_chunks=16):
         if self.fd is None and not self._open():
             return 0
-        size = os.fstat(self.fd).st_size
-        if size < self.offset or (size > self.offset and self.last and self._rewritten()):
+        st = os.fstat(self.fd)
+        size, changed = st.st_size, st.st_mtime_ns != self.mtime
+        self.mtime = st.st_mtime_ns
+        if size < self.offset or (self.last and (size > self.offset or changed) and self._rewritten()):
             rx.marker(self.site, "[flarenb] … log file truncated; reading it again from the start …")
             self.offset, self.last = 0, b""
-        n = self._read(rx, rx.feed, chunk, max_chunks)
-        if n == 0:
+        n, eof = self._read(rx.feed, chunk, max_chunks)
+        if eof:
             try:
                 ino = os.stat(self.path).st_ino
             except FileNotFoundError:  # rotation in progress: keep the old file for now
-                return 0
+                return n
             if ino != self.ino:  # rotated: drain the old file, then switch to the new one
-                n = self._read(rx, rx.feed, chunk, 1 << 30)
+                n += self._read(rx.feed, chunk, 1 << 30)[0]
                 rx.flush(self.site)
                 self.close()
                 if self._open():
-                    n += self._read(rx, rx.feed, chunk, max_chunks)
+                    n += self._read(rx.feed, chunk, max_chunks)[0]
         return n
 
     def _rewritten(self):
@@ -175,8 +179,7 @@ class LocalTail(_Threaded):
         self._empty_after_end = 0
         for t in self._tails:
             receiver.site(t.site)
-            if path_fmt := ("json" if t.path.endswith(".json") else "text"):
-                receiver.site(t.site).fmt = path_fmt
+            receiver.site(t.site).fmt = "json" if t.path.endswith(".json") else "text"
 
     def _interval(self):
         return self.period
@@ -256,10 +259,9 @@ class LogCursor:
     feed in order; ``final=True`` also returns the partial last line.
     """
 
-    NEEDLES = (4096, 256)
-
     def __init__(self, fingerprint=65536):
         self.fp_size = fingerprint
+        self.needles = [n for n in (fingerprint // 16, fingerprint // 256) if n >= 64]
         self.consumed = 0
         self.abs_known = True
         self.fp = ""
@@ -270,7 +272,7 @@ class LogCursor:
         if idx >= 0:
             return idx + len(fp)
         longer = len(fp)
-        for n in self.NEEDLES:
+        for n in self.needles:
             if n >= longer:
                 continue
             idx = body.rfind(fp[-n:])
@@ -295,7 +297,7 @@ class LogCursor:
         if start < 0 and not m:
             if self.consumed or self.fp:
                 out.append(("marker", "[flarenb] … the log was restarted or replaced; showing the new log …"))
-            start, self.abs_known, self.consumed = 0, True, 0
+            start, self.abs_known, self.consumed, self.fp = 0, True, 0, ""
         elif start < 0:
             nl = body.find("\n")
             start = nl + 1 if nl >= 0 else len(body)
@@ -307,7 +309,7 @@ class LogCursor:
                     f" {m.group(1)} bytes; at least {len(body[:start].encode())} bytes skipped) …",
                 )
             )
-            self.abs_known = False
+            self.abs_known, self.fp = False, ""
         end = len(body) if final else body.rfind("\n") + 1
         if end > start:
             new = body[start:end]

@@ -1,0 +1,500 @@
+"""Tests of flarenb.transports (real temp files for LocalTail, a fake server for AdminPoll)
+and flarenb.follower."""
+
+import os
+import threading
+import time
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from flarenb import follower
+from flarenb.receiver import Receiver
+from flarenb.transports import AdminPoll, LocalTail, LogCursor, local_job_log_paths, make_transport
+
+BODY = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\n\r"), max_size=12)
+TRUNC_MARK = "[flarenb] … log file truncated; reading it again from the start …"
+
+
+def texts(rx, site):
+    return [ln.text for ln in rx.lines(site)]
+
+
+class Counter:
+    def __init__(self):
+        self.n = 0
+
+    def lines(self, bodies):
+        out = []
+        for b in bodies:
+            self.n += 1
+            out.append(f"{self.n}:{b}")  # unique lines: a repeat or a loss is visible
+        return out
+
+
+def cut(data, cuts):
+    cuts = sorted({c % (len(data) + 1) for c in cuts})
+    return [data[a:b] for a, b in zip([0] + cuts, cuts + [len(data)])]
+
+
+# ------------------------------------------------------------------------------ LocalTail
+SEGMENT = st.tuples(
+    st.lists(BODY, max_size=8),  # complete lines
+    BODY,  # trailing partial line
+    st.lists(st.integers(0, 500), max_size=6),  # write boundaries (bytes)
+    st.lists(st.booleans(), max_size=8),  # poll after each write?
+    st.sampled_from(["rotate", "truncate", "none"]),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(segments=st.lists(SEGMENT, min_size=1, max_size=5), crlf=st.booleans())
+def test_localtail_rotation_truncation_property(tmp_path_factory, segments, crlf):
+    d = tmp_path_factory.mktemp("tail")
+    path = str(d / "log.txt")
+    rx = Receiver(fmt="text", idle_timeout=None)
+    tail = LocalTail(rx, {"site-1": path})
+    assert tail.poll_once() == 0  # the file does not exist yet: wait for it
+    assert rx.site("site-1").state == "waiting"
+    counter, expected, carry = Counter(), [], ""
+    eol = "\r\n" if crlf else "\n"
+    polled_since_rotation = False  # the file must have been opened once before it rotates
+    for k, (bodies, partial, cuts, polls, end) in enumerate(segments):
+        lines = counter.lines(bodies)
+        data = ("".join(line + eol for line in lines) + partial).encode()
+        with open(path, "ab"):
+            pass
+        for i, chunk in enumerate(cut(data, cuts)):
+            with open(path, "ab") as f:
+                f.write(chunk)
+            if polls and polls[i % len(polls)]:
+                tail.poll_once()
+                polled_since_rotation = True
+        if carry and lines:  # the previous segment's partial line is finished by this one
+            lines = [carry + lines[0]] + lines[1:]
+            carry = ""
+        carry += partial
+        if end != "none" or k == len(segments) - 1:
+            expected += lines + ([carry] if carry else [])
+            carry = ""
+        else:
+            expected += lines
+        if end == "rotate":
+            if not polled_since_rotation:  # only one rotation between two polls is followed
+                tail.poll_once()
+            os.replace(path, path + ".1")
+            polled_since_rotation = False
+        elif end == "truncate":
+            tail.poll_once()  # bytes not read before a truncation are lost for everyone
+            visible = tail._tails[0].offset > 0  # truncating an empty file changes nothing
+            os.truncate(path, 0)
+            counter.n += 1
+            with open(path, "ab") as f:  # something unique, as any real log line is
+                f.write(f"{counter.n}:after truncation\n".encode())
+            expected += [TRUNC_MARK] * visible + [f"{counter.n}:after truncation"]
+    tail.finish()
+    for _ in range(10):
+        tail.poll_once()
+    assert tail.finished
+    assert texts(rx, "site-1") == expected
+    assert rx.site("site-1").state == "ended"
+    tail.stop()
+
+
+def test_localtail_thread_ends_when_job_finished(tmp_path):
+    paths = {"server": str(tmp_path / "server" / "log.txt"), "site-1": str(tmp_path / "s1" / "log.txt")}
+    os.makedirs(tmp_path / "server")
+    finished = threading.Event()
+    done = []
+    rx = Receiver(fmt="text", on_done=lambda site, s: done.append(site))
+    tail = LocalTail(rx, paths, is_finished=finished.is_set, period=0.01, finish_check_period=0.01, name="t1")
+    tail.start()
+    with open(paths["server"], "ab") as f:
+        for i in range(100):
+            f.write(f"2026-05-01 12:00:00,000 - X - INFO - line {i}\n".encode())
+            f.flush()
+    time.sleep(0.05)
+    with open(paths["server"], "ab") as f:
+        f.write(b"last line without newline")
+    finished.set()
+    deadline = time.time() + 5
+    while not tail.finished and time.time() < deadline:
+        time.sleep(0.01)
+    assert tail.finished
+    tail.stop()
+    assert not any(t.name == "flarenb-tail-t1" for t in threading.enumerate())
+    got = texts(rx, "server")
+    assert len(got) == 101 and got[-1] == "last line without newline" and got[0].endswith("line 0")
+    assert sorted(done) == ["server", "site-1"]
+    s1 = rx.site("site-1")
+    assert (s1.state, s1.reason) == ("ended", f"log file never appeared: {paths['site-1']}")
+    assert tail.bytes_read == os.path.getsize(paths["server"])
+
+
+def test_localtail_json_file_is_rendered(tmp_path):
+    p = tmp_path / "log.json"
+    p.write_text('{"asctime": "2026-05-01 12:00:00,001", "name": "X", "levelname": "ERROR", "message": "m"}\n')
+    rx = Receiver()
+    tail = LocalTail(rx, {"server": str(p)})
+    tail.poll_once()
+    assert [(ln.text, ln.level) for ln in rx.lines("server")] == [("2026-05-01 12:00:00,001 - X - ERROR - m", "ERROR")]
+
+
+def make_poc(tmp_path):
+    root = tmp_path / "prod_00"
+    for name, cfg in [("server", "fed_server.json"), ("site-1", "fed_client.json"), ("site-2", "fed_client.json")]:
+        (root / name / "startup").mkdir(parents=True)
+        (root / name / "startup" / cfg).write_text("{}")
+    (root / "admin@nvidia.com" / "startup").mkdir(parents=True)
+    (root / "admin@nvidia.com" / "startup" / "fed_admin.json").write_text("{}")
+    return root
+
+
+def test_local_paths_and_factory(tmp_path):
+    root = make_poc(tmp_path)
+    paths = local_job_log_paths(str(root), "job1")
+    assert paths == {
+        "server": str(root / "server" / "job1" / "log.txt"),
+        "site-1": str(root / "site-1" / "job1" / "log.txt"),
+        "site-2": str(root / "site-2" / "job1" / "log.txt"),
+    }
+    assert list(paths) == ["server", "site-1", "site-2"]
+    rx = Receiver()
+    t = make_transport(rx, "job1", local_root=str(root), status=lambda: "RUNNING")
+    assert isinstance(t, LocalTail) and not t.is_finished()
+    t = make_transport(Receiver(), "job1", local_root=str(root), target="site-2")
+    assert [x.site for x in t._tails] == ["site-2"]
+    t = make_transport(Receiver(), "job1", fetch=lambda target: {}, local_root=str(tmp_path / "nope"))
+    assert isinstance(t, AdminPoll)
+    with pytest.raises(ValueError):
+        make_transport(Receiver(), "job1")
+
+
+# ------------------------------------------------------------------------------ AdminPoll
+class FakeServer:
+    """Whole-log replies like job_cmds.py: the last `window` bytes with the truncation prefix."""
+
+    def __init__(self, window):
+        self.window = window
+        self.logs = {}
+        self.unavailable = {}
+        self.status = "RUNNING"
+
+    def write(self, site, data):
+        self.logs.setdefault(site, bytearray()).extend(data)
+
+    def restart(self, site):
+        self.logs[site] = bytearray()
+
+    def fetch(self, target):
+        out = {}
+        for site, raw in self.logs.items():
+            if target in ("all", site):
+                if len(raw) > self.window:
+                    text = raw[-self.window :].decode("utf-8", errors="replace")
+                    text = f"... output truncated to last {self.window} bytes ...\n{text}"
+                else:
+                    text = bytes(raw).decode("utf-8", errors="replace")
+                out[site] = text
+        reply = {"logs": out}
+        if self.unavailable:
+            reply["unavailable"] = dict(self.unavailable)
+        return reply
+
+
+def check_no_repeat_no_silent_loss(got, truth):
+    """Lines in order, none repeated; every skipped run of lines is marked by a marker line."""
+    index = {line: i for i, line in enumerate(truth)}
+    last, marker_since = -1, True
+    for ln in got:
+        if ln.kind == "marker":
+            marker_since = True
+            continue
+        i = index[ln.text]
+        assert i > last, f"repeated or reordered: {ln.text!r}"
+        assert i == last + 1 or marker_since, f"lines {last + 1}..{i - 1} lost without a marker"
+        last, marker_since = i, False
+    assert last == len(truth) - 1 or (not truth)
+
+
+OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("write"), st.lists(BODY, max_size=30), BODY),
+        st.tuples(st.just("poll")),
+        st.tuples(st.just("restart")),
+    ),
+    max_size=25,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(ops=OPS, window=st.integers(300, 3000))
+def test_adminpoll_sliding_window_and_restarts_property(ops, window):
+    server = FakeServer(window)
+    rx = Receiver(fmt="text", idle_timeout=None)
+    poll = AdminPoll(rx, server.fetch, status=lambda: server.status, fingerprint=1024, final_grace=0)
+    counter, truth = Counter(), []
+    partial_pending = ""
+    for op in ops:
+        if op[0] == "write":
+            lines = counter.lines(op[1])
+            # a partial line from the previous write gets finished by this one
+            server.write("server", "".join(line + "\n" for line in lines).encode())
+            truth += [partial_pending + lines[0]] + lines[1:] if lines and partial_pending else lines
+            if lines:
+                partial_pending = ""
+            counter.n += 1
+            part = f"{counter.n}:{op[2]}" if op[2] else ""
+            server.write("server", part.encode())
+            partial_pending += part
+        elif op[0] == "poll":
+            poll.poll_once()
+        else:
+            server.restart("server")
+            if partial_pending:
+                truth.append(partial_pending)  # a stranded partial line of the old log
+                partial_pending = ""
+    server.status = "FINISHED:COMPLETED"
+    poll.poll_once()
+    assert poll.finished
+    if partial_pending:
+        truth.append(partial_pending)
+    got = rx.lines("server") if "server" in rx.sites() else []
+    if not server.logs:
+        assert got == []
+        return
+    # a stranded partial line of a restarted log is never shown: allow exactly those to be absent
+    shown = {ln.text for ln in got}
+    truth = [t for t in truth if t in shown or not _stranded(t, server)]
+    check_no_repeat_no_silent_loss(got, truth)
+
+
+def _stranded(line, server):
+    return line.encode() not in bytes(server.logs.get("server", b""))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    writes=st.lists(st.tuples(st.lists(BODY, max_size=10), st.integers(0, 2000)), max_size=30),
+    window=st.integers(2048, 4096),
+)
+def test_adminpoll_exact_when_polled_within_the_window(writes, window):
+    """Growth between polls smaller than the window minus the fingerprint: exactly the lines."""
+    server = FakeServer(window)
+    rx = Receiver(fmt="text", idle_timeout=None)
+    poll = AdminPoll(rx, server.fetch, status=lambda: server.status, fingerprint=256, final_grace=0)
+    counter, truth, cuts = Counter(), [], []
+    for bodies, cutpos in writes:
+        lines = counter.lines(bodies)
+        data = "".join(line + "\n" for line in lines).encode()
+        for piece in cut(data, [cutpos]):  # a reply may end inside a line or a UTF-8 character
+            server.write("site-1", piece)
+            poll.poll_once()
+        truth += lines
+    server.status = "FINISHED:ABORTED"
+    poll.poll_once()
+    got = rx.lines("site-1") if truth else []
+    assert [ln.text for ln in got] == truth
+    assert all(ln.kind == "log" for ln in got)
+
+
+def test_adminpoll_gap_marker_when_the_window_slides_past_what_was_read():
+    server = FakeServer(200)
+    rx = Receiver(fmt="text", idle_timeout=None)
+    poll = AdminPoll(rx, server.fetch, status=lambda: server.status, fingerprint=1024, final_grace=0)
+    server.write("server", b"".join(b"first %d\n" % i for i in range(3)))
+    poll.poll_once()
+    server.write("server", b"".join(b"line %03d\n" % i for i in range(100)))  # 900 bytes > window
+    poll.poll_once()
+    got = texts(rx, "server")
+    # the 200-byte window starts 2 bytes before the end of 'line 077\n': 78..99 are received
+    assert got[:3] == ["first 0", "first 1", "first 2"]
+    assert got[3] == (
+        "[flarenb] … some lines not received (log truncated by the server to its last 200 bytes;"
+        " at least 2 bytes skipped) …"
+    )
+    assert got[4:] == [f"line {i:03d}" for i in range(78, 100)]
+
+
+def test_adminpoll_restart_marker_and_new_log_from_start():
+    server = FakeServer(10_000)
+    rx = Receiver(fmt="text", idle_timeout=None)
+    poll = AdminPoll(rx, server.fetch, final_grace=0)
+    server.write("server", b"old 1\nold 2\n")
+    poll.poll_once()
+    server.restart("server")
+    server.write("server", b"new 1\n")
+    poll.poll_once()
+    server.write("server", b"new 2\n")
+    poll.poll_once()
+    assert texts(rx, "server") == [
+        "old 1",
+        "old 2",
+        "[flarenb] … the log was restarted or replaced; showing the new log …",
+        "new 1",
+        "new 2",
+    ]
+
+
+def test_adminpoll_first_reply_already_truncated():
+    server = FakeServer(20)
+    rx = Receiver(fmt="text")
+    poll = AdminPoll(rx, server.fetch)
+    server.write("server", b"aaaaaaaaa\nbbbbbbbbb\nccccccccc\n")  # 30 bytes
+    poll.poll_once()
+    # the window starts exactly at 'bbbbbbbbb', but a cut line cannot be told from a whole one
+    assert texts(rx, "server") == [
+        "[flarenb] … older lines not received (log truncated by the server to its last 20 bytes;"
+        " at least 10 bytes skipped) …",
+        "ccccccccc",
+    ]
+
+
+def test_adminpoll_terminal_status_final_poll_unavailable_bytes_and_backoff():
+    server = FakeServer(10_000)
+    server.unavailable = {"site-2": "log not streamed"}
+    status = ["RUNNING"]
+    done = []
+    rx = Receiver(fmt="text", on_done=lambda site, s: done.append((site, s.state, s.reason)))
+    t = [0.0]
+    poll = AdminPoll(
+        rx, server.fetch, status=lambda: status[0], min_interval=0.3, max_interval=1.0, final_grace=2.0, clock=lambda: t[0]
+    )
+    server.write("server", b"one\ntwo, partial")
+    assert poll.poll_once() == 1
+    assert poll.interval == 0.3
+    assert rx.site("site-2").state == "unavailable"
+    poll.poll_once()
+    assert poll.interval == pytest.approx(0.45)
+    poll.poll_once()
+    poll.poll_once()
+    poll.poll_once()
+    assert poll.interval == 1.0
+    status[0] = "FINISHED:COMPLETED"
+    poll.poll_once()  # terminal seen: final poll after the grace period
+    assert not poll.finished
+    t[0] = 2.0
+    server.write("server", b" done")
+    poll.poll_once()
+    assert poll.finished
+    assert texts(rx, "server") == ["one", "two, partial done"]
+    assert sorted(done) == [("server", "ended", None), ("site-2", "ended", "log not streamed")]
+    assert poll.bytes_read == 6 * len("one\ntwo, partial") + len("one\ntwo, partial done")
+    assert poll.polls == 7
+
+
+def test_adminpoll_job_not_found_ends_streams():
+    class JobNotFound(Exception):
+        pass
+
+    def fetch(target):
+        raise JobNotFound("job xyz does not exist")
+
+    rx = Receiver()
+    rx.feed("server", b"x\n")
+    poll = AdminPoll(rx, fetch)
+    poll.poll_once()
+    assert poll.finished
+    assert (rx.site("server").state, rx.site("server").reason) == ("ended", "job not found: job xyz does not exist")
+
+
+def test_adminpoll_fetch_errors_lead_to_idle_timeout_on_the_thread():
+    def fetch(target):
+        raise ConnectionError("server gone")
+
+    rx = Receiver(idle_timeout=0.3, quiet_after=0.1, name="gone")
+    rx.feed("server", b"x\n")
+    poll = AdminPoll(rx, fetch, min_interval=0.01, name="gone").start()
+    rx.start_watchdog(period=0.02)
+    deadline = time.time() + 5
+    while not rx.all_done and time.time() < deadline:
+        time.sleep(0.02)
+    assert rx.site("server").state == "timed_out"
+    poll.stop()
+    rx.stop_watchdog()
+    assert poll.errors >= 1 and isinstance(poll.last_error, ConnectionError)
+    assert not [t for t in threading.enumerate() if t.name.endswith("-gone")]
+
+
+def test_logcursor_prefers_exact_offset_and_handles_crlf():
+    c = LogCursor(fingerprint=64)
+    assert c.take("a\r\nb\r\nc") == [("text", "a\r\nb\r\n")]
+    assert c.take("a\r\nb\r\nc\r\n") == [("text", "c\r\n")]
+    assert c.take("a\r\nb\r\nc\r\n") == []
+    assert c.take("a\r\nb\r\nc\r\nd", final=True) == [("text", "d")]
+
+
+# ------------------------------------------------------------------------------ follower
+def flarenb_threads():
+    return sorted(t.name for t in threading.enumerate() if t.name.startswith("flarenb-"))
+
+
+def test_follower_is_shared_and_stopped_by_the_last_release():
+    server = FakeServer(10_000)
+    server.write("server", b"hello\n")
+    made = []
+
+    def factory(rx):
+        made.append(rx)
+        return AdminPoll(rx, server.fetch, min_interval=0.01, name="jobF")
+
+    before = flarenb_threads()
+    h1 = follower.follow("jobF", factory)
+    h2 = follower.follow("jobF", factory)
+    assert len(made) == 1 and h1.receiver is h2.receiver
+    assert follower.active_followers() == {"jobF": 2}
+    assert "flarenb-poll-jobF" in flarenb_threads() and "flarenb-watchdog-jobF" in flarenb_threads()
+    seen = []
+    h2.subscribe(seen.append)
+    deadline = time.time() + 5
+    while not h1.receiver.lines("server") and time.time() < deadline:
+        time.sleep(0.01)
+    h1.release()
+    h1.release()  # idempotent
+    assert follower.active_followers() == {"jobF": 1}
+    assert "flarenb-poll-jobF" in flarenb_threads()
+    h2.release()
+    assert follower.active_followers() == {}
+    assert flarenb_threads() == before
+    assert h2.receiver.site("server").state == "stopped"
+    assert [ln.text for u in seen for ln in u.lines] == ["hello"]
+
+
+def test_follower_rerun_cell_leaves_no_threads():
+    server = FakeServer(10_000)
+    before = flarenb_threads()
+    for _ in range(5):  # a cell rerun: release the old handle, follow again
+        h = follower.follow("jobR", lambda rx: AdminPoll(rx, server.fetch, min_interval=0.01, name="jobR"))
+        h.release()
+    assert flarenb_threads() == before
+    with follower.follow("jobR", lambda rx: AdminPoll(rx, server.fetch, name="jobR")):
+        assert follower.active_followers() == {"jobR": 1}
+    assert follower.active_followers() == {}
+    h = follower.follow("jobS", lambda rx: AdminPoll(rx, server.fetch, name="jobS"))
+    follower.stop_all()
+    assert follower.active_followers() == {} and flarenb_threads() == before
+    h.release()
+
+
+def test_follower_finished_job_is_shared_timed_out_one_is_replaced():
+    server = FakeServer(10_000)
+    server.write("server", b"x\n")
+    server.status = "FINISHED:COMPLETED"
+
+    def factory(rx):
+        return AdminPoll(rx, server.fetch, status=lambda: server.status, final_grace=0, name="jobE")
+
+    h1 = follower.follow("jobE", factory)
+    deadline = time.time() + 5
+    while not h1.transport.finished and time.time() < deadline:
+        time.sleep(0.01)
+    h2 = follower.follow("jobE", factory)
+    assert h2.receiver is h1.receiver  # ended normally: its lines are still valid
+    h1.receiver.site("late")  # a site that never ends ...
+    h1.receiver._close("late", "timed_out", "gone")
+    h3 = follower.follow("jobE", factory)
+    assert h3.receiver is not h1.receiver
+    for h in (h1, h2, h3):
+        h.release()
+    assert follower.active_followers() == {}
