@@ -265,6 +265,7 @@ class LogCursor:
         self.consumed = 0
         self.abs_known = True
         self.fp = ""
+        self.partial = ""  # text after the last newline of the last reply (not consumed)
 
     def _locate(self, body):
         fp = self.fp
@@ -286,8 +287,10 @@ class LogCursor:
         body = text[m.end() :] if m else text
         out = []
         if not m and self.abs_known:
-            fp, c = self.fp, self.consumed
-            start = c if len(body) >= c and body[c - len(fp) : c] == fp else -1
+            # a character still being written was decoded as U+FFFD at the end of the last reply
+            partial = self.partial.rstrip("\ufffd")
+            fp, c = self.fp + partial, self.consumed + len(partial)
+            start = self.consumed if len(body) >= c and body[c - len(fp) : c] == fp else -1
         elif self.fp:
             start = self._locate(body)
             if start >= 0 and not m:
@@ -295,13 +298,15 @@ class LogCursor:
         else:
             start = -1
         if start < 0 and not m:
-            if self.consumed or self.fp:
+            if self.partial:  # the old log's unfinished last line, as last seen
+                out.append(("text", self.partial + "\n"))
+            if self.consumed or self.fp or self.partial:
                 out.append(("marker", "[flarenb] … the log was restarted or replaced; showing the new log …"))
             start, self.abs_known, self.consumed, self.fp = 0, True, 0, ""
         elif start < 0:
             nl = body.find("\n")
             start = nl + 1 if nl >= 0 else len(body)
-            what = "some lines" if (self.consumed or self.fp) else "older lines"
+            what = "some lines" if (self.consumed or self.fp or self.partial) else "older lines"
             out.append(
                 (
                     "marker",
@@ -310,7 +315,8 @@ class LogCursor:
                 )
             )
             self.abs_known, self.fp = False, ""
-        end = len(body) if final else body.rfind("\n") + 1
+        end = len(body) if final else max(body.rfind("\n") + 1, start)
+        self.partial = body[end:]
         if end > start:
             new = body[start:end]
             out.append(("text", new))
