@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from . import jobs as _jobs
 from . import poc as _poc
 from . import session as _session
+from . import submit as _submit
+from .errors import FlareError
 from .magics import command
 
 
@@ -55,3 +58,172 @@ def _poc_cmd(ns):
     if ns.action == "status":
         return _poc.status(workspace=ns.workspace)
     return _poc.stop(workspace=ns.workspace, clean=ns.clean)
+
+
+# -- jobs -------------------------------------------------------------------------------------------------
+
+
+def _conn_flags(p) -> None:
+    """--study and the per-command kit selectors, as on every ``nvflare job`` command."""
+    p.add_argument("--study", default=None, help="study of the job (default: the connection's study)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--kit-id", dest="kit_id", help="use this registered startup kit for this command only")
+    g.add_argument("--startup-kit", dest="startup_kit", help="use this admin startup kit for this command only")
+
+
+def _conn(ns):
+    return _session.for_command(study=ns.study, startup_kit=ns.startup_kit, kit_id=ns.kit_id)
+
+
+def _job_id_flag(p) -> None:
+    p.add_argument("job_id", metavar="JOB_ID", help="job id")
+    _conn_flags(p)
+
+
+def _submit_flags(p) -> None:
+    p.add_argument("target", metavar="TARGET", help="a job folder, or the name of a Recipe or FedJob variable")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--name", help="scope the rerun-safe token by this name instead of by the cell")
+    g.add_argument("--new", action="store_true", help="submit a fresh job even if this cell submitted this content")
+    g.add_argument("--submit-token", dest="submit_token", help="use this retry-safe submit token verbatim")
+    p.add_argument(
+        "--no-stream-logs", dest="stream_logs", action="store_false", help="submit without live client-log streaming"
+    )
+    _conn_flags(p)
+
+
+def _resolve_target(ns):
+    import keyword
+    import os
+
+    target = ns.target
+    user_ns = getattr(ns.shell, "user_ns", {}) or {}
+    if target.isidentifier() and not keyword.iskeyword(target):
+        if target in user_ns:
+            return user_ns[target]
+        if not os.path.exists(target):
+            raise FlareError(
+                f"No variable or job folder named {target!r}",
+                "Pass a job folder path, or the name of a variable holding an NVFlare Recipe or FedJob",
+            )
+    return target
+
+
+@command("submit", "submit a job once: rerunning the cell reattaches to the job it submitted", _submit_flags)
+def _submit_cmd(ns):
+    target = _resolve_target(ns)
+    return _submit.submit(
+        target,
+        name=ns.name,
+        new=ns.new,
+        submit_token=ns.submit_token,
+        stream_logs=ns.stream_logs,
+        flare=_conn(ns),
+    )
+
+
+def _wait_flags(p) -> None:
+    p.add_argument("job_id", metavar="JOB_ID", help="job id")
+    p.add_argument("--timeout", type=float, default=0, help="seconds to wait (0 = no limit)")
+    p.add_argument("--interval", type=float, default=2, help="poll interval in seconds")
+    _conn_flags(p)
+
+
+@command("wait", "wait for a job to end; fails the cell if it failed or timed out", _wait_flags)
+def _wait_cmd(ns):
+    meta = _jobs.wait(ns.job_id, timeout=ns.timeout, interval=ns.interval, flare=_conn(ns))
+    return f"job {ns.job_id}: {meta.get('status')}"
+
+
+@command("monitor", "wait for a job, showing its status and elapsed time in the cell", _wait_flags)
+def _monitor_cmd(ns):
+    meta = _jobs.wait(ns.job_id, timeout=ns.timeout, interval=ns.interval, progress=True, flare=_conn(ns))
+    return f"job {ns.job_id}: {meta.get('status')}"
+
+
+def _list_flags(p) -> None:
+    p.add_argument("-n", "--name", help="filter by name prefix")
+    p.add_argument("-i", "--id", help="filter by job id prefix")
+    p.add_argument("-r", "--reverse", action="store_true", help="reverse sort order")
+    p.add_argument("-m", "--max", type=int, help="max results to return")
+    p.add_argument("--submit-token", dest="submit_token", help="the job submitted with this token")
+    _conn_flags(p)
+
+
+@command("list", "list jobs (filters: -n NAME, -i ID, -m MAX, -r, --submit-token)", _list_flags)
+def _list_cmd(ns):
+    return _jobs.list_jobs(
+        name=ns.name, id=ns.id, max=ns.max, reverse=ns.reverse, submit_token=ns.submit_token, flare=_conn(ns)
+    )
+
+
+@command("meta", "show a job's metadata", _job_id_flag)
+def _meta_cmd(ns):
+    return _jobs.get_job(ns.job_id, flare=_conn(ns)).meta()
+
+
+def _forceable(p) -> None:
+    _job_id_flag(p)
+    p.add_argument("--force", action="store_true", help="accepted for CLI compatibility (a cell never prompts)")
+
+
+@command("abort", "abort a running job", _forceable)
+def _abort_cmd(ns):
+    return _jobs.abort(ns.job_id, flare=_conn(ns))
+
+
+@command("delete", "delete a job and its stored data", _forceable)
+def _delete_cmd(ns):
+    return _jobs.delete(ns.job_id, flare=_conn(ns))
+
+
+@command("clone", "submit a copy of a job", _job_id_flag)
+def _clone_cmd(ns):
+    return _jobs.clone(ns.job_id, flare=_conn(ns))
+
+
+def _download_flags(p) -> None:
+    _job_id_flag(p)
+    p.add_argument("-o", "--output-dir", dest="output_dir", help="download into this folder (default: .)")
+    p.add_argument("--force", action="store_true", help="replace an existing local download")
+
+
+@command("download", "download a job's result: global model, metrics, per-site logs", _download_flags)
+def _download_cmd(ns):
+    return _jobs.download(ns.job_id, output_dir=ns.output_dir, force=ns.force, flare=_conn(ns))
+
+
+def _stats_flags(p) -> None:
+    _job_id_flag(p)
+    p.add_argument("--site", default="all", help="server, all, or a site name")
+
+
+@command("stats", "show a running job's statistics", _stats_flags)
+def _stats_cmd(ns):
+    return _jobs.stats(ns.job_id, site=ns.site, flare=_conn(ns))
+
+
+def _log_config_flags(p) -> None:
+    _job_id_flag(p)
+    p.add_argument("level", metavar="LEVEL", help="DEBUG, INFO, WARNING, ERROR, CRITICAL, concise, msg_only, ...")
+    p.add_argument("--site", default="all", help="server, all, or a site name")
+
+
+@command("log-config", "change a running job's log level or mode", _log_config_flags)
+def _log_config_cmd(ns):
+    return _jobs.log_config(ns.job_id, ns.level, site=ns.site, flare=_conn(ns))
+
+
+def _logs_flags(p) -> None:
+    _job_id_flag(p)
+    p.add_argument("--site", default="server", help="server (default), all, or a site name")
+    p.add_argument("--tail", help="last N lines per site")
+    p.add_argument("--since", help="lines at or after this timestamp, e.g. 2026-04-28T10:00:00")
+    p.add_argument("--max-bytes", dest="max_bytes", help="last N bytes per site")
+    p.add_argument("--format", choices=["text", "json"], default="text", help="text (default) or json")
+
+
+@command("logs", "show a job's logs per site (as 'nvflare job logs')", _logs_flags)
+def _logs_cmd(ns):
+    job = _jobs.Job(id=ns.job_id, flare=_conn(ns))
+    return job.logs(site=ns.site, tail=ns.tail, since=ns.since, max_bytes=ns.max_bytes, format=ns.format)

@@ -65,7 +65,7 @@ def overview() -> str:
     return "Usage: %flare COMMAND [flags]   (%flare help COMMAND for its flags)\n\nCommands:\n" + "\n".join(rows)
 
 
-def run_line(line: str) -> Any:
+def run_line(line: str, shell=None) -> Any:
     """Parse and run one ``%flare`` line (what the magic does; usable without IPython too)."""
     try:
         argv = arg_split(line, posix=True)
@@ -83,6 +83,7 @@ def run_line(line: str) -> Any:
         ns = cmd.parser.parse_args(rest)
     except _HelpShown:
         return None
+    ns.shell = shell
     try:
         return cmd.run(ns)
     except FlareError as e:
@@ -104,7 +105,7 @@ def _help(args: list[str]) -> None:
 class FlareMagics(Magics):
     @line_magic
     def flare(self, line: str = ""):
-        return run_line(line)
+        return run_line(line, self.shell)
 
 
 def load(ipython) -> None:

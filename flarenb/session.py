@@ -307,6 +307,30 @@ def connect(
     return flare
 
 
+_others: dict[tuple[str, str], Flare] = {}
+
+
+def for_command(study: str | None = None, startup_kit: str | None = None, kit_id: str | None = None) -> Flare:
+    """The connection for one command: the current one, or a kept one for another study or kit (as the CLI's
+    per-command ``--study`` / ``--kit-id`` / ``--startup-kit``), without changing the current connection."""
+    if startup_kit or kit_id:
+        kit = resolve_kit(startup_kit=startup_kit, kit_id=kit_id)
+        base_poc, timeout = None, DEFAULT_TIMEOUT
+    else:
+        cur = current()
+        if not study or study == cur.study:
+            return cur
+        kit, base_poc, timeout = cur.kit, cur.poc, cur.timeout
+    study = study or DEFAULT_STUDY
+    cur = _current
+    if cur is not None and cur.kit.path == kit.path and cur.study == study:
+        return cur
+    key = (kit.path, study)
+    if key not in _others:
+        _others[key] = Flare(kit, study=study, timeout=timeout, poc=base_poc)
+    return _others[key]
+
+
 def close_all() -> None:
     """Close every FLARE session this process opened."""
     for flare in list(_live):

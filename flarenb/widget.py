@@ -295,6 +295,7 @@ class LogView(anywidget.AnyWidget):
                 self.end_ts = end
             if duration is not None:
                 self.duration = str(duration)
+            self._note_sent()
 
     def set_site_state(
         self,
@@ -328,6 +329,7 @@ class LogView(anywidget.AnyWidget):
                 **self.site_states,
                 site: {"state": state, "reason": reason, "since": since},
             }
+            self._note_sent(_json_size(self.site_states))
 
     def append(self, site: str, lines: Iterable[object]) -> int:
         """Buffer lines of ``site``; returns how many were accepted. Thread-safe and cheap.
@@ -373,7 +375,7 @@ class LogView(anywidget.AnyWidget):
         The flusher sends what is still pending (within the budget) and a final snapshot,
         then exits.
         """
-        with self._lock:
+        with self._lock, self.hold_sync():
             if status is not None:
                 self.set_status(status)
             elif self.end_ts is None:
@@ -512,6 +514,11 @@ class LogView(anywidget.AnyWidget):
         while self._sent and now - self._sent[0][0] >= _WINDOW:
             self._sent.popleft()
         return len(self._sent), sum(b for _, b in self._sent)
+
+    def _note_sent(self, size: int = 0) -> None:
+        """Count a state update sent outside the flusher, so the flusher leaves room for it."""
+        with self._lock:
+            self._sent.append((time.monotonic(), size + _MSG_OVERHEAD))
 
     def _can_send(self, now: float, size: int) -> bool:
         count, used = self._window(now)

@@ -1,0 +1,426 @@
+"""Jobs on a FLARE server: the :class:`Job` handle and the lifecycle commands of ``nvflare job``.
+
+Every function takes the connection (:class:`flarenb.Flare`, default: the current one) and returns a Python
+object. Errors are :class:`~flarenb.errors.FlareError` with one line naming the problem and the next step;
+``wait`` raises on a terminal failure or a timeout (as the CLI exits 1 and 3), so "Run All" stops there.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import shutil
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import session as _session
+from .errors import FlareError
+
+
+class JobFailed(FlareError):
+    """The job ended in a failure state (as ``nvflare job wait`` exits 1)."""
+
+
+class JobWaitTimeout(FlareError):
+    """The job did not end within the timeout (as ``nvflare job wait`` exits 3)."""
+
+
+TERMINAL_PREFIXES = ("FINISHED", "FAILED", "ABORTED", "ABANDONED")
+
+
+def is_terminal(status: str | None) -> bool:
+    return bool(status) and str(status).startswith(TERMINAL_PREFIXES)
+
+
+def failure_of(status: str) -> str | None:
+    """The CLI's error code for a terminal failure status (None for success or a non-terminal status)."""
+    from nvflare.tool.job.job_cli import _job_terminal_failure_error
+
+    failure = _job_terminal_failure_error(str(status))
+    return failure[0] if failure else None
+
+
+def _flare(flare) -> "_session.Flare":
+    return flare if flare is not None else _session.current()
+
+
+@contextmanager
+def _errors(job_id: str | None, flare: "_session.Flare"):
+    """Turn NVFlare's exceptions into one-line FlareErrors."""
+    from nvflare.fuel.flare_api import api_spec as A
+
+    try:
+        yield
+    except A.JobNotFound:
+        raise FlareError(
+            f"Job {job_id} not found in study '{flare.study}'",
+            "List the jobs with %flare list, or pass --study NAME if it is in another study",
+        ) from None
+    except A.JobNotRunning:
+        raise FlareError(f"Job {job_id} is not running", "See its state with %flare meta " + str(job_id)) from None
+    except A.AuthorizationError as e:
+        raise FlareError(f"Not allowed: {_line(e)}", "Ask the project admin for the right role or study") from None
+    except A.InvalidTarget as e:
+        raise FlareError(f"Unknown site: {_line(e)}", "See the connected sites with %flare info") from None
+    except (A.NoReply, A.InternalError, A.CommandError) as e:
+        raise FlareError(f"The FLARE server could not do it: {_line(e)}", "Try again; see %flare info") from None
+
+
+def _line(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return text or type(e).__name__
+
+
+def _fmt_time(value: Any) -> str:
+    if value in (None, ""):
+        return "?"
+    if isinstance(value, (int, float)):
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(value))
+    return str(value)
+
+
+@dataclass
+class Job:
+    """A job on a FLARE server. ``repr`` says whether it was just submitted or reattached to."""
+
+    id: str
+    name: str = ""
+    flare: Any = field(default=None, repr=False)
+    submit_token: str | None = None
+    reattached: bool = False
+    submit_time: str | None = None
+    status_at_submit: str | None = None
+
+    def _f(self) -> "_session.Flare":
+        return _flare(self.flare)
+
+    # -- reads -------------------------------------------------------------------------------------
+    def meta(self) -> dict:
+        """The job's metadata (``nvflare job meta``)."""
+        f = self._f()
+        with _errors(self.id, f):
+            return f.call(lambda s: s.get_job_meta(self.id))
+
+    @property
+    def status(self) -> str:
+        return str(self.meta().get("status"))
+
+    def stats(self, site: str = "all") -> dict:
+        """Running statistics of the job (``nvflare job stats``)."""
+        return stats(self.id, site=site, flare=self.flare)
+
+    def logs(self, site: str = "server", tail=None, since=None, max_bytes=None, format: str = "text"):
+        """A snapshot of the job's logs, as ``nvflare job logs`` (see :mod:`flarenb.logs`)."""
+        from .logs import get_logs
+
+        f = self._f()
+
+        def fetch(target, log_file_name=None):
+            kw = {"log_file_name": log_file_name} if log_file_name else {}
+            with _errors(self.id, f):
+                return f.call(lambda s: s.get_job_logs(self.id, target=target, **kw))
+
+        return get_logs(fetch, self.id, site=site, tail=tail, since=since, max_bytes=max_bytes, fmt=format)
+
+    # -- waiting -----------------------------------------------------------------------------------
+    def wait(self, timeout: float = 0, interval: float = 2.0, progress: bool = False) -> dict:
+        """Block until the job ends; return its meta. Raise :class:`JobFailed` / :class:`JobWaitTimeout`."""
+        return wait(self.id, timeout=timeout, interval=interval, progress=progress, flare=self.flare)
+
+    def monitor(self, timeout: float = 0, interval: float = 2.0) -> dict:
+        """:meth:`wait`, showing the status and elapsed time in the cell while waiting."""
+        return wait(self.id, timeout=timeout, interval=interval, progress=True, flare=self.flare)
+
+    # -- changes -----------------------------------------------------------------------------------
+    def abort(self) -> str:
+        return abort(self.id, flare=self.flare)
+
+    def delete(self) -> str:
+        return delete(self.id, flare=self.flare)
+
+    def clone(self) -> "Job":
+        return clone(self.id, flare=self.flare)
+
+    def download(self, output_dir: str | None = None, force: bool = False) -> "Download":
+        return download(self.id, output_dir=output_dir, force=force, flare=self.flare)
+
+    def log_config(self, level: str, site: str = "all") -> dict:
+        return log_config(self.id, level, site=site, flare=self.flare)
+
+    # -- display -----------------------------------------------------------------------------------
+    def summary(self) -> str:
+        if self.reattached:
+            return (
+                f"reattached to job {self.id} ({self.status_at_submit or '?'}, submitted at "
+                f"{_fmt_time(self.submit_time)})"
+            )
+        return f"submitted job {self.id}" + (f" ({self.name})" if self.name else "")
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def _repr_pretty_(self, p, cycle):
+        p.text(self.summary())
+
+    def record(self) -> dict:
+        """What a saved notebook keeps in the cell output's metadata about this job."""
+        f = self.flare
+        return {
+            "job_id": self.id,
+            "job_name": self.name,
+            "submit_token": self.submit_token,
+            "study": getattr(f, "study", None),
+            "reattached": self.reattached,
+        }
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        text = self.summary()
+        data = {"text/plain": text, "text/html": f"<div class='flarenb-job'>{html.escape(text)}</div>"}
+        return data, {"flarenb": self.record()}
+
+
+def get_job(job_id: str, flare=None) -> Job:
+    """A handle on an existing job (checks that it exists)."""
+    f = _flare(flare)
+    with _errors(job_id, f):
+        meta = f.call(lambda s: s.get_job_meta(job_id))
+    return Job(id=job_id, name=str(meta.get("name", "")), flare=f, submit_time=meta.get("submit_time_iso"))
+
+
+class JobList(list):
+    """``nvflare job list`` rows, shown as a table."""
+
+    COLUMNS = ("job_id", "job_name", "status", "submit_time", "duration")
+
+    def _cells(self):
+        return [[str(row.get(c, "")) for c in self.COLUMNS] for row in self]
+
+    def __str__(self) -> str:
+        if not self:
+            return "No jobs."
+        rows = [list(self.COLUMNS), *self._cells()]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(self.COLUMNS))]
+        return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+
+    def _repr_pretty_(self, p, cycle):
+        p.text(str(self))
+
+    def _repr_html_(self) -> str:
+        if not self:
+            return "<p>No jobs.</p>"
+        head = "".join(f"<th>{c}</th>" for c in self.COLUMNS)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in self._cells())
+        return f"<table class='flarenb-jobs'><tr>{head}</tr>{body}</table>"
+
+
+def list_jobs(
+    name: str | None = None,
+    id: str | None = None,
+    max: int | None = None,
+    reverse: bool = False,
+    submit_token: str | None = None,
+    flare=None,
+) -> JobList:
+    """Jobs in the connection's study (``nvflare job list -n -i -m -r --submit-token``)."""
+    from nvflare.fuel.flare_api.api_spec import SubmitTokenJobDeleted
+
+    if max is not None and max < 0:
+        raise FlareError(f"-m/--max must be a positive number, got {max}", "Example: %flare list -m 10")
+    if submit_token is not None:
+        _check_token(submit_token)
+    f = _flare(flare)
+    try:
+        with _errors(None, f):
+            rows = f.call(
+                lambda s: s.list_jobs(
+                    name_prefix=name, id_prefix=id, limit=max, reverse=reverse, submit_token=submit_token
+                )
+            )
+    except SubmitTokenJobDeleted as e:
+        raise FlareError(
+            f"The job submitted with token {submit_token} ({e.job_id}) was deleted",
+            "Submit again with a new token",
+        ) from None
+    return JobList(rows)
+
+
+def _check_token(token: str) -> str:
+    from nvflare.apis.utils.job_submit_token import validate_submit_token
+
+    try:
+        return validate_submit_token(token)
+    except ValueError:
+        raise FlareError(
+            f"Invalid submit token {token!r}: it must be 1-128 characters of letters, digits, '.', '_', ':' or '-'",
+            "Example: --submit-token my-experiment-1",
+        ) from None
+
+
+def wait(job_id: str, timeout: float = 0, interval: float = 2.0, progress: bool = False, flare=None) -> dict:
+    """Wait for ``job_id`` to end (``nvflare job wait``; ``progress=True`` is ``nvflare job monitor``)."""
+    if timeout < 0:
+        raise FlareError(f"--timeout must be >= 0, got {timeout:g}", "Use 0 to wait without a limit")
+    if interval <= 0:
+        raise FlareError(f"--interval must be > 0, got {interval:g}", "Example: --interval 2")
+    f = _flare(flare)
+    show = _StatusLine(progress)
+    start = time.monotonic()
+    while True:
+        with _errors(job_id, f):
+            meta = f.call(lambda s: s.get_job_meta(job_id))
+        status = str(meta.get("status"))
+        elapsed = time.monotonic() - start
+        show(f"job {job_id}: {status} ({elapsed:.0f} s)")
+        if is_terminal(status):
+            break
+        if timeout and elapsed >= timeout:
+            raise JobWaitTimeout(
+                f"Job {job_id} is still {status} after {timeout:g} s",
+                f"Wait longer with %flare wait {job_id} --timeout N, or stop it with %flare abort {job_id}",
+            )
+        time.sleep(min(interval, max(0.05, timeout - elapsed)) if timeout else interval)
+    code = failure_of(status)
+    if code:
+        raise JobFailed(
+            f"Job {job_id} ended {status} ({code})",
+            f"See which site failed with %flare logs {job_id} --site all",
+        )
+    return meta
+
+
+class _StatusLine:
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.handle = None
+
+    def __call__(self, text: str) -> None:
+        if not self.enabled:
+            return
+        try:
+            from IPython import get_ipython
+            from IPython.display import display
+
+            if getattr(get_ipython(), "kernel", None) is not None:
+                if self.handle is None:
+                    self.handle = display({"text/plain": text}, raw=True, display_id=True)
+                else:
+                    self.handle.update({"text/plain": text}, raw=True)
+                return
+        except ImportError:
+            pass
+        print(text, file=sys.stderr, flush=True)
+
+
+def abort(job_id: str, flare=None) -> str:
+    """Abort a running job (``nvflare job abort``)."""
+    f = _flare(flare)
+    with _errors(job_id, f):
+        status = str(f.call(lambda s: s.get_job_meta(job_id)).get("status"))
+        if is_terminal(status):
+            raise FlareError(f"Job {job_id} is not running ({status})", "There is nothing to abort")
+        f.call(lambda s: s.abort_job(job_id))
+    return f"aborted job {job_id}"
+
+
+def delete(job_id: str, flare=None) -> str:
+    """Delete a job and its stored data (``nvflare job delete``)."""
+    f = _flare(flare)
+    with _errors(job_id, f):
+        f.call(lambda s: s.delete_job(job_id))
+    return f"deleted job {job_id}"
+
+
+def clone(job_id: str, flare=None) -> Job:
+    """Submit a copy of a job (``nvflare job clone``)."""
+    f = _flare(flare)
+    with _errors(job_id, f):
+        new_id = f.call(lambda s: s.clone_job(job_id), retry=False)
+    return get_job(new_id, flare=f)
+
+
+@dataclass
+class Download:
+    """A downloaded job result with the CLI's artifact discovery."""
+
+    job_id: str
+    path: str
+    artifacts: dict
+    missing: list
+
+    @property
+    def global_model(self) -> str | None:
+        return self.artifacts.get("global_model")
+
+    @property
+    def client_logs(self) -> dict:
+        return self.artifacts.get("client_logs", {})
+
+    def __str__(self) -> str:
+        lines = [f"downloaded job {self.job_id} to {self.path}"]
+        for key, value in self.artifacts.items():
+            if isinstance(value, dict):
+                for site, path in sorted(value.items()):
+                    lines.append(f"  {key}[{site}]: {path}")
+            else:
+                lines.append(f"  {key}: {value}")
+        if self.missing:
+            lines.append(f"  missing: {', '.join(self.missing)}")
+        return "\n".join(lines)
+
+    def _repr_pretty_(self, p, cycle):
+        p.text(str(self))
+
+
+def download(job_id: str, output_dir: str | None = None, force: bool = False, flare=None) -> Download:
+    """Download a job's result to ``output_dir/<job_id>`` (``nvflare job download``)."""
+    from nvflare.tool.job.job_cli import _discover_job_download_artifacts
+
+    f = _flare(flare)
+    dest = os.path.abspath(output_dir or ".")
+    target = os.path.join(dest, job_id)
+    if os.path.exists(target):
+        if not force:
+            raise FlareError(
+                f"{target} already exists",
+                "Pass --force to replace it, or choose another --output-dir",
+            )
+        shutil.rmtree(target) if os.path.isdir(target) and not os.path.islink(target) else os.remove(target)
+    os.makedirs(dest, exist_ok=True)
+    with _errors(job_id, f):
+        path = f.call(lambda s: s.download_job_result(job_id, dest))
+    path = os.path.abspath(str(path or target))
+    artifacts, missing = _discover_job_download_artifacts(path)
+    return Download(job_id=job_id, path=path, artifacts=artifacts, missing=list(missing))
+
+
+def stats(job_id: str, site: str = "all", flare=None) -> dict:
+    """Running statistics of a job (``nvflare job stats --site``)."""
+    f = _flare(flare)
+    if site == "server":
+        target_type, targets = "server", None
+    elif site == "all":
+        target_type, targets = "all", None
+    else:
+        target_type, targets = "client", [site]
+    with _errors(job_id, f):
+        return f.call(lambda s: s.show_stats(job_id, target_type, targets))
+
+
+LOG_MODES = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "concise", "msg_only", "full", "verbose", "reload")
+
+
+def log_config(job_id: str, level: str, site: str = "all", flare=None) -> dict:
+    """Change the log level or mode of a running job (``nvflare job log-config``)."""
+    if level not in LOG_MODES and level.upper() not in LOG_MODES[:5]:
+        raise FlareError(f"Unknown log level or mode {level!r}", f"Use one of: {', '.join(LOG_MODES)}")
+    level = level.upper() if level.upper() in LOG_MODES[:5] else level
+    f = _flare(flare)
+    with _errors(job_id, f):
+        status = str(f.call(lambda s: s.get_job_meta(job_id)).get("status"))
+        if is_terminal(status):
+            raise FlareError(f"Job {job_id} is not running ({status})", "Log levels can only change while it runs")
+        f.call(lambda s: s.configure_job_log(job_id, level, target=site))
+    return {"job_id": job_id, "config": level, "sites": [site], "status": "applied"}
