@@ -367,6 +367,7 @@ class LogView(anywidget.AnyWidget):
                 if self._pending_bytes > 4 * self._max_bytes:
                     self._drop_oldest(self._max_bytes)
                 self._start_flusher()
+                self._wake.set()
         return accepted
 
     def close_follow(self, status: str | None = None) -> None:
@@ -507,8 +508,13 @@ class LogView(anywidget.AnyWidget):
                 done = False
             if done:
                 break
-            self._wake.wait(max(0.0, self._interval - (time.monotonic() - started)))
             self._wake.clear()
+            with self._lock:
+                idle = not self._snapshot_dirty and not any(self._pending.values())
+            if idle:  # sleep until append / close_follow / close wakes us
+                self._wake.wait()
+            else:
+                self._stop.wait(max(0.0, self._interval - (time.monotonic() - started)))
 
     def _window(self, now: float) -> tuple[int, int]:
         while self._sent and now - self._sent[0][0] >= _WINDOW:

@@ -209,6 +209,20 @@ def test_flusher_thread_stops_on_close(fake_comm, views):
     assert [x.text for x in view.lines("server")] == ["one", "after close"]
 
 
+def test_idle_flusher_sends_nothing_until_new_lines_arrive(fake_comm, views):
+    view, c = make(views, fake_comm, "job-13", snapshot_interval=0.1)
+    view.append("server", ["a"])
+    wait_for(lambda: c.updates("snapshot") and c.custom("lines"))
+    time.sleep(0.15)
+    settled = len(c.messages())
+    time.sleep(0.5)
+    assert len(c.messages()) == settled  # no polling traffic while nothing happens
+    assert view._thread.is_alive()
+    view.append("server", ["b"])
+    wait_for(lambda: len(c.custom("lines")) == 2)
+    assert c.custom("lines")[1] == {"kind": "lines", "sites": {"server": [[2, "b", None, None]]}}
+
+
 def test_close_follow_sends_the_rest_and_a_final_snapshot(fake_comm, views):
     view, c = make(views, fake_comm, "job-5", sites=["server", "site-1"], snapshot_lines=3)
     view.set_status("RUNNING", start_time=1000.0)
