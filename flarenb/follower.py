@@ -16,7 +16,8 @@ an unstarted transport (``start()/stop()``); ``receiver_kw`` go to
 released the transport and the receiver's watchdog are stopped and their threads (daemon, named
 ``flarenb-...``) joined, and open streams end as "stopped". Rerunning a notebook cell that
 releases its old handle and follows again therefore leaves no thread behind.
-``active_followers()`` lists ``{key: refcount}``; ``stop_all()`` stops every follower (kernel
+Calling ``release()`` from a subscriber or done callback is safe (the stop then happens on a
+short-lived ``flarenb-stop-...`` thread). ``active_followers()`` lists ``{key: refcount}``; ``stop_all()`` stops every follower (kernel
 shutdown, tests).
 """
 
@@ -53,6 +54,14 @@ class Follower:
 
     def _stop(self):
         self.stopped = True
+        if threading.current_thread().name.startswith("flarenb-"):
+            # called from a subscriber/done callback on one of our own threads, which may hold
+            # the receiver's lock: joining from here could deadlock, so stop from a helper thread
+            threading.Thread(target=self._stop_now, name=f"flarenb-stop-{self.job_id}", daemon=True).start()
+        else:
+            self._stop_now()
+
+    def _stop_now(self):
         self.transport.stop()
         self.receiver.stop()
 

@@ -193,7 +193,7 @@ class LocalTail(_Threaded):
         for t in self._tails:
             got = t.poll(rx)
             n += got
-            if t.fd is not None and not got:
+            if not got:  # local files have no remote sender: the tail itself is the liveness
                 rx.heartbeat(t.site)
         self.bytes_read += n
         if not self._ending:
@@ -230,10 +230,18 @@ class LocalTail(_Threaded):
             t.close()
         self.finished = True
 
+    def _run(self):
+        try:
+            super()._run()
+        finally:
+            for t in self._tails:
+                t.close()
+
     def stop(self):
         super().stop()
-        for t in self._tails:
-            t.close()
+        if self._thread is None:
+            for t in self._tails:
+                t.close()
 
 
 # ---------------------------------------------------------------------------------- AdminPoll

@@ -496,3 +496,41 @@ def test_follower_finished_job_is_shared_timed_out_one_is_replaced():
     for h in (h1, h2, h3):
         h.release()
     assert follower.active_followers() == {}
+
+
+def test_release_from_a_callback_on_the_transport_thread_does_not_deadlock():
+    server = FakeServer(10_000)
+    server.write("server", b"a\n")
+    released = threading.Event()
+    holder = {}
+
+    def on_update(u):
+        if u.lines and "h" in holder:
+            holder["h"].release()  # runs on flarenb-poll-jobCB while the receiver lock is held
+            released.set()
+
+    h = follower.follow("jobCB", lambda rx: AdminPoll(rx, server.fetch, min_interval=0.01, name="jobCB"))
+    holder["h"] = h
+    h.subscribe(on_update, replay=False)
+    server.write("server", b"b\n")
+    assert released.wait(5)
+    deadline = time.time() + 5
+    while any(n.endswith("-jobCB") for n in flarenb_threads()) and time.time() < deadline:
+        time.sleep(0.01)
+    assert not any(n.endswith("-jobCB") for n in flarenb_threads())
+    assert follower.active_followers() == {}
+    assert h.receiver.site("server").state == "stopped"
+
+
+def test_localtail_waiting_site_does_not_time_out_while_tailing(tmp_path):
+    clock = [0.0]
+    rx = Receiver(idle_timeout=60, clock=lambda: clock[0])
+    tail = LocalTail(rx, {"site-1": str(tmp_path / "later.txt")})
+    for step in range(10):
+        clock[0] = step * 30.0
+        tail.poll_once()
+        rx.tick()
+    assert rx.site("site-1").state == "waiting"
+    (tmp_path / "later.txt").write_bytes(b"finally\n")
+    tail.poll_once()
+    assert texts(rx, "site-1") == ["finally"]
