@@ -17,7 +17,8 @@ released the transport and the receiver's watchdog are stopped and their threads
 ``flarenb-...``) joined, and open streams end as "stopped". Rerunning a notebook cell that
 releases its old handle and follows again therefore leaves no thread behind.
 Calling ``release()`` from a subscriber or done callback is safe (the stop then happens on a
-short-lived ``flarenb-stop-...`` thread). ``active_followers()`` lists ``{key: refcount}``; ``stop_all()`` stops every follower (kernel
+short-lived ``flarenb-stop-...`` thread). ``active_followers()`` lists ``{key: refcount}``;
+``stop_all()`` stops every follower (kernel
 shutdown, tests).
 """
 

@@ -24,7 +24,8 @@ SERVER_LOG = (
     "plain print\n"
 )
 SITE1_JSON = "".join(
-    json.dumps({"asctime": f"2026-04-28 10:00:0{i},000", "name": "C", "levelname": "INFO", "message": f"msg {i}"}) + "\n"
+    json.dumps({"asctime": f"2026-04-28 10:00:0{i},000", "name": "C", "levelname": "INFO", "message": f"msg {i}"})
+    + "\n"
     for i in range(4)
 )
 
@@ -142,7 +143,8 @@ def test_default_tail_is_500_lines():
         "default_tail_applied": True,
     }
     assert got["logs"]["server"].splitlines() == [f"line {i}" for i in range(700, 1200)]
-    assert got["sites"]["server"] == {"available": True, "lines": 500, "bytes": len(got["logs"]["server"]), "logs_truncated": True}
+    size = len(got["logs"]["server"])
+    assert got["sites"]["server"] == {"available": True, "lines": 500, "bytes": size, "logs_truncated": True}
     assert got["logs_truncated"] is True
     explicit = get_logs(FakeSession({"server": log}, {}, {"server": log}).fetch, "job1", fmt="json", max_bytes=10**9)
     assert explicit["filters"]["tail"] is None and explicit["sites"]["server"]["lines"] == 1200
@@ -158,7 +160,8 @@ def test_fetch_without_log_file_name_is_accepted():
 
 
 def test_fallback_to_the_other_log_file():
-    sess = FakeSession(logs={"server": SERVER_LOG}, json_logs={"server": SERVER_LOG, "site-1": SITE1_JSON}, unavailable={})
+    json_logs = {"server": SERVER_LOG, "site-1": SITE1_JSON}
+    sess = FakeSession(logs={"server": SERVER_LOG}, json_logs=json_logs, unavailable={})
     got = get_logs(sess.fetch, "job1", site="site-1", tail=1)
     assert sess.calls == [("site-1", "log.txt"), ("site-1", "log.json")]
     assert str(got) == "2026-04-28 10:00:03,000 - C - INFO - msg 3\n"

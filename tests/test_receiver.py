@@ -132,7 +132,11 @@ def test_json_records_are_rendered_like_log_txt():
         rx.feed("site-1", data[i : i + 7])
     got = [(ln.text, ln.level, ln.ts) for ln in rx.lines("site-1")]
     assert got == [
-        ("2026-05-01 12:00:00,001 - FedAvg - INFO - [identity=site-1, run=abc] - hello", "INFO", "2026-05-01 12:00:00,001"),
+        (
+            "2026-05-01 12:00:00,001 - FedAvg - INFO - [identity=site-1, run=abc] - hello",
+            "INFO",
+            "2026-05-01 12:00:00,001",
+        ),
         ("2026-05-01 12:00:01,000 - X - WARNING - a", "WARNING", "2026-05-01 12:00:01,000"),
         ("b", "WARNING", None),
     ]

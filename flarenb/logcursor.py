@@ -1,0 +1,102 @@
+"""Whole-log replies -> only their new text (used by :class:`flarenb.transports.AdminPoll`).
+
+``Session.get_job_logs`` returns a site's WHOLE log on every call, capped to its last 5 MiB with
+the prefix ``... output truncated to last 5242880 bytes ...`` cut mid-line (see
+``nvflare/private/fed/server/job_cmds.py``, ``_decode_job_log_data``). :class:`LogCursor` finds
+where the previous reply's content continues in the new one, without repeating lines, and says
+so with a ``[flarenb]`` marker where a gap or a restarted log cannot be avoided.
+"""
+
+import re
+
+__all__ = ["LogCursor"]
+
+_TRUNC_RE = re.compile(r"\.\.\. output truncated to last (\d+) bytes \.\.\.\r?\n")
+
+
+class LogCursor:
+    """Turns successive whole-log replies of one site into only their new text.
+
+    It remembers how many characters were consumed (an absolute offset while no gap happened)
+    and the last ``fingerprint`` characters consumed. Only complete lines are consumed (up to
+    the reply's last newline), so a line or a UTF-8 character still being written is taken the
+    next time. For each reply:
+
+    * not truncated and the text at the remembered offset ends with the fingerprint: the new
+      text starts at that offset;
+    * otherwise the fingerprint (or, when the window start cut it, a shorter tail of it) is
+      searched in the reply: new text starts right after it;
+    * not found and the reply is whole: the log was restarted/replaced -> a marker line, then the
+      new log from its start;
+    * not found and the reply is truncated: lines were lost (the log grew by more than the window
+      between two polls, or was replaced) -> a gap marker line, then the reply from its first
+      complete line.
+
+    ``take(text, final=False)`` returns a list of ``("text", str)`` / ``("marker", str)`` items to
+    feed in order; ``final=True`` also returns the partial last line.
+    """
+
+    def __init__(self, fingerprint=65536):
+        self.fp_size = fingerprint
+        self.needles = [n for n in (fingerprint // 16, fingerprint // 256) if n >= 64]
+        self.consumed = 0
+        self.abs_known = True
+        self.fp = ""
+        self.partial = ""  # text after the last newline of the last reply (not consumed)
+
+    def _locate(self, body):
+        fp = self.fp
+        idx = body.rfind(fp)
+        if idx >= 0:
+            return idx + len(fp)
+        longer = len(fp)
+        for n in self.needles:
+            if n >= longer:
+                continue
+            idx = body.rfind(fp[-n:])
+            if 0 <= idx < longer - n:  # the longer needle would start before the window
+                return idx + n
+            longer = n
+        return -1
+
+    def take(self, text, final=False):
+        m = _TRUNC_RE.match(text)
+        body = text[m.end() :] if m else text
+        out = []
+        if not m and self.abs_known:
+            # a character still being written was decoded as U+FFFD at the end of the last reply
+            partial = self.partial.rstrip("\ufffd")
+            fp, c = self.fp + partial, self.consumed + len(partial)
+            start = self.consumed if len(body) >= c and body[c - len(fp) : c] == fp else -1
+        elif self.fp:
+            start = self._locate(body)
+            if start >= 0 and not m:
+                self.abs_known, self.consumed = True, start
+        else:
+            start = -1
+        if start < 0 and not m:
+            if self.partial:  # the old log's unfinished last line, as last seen
+                out.append(("text", self.partial + "\n"))
+            if self.consumed or self.fp or self.partial:
+                out.append(("marker", "[flarenb] … the log was restarted or replaced; showing the new log …"))
+            start, self.abs_known, self.consumed, self.fp = 0, True, 0, ""
+        elif start < 0:
+            nl = body.find("\n")
+            start = nl + 1 if nl >= 0 else len(body)
+            what = "some lines" if (self.consumed or self.fp or self.partial) else "older lines"
+            out.append(
+                (
+                    "marker",
+                    f"[flarenb] … {what} not received (log truncated by the server to its last"
+                    f" {m.group(1)} bytes; at least {len(body[:start].encode())} bytes skipped) …",
+                )
+            )
+            self.abs_known, self.fp = False, ""
+        end = len(body) if final else max(body.rfind("\n") + 1, start)
+        self.partial = body[end:]
+        if end > start:
+            new = body[start:end]
+            out.append(("text", new))
+            self.consumed = (self.consumed if m else start) + len(new)
+            self.fp = (self.fp + new)[-self.fp_size :]
+        return out
