@@ -174,7 +174,8 @@ def submit(
         job_name = _job_name(source)
         staged = stage(source, Path(tmp) / "stage" / job_name, stream_logs, sites)
         digest = content_hash(staged)
-        if submit_token is None:
+        derived = submit_token is None
+        if derived:
             if scope is None:
                 scope = f"name:{name}" if name else (cell_scope() or f"job:{job_name}")
             submit_token = derive_token(scope, digest, uuid.uuid4().hex if new else "")
@@ -182,7 +183,7 @@ def submit(
         if not kept.exists():  # keep exactly what was uploaded, for inspection
             kept.parent.mkdir(parents=True, exist_ok=True)
             shutil.copytree(staged, kept, dirs_exist_ok=True)
-        return _submit_once(f, kept if kept.is_dir() else staged, submit_token, job_name)
+        return _submit_once(f, kept if kept.is_dir() else staged, submit_token, job_name, content_in_token=derived)
 
 
 def _job_name(job_dir: Path) -> str:
@@ -204,22 +205,30 @@ def _lookup(f, token: str) -> dict | None:
         rows = f.call(lambda s: s.list_jobs(submit_token=token))
     except SubmitTokenJobDeleted as e:
         raise SubmitError(
-            f"Job {e.job_id}, submitted earlier by this cell with token {token}, was deleted",
+            f"Job {e.job_id}, submitted earlier with token {token}, was deleted",
             "Resubmit with --new (or pass another --submit-token)",
         ) from None
     return rows[0] if rows else None
 
 
-def _submit_once(f, job_dir: Path, token: str, job_name: str) -> Job:
+def _submit_once(f, job_dir: Path, token: str, job_name: str, content_in_token: bool) -> Job:
+    """Submit with ``token`` unless it already named a job.
+
+    A derived token contains the content hash, so a job found by it has this very content: reattach without
+    uploading. An explicit token may have been used with other content: upload anyway and let the server
+    decide (same content: the same job id; other content: ``SubmitTokenConflict``).
+    """
     from nvflare.fuel.flare_api import api_spec as A
 
     existing = _lookup(f, token)
-    if existing:
+    if existing and content_in_token:
         return _job_from_row(f, existing, token, reattached=True)
     last_error: BaseException | None = None
     for _attempt in range(RETRIES):
         try:
             job_id = f.call(lambda s: s.submit_job(str(job_dir), submit_token=token), retry=False)
+            if existing and existing.get("job_id") == job_id:
+                return _job_from_row(f, existing, token, reattached=True)
             meta = _meta_or_empty(f, job_id)
             return Job(
                 id=job_id,
