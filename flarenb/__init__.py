@@ -7,9 +7,33 @@ from __future__ import annotations
 
 from . import poc
 from .errors import FlareError
+from .jobs import Job, get_job, list_jobs, wait
 from .session import Flare, connect, current
+from .submit import submit
 
-__all__ = ["Flare", "FlareError", "connect", "current", "poc", "load_ipython_extension", "unload_ipython_extension"]
+__all__ = [
+    "Flare",
+    "FlareError",
+    "Job",
+    "LogView",
+    "connect",
+    "current",
+    "get_job",
+    "list_jobs",
+    "poc",
+    "submit",
+    "wait",
+    "load_ipython_extension",
+    "unload_ipython_extension",
+]
+
+
+def __getattr__(name: str):
+    if name == "LogView":  # imports the widget stack only when it is used
+        from .live import LogView
+
+        return LogView
+    raise AttributeError(f"module 'flarenb' has no attribute {name!r}")
 __version__ = "0.1.0"
 
 

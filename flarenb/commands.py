@@ -89,6 +89,7 @@ def _submit_flags(p) -> None:
     p.add_argument(
         "--no-stream-logs", dest="stream_logs", action="store_false", help="submit without live client-log streaming"
     )
+    p.add_argument("--no-follow", dest="follow", action="store_false", help="do not show the live log widget")
     _conn_flags(p)
 
 
@@ -112,7 +113,7 @@ def _resolve_target(ns):
 @command("submit", "submit a job once: rerunning the cell reattaches to the job it submitted", _submit_flags)
 def _submit_cmd(ns):
     target = _resolve_target(ns)
-    return _submit.submit(
+    job = _submit.submit(
         target,
         name=ns.name,
         new=ns.new,
@@ -120,6 +121,15 @@ def _submit_cmd(ns):
         stream_logs=ns.stream_logs,
         flare=_conn(ns),
     )
+    if ns.follow:
+        _display(job.view())
+    return job
+
+
+def _display(obj) -> None:
+    from IPython.display import display
+
+    display(obj)
 
 
 def _wait_flags(p) -> None:
@@ -221,9 +231,12 @@ def _logs_flags(p) -> None:
     p.add_argument("--since", help="lines at or after this timestamp, e.g. 2026-04-28T10:00:00")
     p.add_argument("--max-bytes", dest="max_bytes", help="last N bytes per site")
     p.add_argument("--format", choices=["text", "json"], default="text", help="text (default) or json")
+    p.add_argument("--follow", action="store_true", help="show the live per-site log widget instead")
 
 
 @command("logs", "show a job's logs per site (as 'nvflare job logs')", _logs_flags)
 def _logs_cmd(ns):
     job = _jobs.Job(id=ns.job_id, flare=_conn(ns))
+    if ns.follow:
+        return _jobs.get_job(ns.job_id, flare=job.flare).view()
     return job.logs(site=ns.site, tail=ns.tail, since=ns.since, max_bytes=ns.max_bytes, format=ns.format)

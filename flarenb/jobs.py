@@ -125,6 +125,12 @@ class Job:
 
         return get_logs(fetch, self.id, site=site, tail=tail, since=since, max_bytes=max_bytes, fmt=format)
 
+    def view(self):
+        """The live per-site log widget of this job (see :class:`flarenb.LogView`)."""
+        from .live import LogView
+
+        return LogView(self)
+
     # -- waiting -----------------------------------------------------------------------------------
     def wait(self, timeout: float = 0, interval: float = 2.0, progress: bool = False) -> dict:
         """Block until the job ends; return its meta. Raise :class:`JobFailed` / :class:`JobWaitTimeout`."""

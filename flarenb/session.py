@@ -178,18 +178,22 @@ class Flare:
         """
         from nvflare.fuel.flare_api.api_spec import NoConnection, SessionClosed
 
-        try:
-            return fn(self.session)
-        except (NoConnection, SessionClosed, ConnectionError) as e:
-            self.close()
-            if not retry:
-                raise
+        # NVFlare's admin API is not safe for concurrent commands: the kernel's cell and the log followers'
+        # threads take turns on the one session.
+        with self._lock:
+            try:
+                return fn(self.session)
+            except (NoConnection, SessionClosed, ConnectionError) as e:
+                error = e
+                self.close()
+                if not retry:
+                    raise
             try:
                 return fn(self.session)
             except (NoConnection, SessionClosed, ConnectionError):
                 self.close()
                 raise ConnectError(
-                    f"Lost the connection to the FLARE server ({_first_line(e)})",
+                    f"Lost the connection to the FLARE server ({_first_line(error)})",
                     "Check that it is running (%flare poc status) and run the cell again",
                 ) from None
 
@@ -332,7 +336,13 @@ def for_command(study: str | None = None, startup_kit: str | None = None, kit_id
 
 
 def close_all() -> None:
-    """Close every FLARE session this process opened."""
+    """Stop every log follower and close every FLARE session this process opened."""
+    try:
+        from .follower import stop_all
+
+        stop_all()
+    except Exception:
+        pass
     for flare in list(_live):
         flare.close()
 

@@ -152,12 +152,12 @@ def test_same_cell_five_times_across_a_restart_and_after_the_end_leaves_one_job(
         assert first["status"] == "ok", first["error"]
         record = Kernel.metadata(first)["flarenb"]
         job_id = record["job_id"]
-        assert Kernel.text(first).startswith(f"submitted job {job_id}")
+        assert f"submitted job {job_id}" in Kernel.text(first)
         assert record["submit_token"].startswith("flarenb-") and record["reattached"] is False
 
         again = k.run(cell, cell_id="submit-cell")
         assert Kernel.metadata(again)["flarenb"]["job_id"] == job_id
-        assert Kernel.text(again).startswith(f"reattached to job {job_id} (")
+        assert f"reattached to job {job_id} (" in Kernel.text(again)
 
         k.restart()  # "Restart & Run All"
         assert k.run("%load_ext flarenb\n%flare poc start", cell_id="setup")["status"] == "ok"

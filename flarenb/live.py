@@ -1,0 +1,172 @@
+"""Live logs of a job: the follower for a :class:`~flarenb.jobs.Job`, and the widget bound to it.
+
+``follow_job(job)`` picks the transport — the local files when the job runs on the local POC flarenb manages,
+else admin-API polling — and returns a handle on the job's one shared follower (:mod:`flarenb.follower`).
+
+``LogView(job)`` is the live widget (:class:`flarenb.widget.LogView`) fed by that follower, with a status header
+kept up to date. Only the newest view of a job is live: opening another view of the same job (or rerunning
+the cell) detaches the previous one — it keeps what it shows — so a job never has two followers, and no
+thread outlives its view.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+
+from . import follower as _follower
+from . import jobs as _jobs
+from .receiver import ENDED, LIVE, QUIET, STOPPED, TIMED_OUT, UNAVAILABLE, WAITING
+from .transports import make_transport
+from .widget import LogView as _Widget
+
+STATUS_TTL = 1.0
+
+
+class _Status:
+    """The job's status, fetched at most once per ``STATUS_TTL`` whoever asks (transport, view)."""
+
+    def __init__(self, job: _jobs.Job):
+        self.job = job
+        self.value = "SUBMITTED"
+        self.meta: dict = {}
+        self._at = 0.0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> str:
+        with self._lock:
+            if time.monotonic() - self._at >= STATUS_TTL:
+                try:
+                    self.meta = self.job.meta()
+                    self.value = str(self.meta.get("status", self.value))
+                except Exception:
+                    pass  # keep the last known status; the transport treats it as still running
+                self._at = time.monotonic()
+            return self.value
+
+
+def follow_job(job: _jobs.Job, **receiver_kw) -> "_follower.FollowerHandle":
+    """A handle on ``job``'s one follower (shared by every consumer in this kernel; ``release()`` it)."""
+    flare = job._f()
+    status = _Status(job)
+    poc = getattr(flare, "poc", None)
+    local_root = str(poc.prod_dir) if poc is not None and poc.running else None
+
+    def fetch(target, log_file_name=None):
+        kw = {"log_file_name": log_file_name} if log_file_name else {}
+        return flare.call(lambda s: s.get_job_logs(job.id, target=target, **kw))
+
+    def factory(receiver):
+        return make_transport(receiver, job.id, fetch=fetch, status=status, local_root=local_root)
+
+    key = (flare.kit.path, flare.study, job.id)
+    handle = _follower.follow(job.id, factory, key=key, **receiver_kw)
+    _statuses.setdefault(key, status)
+    return handle
+
+
+_statuses: "dict[tuple, _Status]" = {}
+
+
+def job_status(job: _jobs.Job) -> _Status:
+    """The shared, rate-limited status of ``job`` (the one its follower uses)."""
+    flare = job._f()
+    return _statuses.setdefault((flare.kit.path, flare.study, job.id), _Status(job))
+
+
+_STATE = {WAITING: "silent", LIVE: "streaming", QUIET: "quiet", UNAVAILABLE: "unavailable", ENDED: "done"}
+_live_views: "dict[tuple, weakref.ref]" = {}
+_views_lock = threading.Lock()
+
+
+class LogView(_Widget):
+    """The live per-site log widget of a job: ``flarenb.LogView(job)`` (or ``job.view()``)."""
+
+    def __init__(self, job: "_jobs.Job | str", follow: bool = True, **kwargs):
+        if isinstance(job, str):
+            job = _jobs.get_job(job)
+        self.job = job
+        flare = job._f()
+        poc = getattr(flare, "poc", None)
+        sites = ["server", *(poc.clients if poc is not None else [])]
+        super().__init__(job.id, job_name=job.name, sites=sites, **kwargs)
+        self._handle = None
+        self._unsubscribe = None
+        self._thread = None
+        self._stop = threading.Event()
+        if follow:
+            self._attach()
+
+    # -- wiring --------------------------------------------------------------------------------------
+    def _attach(self) -> None:
+        key = (self.job._f().kit.path, self.job._f().study, self.job.id)
+        with _views_lock:
+            old = _live_views.get(key)
+            old = old() if old is not None else None
+            _live_views[key] = weakref.ref(self)
+        if old is not None and old is not self:
+            old.detach("a newer view of this job follows it")
+        self._handle = follow_job(self.job)
+        self._status = job_status(self.job)
+        self._unsubscribe = self._handle.subscribe(self._on_update, replay=True)
+        self._thread = threading.Thread(target=self._watch, name=f"flarenb-view-{self.job.id}", daemon=True)
+        self._thread.start()
+
+    def _on_update(self, update) -> None:
+        if update.lines:
+            self.append(update.site, update.lines)
+        self._show_state(update.site, update.state, update.reason)
+
+    def _show_state(self, site: str, state: str, reason: str | None, quiet_for: float | None = None) -> None:
+        if state in (TIMED_OUT, STOPPED):
+            self.set_site_state(site, "unavailable", reason or "stream closed: no data within the idle timeout")
+        elif state == QUIET:
+            self.set_site_state(site, "quiet", reason, quiet_for=quiet_for)
+        else:
+            self.set_site_state(site, _STATE.get(state, state), reason)
+
+    def _watch(self) -> None:
+        """Keep the header current; when the job has ended and every stream is done, finish the view."""
+        rx = self._handle.receiver
+        while not self._stop.wait(1.0):
+            status = self._status()
+            meta = self._status.meta
+            self.set_status(status, submit_time=meta.get("submit_time_iso"), start_time=meta.get("start_time"))
+            now = time.monotonic()
+            for site in rx.sites():
+                s = rx.site(site)
+                if s.state == QUIET and s.last_data is not None:
+                    self._show_state(site, QUIET, s.reason, quiet_for=now - s.last_data)
+            if _jobs.is_terminal(status) and rx.all_done:
+                self.close_follow(status)
+                self._release()
+                return
+
+    def _release(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        if self._handle is not None:
+            self._handle.release()
+            self._handle = None
+
+    def detach(self, reason: str = "detached") -> None:
+        """Stop following (the view keeps what it shows)."""
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+        self._release()
+        try:
+            self.close_follow()
+        except Exception:
+            pass
+
+    def close(self) -> None:
+        self.detach("closed")
+        super().close()
+
+
+def view(job: "_jobs.Job | str") -> LogView:
+    """The live log widget for ``job`` (a :class:`~flarenb.jobs.Job` or a job id)."""
+    return LogView(job)
