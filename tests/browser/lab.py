@@ -1,0 +1,526 @@
+"""Drive a real JupyterLab in Chromium from pytest (Playwright, sync API).
+
+Two halves:
+
+* :func:`start_lab_server` / :class:`LabServer` -- a throw-away ``jupyter lab`` on localhost: random token,
+  free port, its own temporary ``HOME`` / Jupyter config / settings (the user's real ``~/.jupyter`` and
+  ``~/.nvflare`` are never touched), a kernelspec ``python3`` pinned to *this* interpreter, and a ``stop()``
+  that takes the server *and* its kernels down.
+* Page helpers (:func:`write_notebook`, :func:`open_notebook`, :func:`run_cell`, :func:`run_all`,
+  :func:`cell_output`, :func:`wait_kernel_idle`, :func:`restart_kernel_and_run_all`, ...) that only ever wait
+  on locators or page state, with deadlines -- never on fixed sleeps.
+
+The page helpers work on the notebook in the *current* JupyterLab tab. Cells are addressed by their index
+in the notebook (0-based, markdown cells included).
+
+Completion of an execution is detected from the input prompts: JupyterLab shows ``[*]:`` while a cell is
+queued or running and ``[n]:`` when done. A ``MutationObserver`` installed *before* the key press records
+that the prompt went busy, so a cell that runs faster than any poll is still seen to have run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from playwright.sync_api import Locator, Page, expect
+
+__all__ = [
+    "CHROMIUM",
+    "CHROMIUM_ARGS",
+    "LabServer",
+    "cell",
+    "cell_output",
+    "cell_prompt",
+    "code_cells",
+    "execute_command",
+    "open_notebook",
+    "restart_kernel_and_run_all",
+    "run_all",
+    "run_cell",
+    "start_lab_server",
+    "wait_kernel_idle",
+    "write_notebook",
+]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+#: Default deadlines (seconds).
+SERVER_START_TIMEOUT = 90.0
+KERNEL_TIMEOUT = 60.0
+RUN_TIMEOUT = 120.0
+
+# JupyterLab user settings written into the server's private settings dir: no news / update checks (no
+# internet here, and no consent toast over the notebook), no extension manager (it queries PyPI), and
+# every cell rendered (no windowing: an off-screen cell's output is still in the DOM).
+_LAB_SETTINGS = {
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
+        "fetchNews": "false",
+        "checkForUpdates": False,
+    },
+    "@jupyterlab/extensionmanager-extension/plugin.jupyterlab-settings": {"enabled": False},
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+    "@jupyterlab/apputils-extension/sessionDialogs.jupyterlab-settings": {"skipKernelRestartDialog": True},
+}
+
+_PROMPT_DONE = re.compile(r"^\s*\[\d+\]:\s*$")
+
+
+# --------------------------------------------------------------------------------------------- server
+def free_port() -> int:
+    """A TCP port that was free on 127.0.0.1 a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class LabServer:
+    """A running ``jupyter lab`` (see :func:`start_lab_server`)."""
+
+    url: str  #: base URL, e.g. ``http://127.0.0.1:PORT`` (no trailing slash)
+    token: str
+    root_dir: Path  #: the server's root: notebooks are written here
+    home: Path  #: the temporary HOME of the server and its kernels
+    env: dict[str, str]  #: the environment the server (and so every kernel) was started with
+    log_path: Path  #: the server's stdout+stderr
+    proc: subprocess.Popen = field(repr=False)
+    startup_seconds: float = 0.0  #: time from Popen to the first answer of /api/status
+    _tmp: Path | None = field(default=None, repr=False)
+
+    def lab_url(self, path: str = "") -> str:
+        """``{url}/lab/{path}?token=...``."""
+        return f"{self.url}/lab/{path.lstrip('/')}?token={self.token}"
+
+    def api(self, path: str, method: str = "GET", body: object = None, timeout: float = 10.0) -> object:
+        """Call the server's REST API (``path`` like ``/api/kernels``); returns the decoded JSON (or None)."""
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(
+            f"{self.url}{path}",
+            data=data,
+            method=method,
+            headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            raw = resp.read()
+        return json.loads(raw) if raw.strip() else None
+
+    def log_tail(self, n: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return ""
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """Shut the server and all its kernels down (idempotent); removes its temporary folders."""
+        proc = self.proc
+        if proc.poll() is None:
+            # Kernels run in their own sessions (jupyter_client starts them with start_new_session), so
+            # remember every descendant before asking the server to shut down, and reap stragglers.
+            descendants = _descendants(proc.pid)
+            with contextlib.suppress(Exception):
+                self.api("/api/shutdown", method="POST", timeout=5)
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                _kill_group(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    _kill_group(proc.pid, signal.SIGKILL)
+                    proc.wait(timeout=5)
+            _reap(descendants)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)  # anything left in the server's own group
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+
+def _descendants(pid: int) -> list:
+    try:
+        import psutil
+
+        return psutil.Process(pid).children(recursive=True)
+    except Exception:
+        return []
+
+
+def _reap(procs: list) -> None:
+    if not procs:
+        return
+    import psutil
+
+    alive = [p for p in procs if p.is_running()]
+    for p in alive:
+        with contextlib.suppress(psutil.Error):
+            p.terminate()
+    _, alive = psutil.wait_procs(alive, timeout=5)
+    for p in alive:
+        with contextlib.suppress(psutil.Error):
+            p.kill()
+    psutil.wait_procs(alive, timeout=5)
+
+
+def _kill_group(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+def start_lab_server(
+    root_dir: str | os.PathLike[str] | None = None,
+    extra_env: Mapping[str, str] | None = None,
+    timeout: float = SERVER_START_TIMEOUT,
+    python: str = sys.executable,
+) -> LabServer:
+    """Start ``jupyter lab`` on a free localhost port and wait until ``/api/status`` answers.
+
+    The environment is ``os.environ`` *as of this call* (so kernels inherit variables other fixtures set,
+    e.g. ``NVFLARE_POC_WORKSPACE``), then ``extra_env``, then a private ``HOME``, Jupyter config/data/runtime
+    dirs, IPython dir and JupyterLab settings/workspaces dirs in a temporary folder. The only kernelspec
+    added is ``python3`` -> ``python -m ipykernel_launcher`` with ``python`` (default: this interpreter)
+    as an absolute path, put first on ``JUPYTER_PATH``.
+    """
+    tmp = Path(tempfile.mkdtemp(prefix="flarenb-lab-"))
+    home = tmp / "home"
+    home.mkdir()
+    root = Path(root_dir) if root_dir is not None else tmp / "root"
+    root.mkdir(parents=True, exist_ok=True)
+    jpath = tmp / "share" / "jupyter"
+    spec_dir = jpath / "kernels" / "python3"
+    spec_dir.mkdir(parents=True)
+    (spec_dir / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [python, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "Python 3 (ipykernel)",
+                "language": "python",
+                "metadata": {"debugger": True},
+            },
+            indent=1,
+        )
+    )
+    config = home / ".jupyter"
+    settings = config / "lab" / "user-settings"
+    for rel, value in _LAB_SETTINGS.items():
+        path = settings / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(value))
+
+    env = dict(os.environ)
+    env.update(extra_env or {})
+    env.update(
+        HOME=str(home),
+        JUPYTER_CONFIG_DIR=str(config),
+        JUPYTER_DATA_DIR=str(home / ".local" / "share" / "jupyter"),
+        JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
+        JUPYTER_PATH=os.pathsep.join([str(jpath), *filter(None, [env.get("JUPYTER_PATH")])]),
+        JUPYTERLAB_SETTINGS_DIR=str(settings),
+        JUPYTERLAB_WORKSPACES_DIR=str(config / "lab" / "workspaces"),
+        IPYTHONDIR=str(home / ".ipython"),
+        PYTHONUNBUFFERED="1",
+    )
+    env.pop("JUPYTER_TOKEN", None)
+    env.pop("JUPYTER_PREFER_ENV_PATH", None)
+
+    token = secrets.token_hex(24)
+    port = free_port()
+    cmd = [
+        python,
+        "-m",
+        "jupyter",
+        "lab",
+        "--no-browser",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        "--PasswordIdentityProvider.hashed_password=",
+        f"--ServerApp.root_dir={root}",
+        "--ServerApp.disable_check_xsrf=True",
+        "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        "--LabApp.expose_app_in_browser=True",
+        "--LabApp.extension_manager=readonly",
+    ]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")  # containers / CI often run as root
+    log_path = tmp / "jupyter-lab.log"
+    log = open(log_path, "wb")  # noqa: SIM115 - the child keeps the descriptor
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        cmd, env=env, cwd=str(root), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    log.close()
+    server = LabServer(
+        url=f"http://127.0.0.1:{port}", token=token, root_dir=root, home=home, env=env, log_path=log_path,
+        proc=proc, _tmp=tmp,
+    )
+    deadline = started + timeout
+    try:
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(
+                    f"jupyter lab exited with code {proc.returncode} before answering:\n{server.log_tail()}"
+                )
+            try:
+                with urllib.request.urlopen(f"{server.url}/api/status?token={token}", timeout=2) as resp:
+                    if resp.status == 200:
+                        json.loads(resp.read())
+                        break
+            except (urllib.error.URLError, ConnectionError, OSError, ValueError):
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"jupyter lab did not answer within {timeout:.0f}s:\n{server.log_tail()}")
+            time.sleep(0.1)  # poll interval, bounded by the deadline above
+    except BaseException:
+        server.stop()
+        raise
+    server.startup_seconds = time.monotonic() - started
+    return server
+
+
+# ------------------------------------------------------------------------------------------- notebooks
+def write_notebook(
+    root_dir: str | os.PathLike[str],
+    name: str,
+    cells: Iterable[str],
+    kernel_name: str = "python3",
+) -> Path:
+    """Write an nbformat 4.5 notebook of code cells (with cell ids) to ``root_dir/name``; returns the path.
+
+    A cell whose source starts with ``"#md\\n"`` becomes a markdown cell (the marker line is dropped).
+    """
+    nb_cells = []
+    for src in cells:
+        cid = uuid.uuid4().hex[:8]
+        if src.startswith("#md\n"):
+            nb_cells.append({"cell_type": "markdown", "id": cid, "metadata": {}, "source": src[4:]})
+        else:
+            nb_cells.append(
+                {"cell_type": "code", "id": cid, "metadata": {}, "source": src, "outputs": [],
+                 "execution_count": None}
+            )
+    nb = {
+        "cells": nb_cells,
+        "metadata": {
+            "kernelspec": {"name": kernel_name, "display_name": "Python 3 (ipykernel)", "language": "python"},
+            "language_info": {"name": "python"},
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    path = Path(root_dir) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(nb, indent=1))
+    return path
+
+
+# ---------------------------------------------------------------------------------------------- page
+def _panel(page: Page) -> Locator:
+    """The notebook panel of the current main-area tab."""
+    return page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)").first
+
+
+def cell(page: Page, index: int) -> Locator:
+    """The ``index``-th cell (0-based) of the current notebook."""
+    return _panel(page).locator(".jp-Notebook .jp-Cell").nth(index)
+
+
+def code_cells(page: Page) -> Locator:
+    """All code cells of the current notebook."""
+    return _panel(page).locator(".jp-Cell.jp-CodeCell")
+
+
+def cell_prompt(page: Page, index: int) -> Locator:
+    """The input prompt (``[ ]:``, ``[*]:``, ``[3]:``) of the ``index``-th cell."""
+    return cell(page, index).locator(".jp-InputArea-prompt")
+
+
+def cell_output(page: Page, index: int) -> Locator:
+    """The output area of the ``index``-th cell (all of its outputs)."""
+    return cell(page, index).locator(".jp-OutputArea")
+
+
+def kernel_status(page: Page) -> Locator:
+    """The notebook toolbar's kernel status indicator (``data-status`` attribute)."""
+    return _panel(page).locator(".jp-Notebook-ExecutionIndicator").first
+
+
+def kernel_status_text(page: Page) -> Locator:
+    """The status bar's kernel item, e.g. ``Python 3 (ipykernel) | Idle`` (``No Kernel | Initializing`` early)."""
+    return page.locator("#jp-main-statusbar").get_by_text(re.compile(r"^.+ \| \w+$")).first
+
+
+_KERNEL_READY_JS = """() => {
+    const w = window.jupyterapp.shell.currentWidget;
+    const ctx = w && w.sessionContext;
+    const k = ctx && ctx.session && ctx.session.kernel;
+    return !!k && ctx.isReady && k.connectionStatus === 'connected' && k.status === 'idle';
+}"""
+
+
+def wait_kernel_idle(page: Page, timeout: float = KERNEL_TIMEOUT) -> None:
+    """Wait until the current notebook has a kernel that is connected and idle.
+
+    The toolbar's execution indicator says ``idle`` even before a kernel exists, so this also waits for
+    the status bar to read ``<kernel name> | Idle`` and, when ``window.jupyterapp`` is exposed, for the
+    notebook's session to report a connected, idle kernel.
+    """
+    ms = timeout * 1000
+    expect(kernel_status(page)).to_have_attribute("data-status", "idle", timeout=ms)
+    expect(page.locator("#jp-main-statusbar").get_by_text(re.compile(r"^(?!No Kernel).+ \| Idle$"))).to_be_visible(
+        timeout=ms
+    )
+    if page.evaluate("() => !!window.jupyterapp"):
+        page.wait_for_function(_KERNEL_READY_JS, timeout=ms, polling=100)
+
+
+def open_notebook(page: Page, lab_server: LabServer, name: str, timeout: float = KERNEL_TIMEOUT) -> None:
+    """Open ``name`` (relative to the server's root) in JupyterLab and wait for its kernel to be idle."""
+    page.goto(lab_server.lab_url(f"tree/{name}"), wait_until="domcontentloaded", timeout=timeout * 1000)
+    panel = _panel(page)
+    expect(panel).to_be_visible(timeout=timeout * 1000)
+    expect(panel.locator(".jp-Cell").first).to_be_visible(timeout=timeout * 1000)
+    wait_kernel_idle(page, timeout)
+
+
+def execute_command(page: Page, command: str, args: Mapping[str, object] | None = None,
+                    timeout: float = RUN_TIMEOUT) -> object:
+    """Run a JupyterLab command (e.g. ``notebook:run-all-cells``) and wait for its promise.
+
+    Needs ``window.jupyterapp`` (``--LabApp.expose_app_in_browser=True``, which :func:`start_lab_server`
+    sets). Returns the command's JSON-able result.
+    """
+    page.wait_for_function("() => !!(window.jupyterapp && window.jupyterapp.commands)", timeout=timeout * 1000)
+    return page.evaluate(
+        """async ([command, args]) => {
+            const r = await window.jupyterapp.commands.execute(command, args || {});
+            try { return JSON.parse(JSON.stringify(r ?? null)); } catch (e) { return null; }
+        }""",
+        [command, dict(args or {})],
+    )
+
+
+_WATCH_JS = """([key, selector, index]) => {
+    // Record, from now on, whether a watched prompt ever shows "*" (queued/running).
+    const root = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook');
+    const state = { busy: false };
+    const check = () => {
+        const cells = [...root.querySelectorAll('.jp-Cell')];
+        const watched = index === null ? cells : [cells[index]];
+        for (const c of watched) {
+            const p = c && c.querySelector('.jp-InputArea-prompt');
+            if (p && p.textContent.includes('*')) state.busy = true;
+        }
+    };
+    state.observer = new MutationObserver(check);
+    state.observer.observe(root, { subtree: true, childList: true, characterData: true });
+    window[key] = state;
+}"""
+
+_DONE_JS = """([key, index]) => {
+    // Done once a watched prompt went busy and no watched prompt is busy any more.
+    const state = window[key];
+    const root = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook');
+    const cells = [...root.querySelectorAll('.jp-Cell')];
+    const watched = index === null ? cells : [cells[index]];
+    const prompts = watched.map(c => (c.querySelector('.jp-InputArea-prompt') || {}).textContent || '');
+    if (prompts.some(t => t.includes('*'))) { state.busy = true; return false; }
+    if (!state.busy) return false;
+    state.observer.disconnect();
+    return true;
+}"""
+
+
+def _watch(page: Page, index: int | None) -> str:
+    key = f"__labWatch_{uuid.uuid4().hex}"
+    page.evaluate(_WATCH_JS, [key, None, index])
+    return key
+
+
+def _wait_done(page: Page, key: str, index: int | None, timeout: float) -> None:
+    page.wait_for_function(_DONE_JS, arg=[key, index], timeout=timeout * 1000, polling=100)
+
+
+def run_cell(page: Page, index: int, timeout: float = RUN_TIMEOUT) -> Locator:
+    """Select the ``index``-th cell, press Shift+Enter, and wait until it finished; returns its output area."""
+    target = cell(page, index)
+    expect(target).to_be_visible(timeout=KERNEL_TIMEOUT * 1000)
+    target.scroll_into_view_if_needed()
+    # Clicking the prompt selects the cell in command mode (clicking the editor would enter edit mode,
+    # where Shift+Enter works too; the prompt is simply a spot without text to click on).
+    target.locator(".jp-InputArea-prompt").click()
+    expect(target).to_have_class(re.compile(r"\bjp-mod-active\b"), timeout=10_000)
+    key = _watch(page, index)
+    page.keyboard.press("Shift+Enter")
+    _wait_done(page, key, index, timeout)
+    expect(cell_prompt(page, index)).to_have_text(_PROMPT_DONE, timeout=timeout * 1000)
+    return cell_output(page, index)
+
+
+def run_all(page: Page, timeout: float = RUN_TIMEOUT) -> None:
+    """Run all cells (the *Run > Run All Cells* menu item) and wait until no cell is queued or running.
+
+    Execution stops at the first failing cell, as in JupyterLab.
+    """
+    key = _watch(page, None)
+    _menu_command(page, "Run", "Run All Cells")
+    _wait_done(page, key, None, timeout)
+    wait_kernel_idle(page, timeout)
+
+
+def restart_kernel_and_run_all(page: Page, timeout: float = RUN_TIMEOUT) -> None:
+    """Restart the kernel, clear all outputs (prompts go back to ``[ ]``), then run all cells and wait.
+
+    The restart confirmation dialog is disabled in the lab's settings; if it shows anyway it is accepted.
+    """
+    execute_command(page, "notebook:restart-clear-output", timeout=timeout)
+    _accept_dialog_if_any(page)
+    wait_kernel_idle(page, timeout)
+    expect(_panel(page).locator(".jp-InputArea-prompt", has_text=re.compile(r"\d"))).to_have_count(
+        0, timeout=timeout * 1000
+    )
+    run_all(page, timeout)
+
+
+def _accept_dialog_if_any(page: Page) -> None:
+    dialog = page.locator(".jp-Dialog")
+    if dialog.count():
+        dialog.locator(".jp-mod-accept").first.click()
+        expect(dialog).to_have_count(0, timeout=10_000)
+
+
+def _menu_command(page: Page, menu: str, label: str) -> None:
+    """Click ``menu`` in the main menu bar, then its item labelled ``label`` (exact, shortcut aside)."""
+    page.locator("#jp-MainMenu .lm-MenuBar-itemLabel", has_text=re.compile(rf"^{re.escape(menu)}$")).click()
+    item = page.get_by_role("menu").get_by_role("menuitem", name=re.compile(rf"^{re.escape(label)}\b"))
+    expect(item).to_be_visible(timeout=10_000)
+    item.click()
+    expect(page.locator(".lm-Menu")).to_have_count(0, timeout=10_000)
