@@ -130,6 +130,12 @@ class LabServer:
             raw = resp.read()
         return json.loads(raw) if raw.strip() else None
 
+    def shutdown_kernels(self) -> None:
+        """Delete every session (and so shut its kernel down), e.g. between tests."""
+        for sess in self.api("/api/sessions") or []:
+            with contextlib.suppress(urllib.error.HTTPError):
+                self.api(f"/api/sessions/{sess['id']}", method="DELETE", timeout=30)
+
     def log_tail(self, n: int = 40) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
@@ -197,6 +203,7 @@ def start_lab_server(
     extra_env: Mapping[str, str] | None = None,
     timeout: float = SERVER_START_TIMEOUT,
     python: str = sys.executable,
+    home: str | os.PathLike[str] | None = None,
 ) -> LabServer:
     """Start ``jupyter lab`` on a free localhost port and wait until ``/api/status`` answers.
 
@@ -205,10 +212,17 @@ def start_lab_server(
     dirs, IPython dir and JupyterLab settings/workspaces dirs in a temporary folder. The only kernelspec
     added is ``python3`` -> ``python -m ipykernel_launcher`` with ``python`` (default: this interpreter)
     as an absolute path, put first on ``JUPYTER_PATH``.
+
+    ``home``: the server's and kernels' ``HOME``; ``None`` (default) makes a new temporary one. Pass an
+    already isolated home (e.g. the one the ``flarenb_poc`` fixture set) so kernels see the same
+    ``~/.nvflare`` as the rest of the test session. Jupyter's own config/data/runtime dirs stay private.
     """
     tmp = Path(tempfile.mkdtemp(prefix="flarenb-lab-"))
-    home = tmp / "home"
-    home.mkdir()
+    if home is None:
+        home = tmp / "home"
+        home.mkdir()
+    home = Path(home)
+    config = tmp / "jupyter-config"
     root = Path(root_dir) if root_dir is not None else tmp / "root"
     root.mkdir(parents=True, exist_ok=True)
     jpath = tmp / "share" / "jupyter"
@@ -225,7 +239,6 @@ def start_lab_server(
             indent=1,
         )
     )
-    config = home / ".jupyter"
     settings = config / "lab" / "user-settings"
     for rel, value in _LAB_SETTINGS.items():
         path = settings / rel
@@ -237,12 +250,12 @@ def start_lab_server(
     env.update(
         HOME=str(home),
         JUPYTER_CONFIG_DIR=str(config),
-        JUPYTER_DATA_DIR=str(home / ".local" / "share" / "jupyter"),
+        JUPYTER_DATA_DIR=str(tmp / "jupyter-data"),
         JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
         JUPYTER_PATH=os.pathsep.join([str(jpath), *filter(None, [env.get("JUPYTER_PATH")])]),
         JUPYTERLAB_SETTINGS_DIR=str(settings),
         JUPYTERLAB_WORKSPACES_DIR=str(config / "lab" / "workspaces"),
-        IPYTHONDIR=str(home / ".ipython"),
+        IPYTHONDIR=str(tmp / "ipython"),
         PYTHONUNBUFFERED="1",
     )
     env.pop("JUPYTER_TOKEN", None)
@@ -402,12 +415,31 @@ def wait_kernel_idle(page: Page, timeout: float = KERNEL_TIMEOUT) -> None:
         page.wait_for_function(_KERNEL_READY_JS, timeout=ms, polling=100)
 
 
-def open_notebook(page: Page, lab_server: LabServer, name: str, timeout: float = KERNEL_TIMEOUT) -> None:
-    """Open ``name`` (relative to the server's root) in JupyterLab and wait for its kernel to be idle."""
-    page.goto(lab_server.lab_url(f"tree/{name}"), wait_until="domcontentloaded", timeout=timeout * 1000)
+def current_tab(page: Page) -> Locator:
+    """The label of the current tab of the main area (the notebook's file name)."""
+    return page.locator("#jp-main-dock-panel .lm-TabBar-tab.lm-mod-current .lm-TabBar-tabLabel").first
+
+
+def open_notebook(
+    page: Page, lab_server: LabServer, name: str, timeout: float = KERNEL_TIMEOUT, reset: bool = True
+) -> None:
+    """Open ``name`` (relative to the server's root) in JupyterLab and wait for its kernel to be idle.
+
+    ``reset`` (default) starts from an empty workspace: otherwise JupyterLab also restores the tabs a
+    previous test left open, and the helpers could briefly see one of those as the current notebook.
+    """
+    url = lab_server.lab_url(f"tree/{name}") + ("&reset" if reset else "")
+    page.goto(url, wait_until="domcontentloaded", timeout=timeout * 1000)
+    ms = timeout * 1000
+    expect(current_tab(page)).to_have_text(Path(name).name, timeout=ms)
     panel = _panel(page)
-    expect(panel).to_be_visible(timeout=timeout * 1000)
-    expect(panel.locator(".jp-Cell").first).to_be_visible(timeout=timeout * 1000)
+    expect(panel).to_be_visible(timeout=ms)
+    expect(panel.locator(".jp-Cell").first).to_be_visible(timeout=ms)
+    if page.evaluate("() => !!window.jupyterapp"):
+        page.wait_for_function(
+            "(path) => { const w = window.jupyterapp.shell.currentWidget; return !!(w && w.context && w.context.path === path); }",
+            arg=name, timeout=ms, polling=100,
+        )
     wait_kernel_idle(page, timeout)
 
 
