@@ -70,7 +70,7 @@ def _playwright():
 def browser(_playwright):
     """Headless Debian Chromium (Playwright's own browser download does not work here)."""
     if not os.path.exists(lab.CHROMIUM):
-        pytest.fail(f"{lab.CHROMIUM} is missing: run `apt-get install -y chromium`", pytrace=False)
+        pytest.fail(f"{lab.CHROMIUM} is missing: apt-get install chromium", pytrace=False)
     b = _playwright.chromium.launch(executable_path=lab.CHROMIUM, args=lab.CHROMIUM_ARGS)
     try:
         yield b

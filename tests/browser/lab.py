@@ -443,21 +443,47 @@ def open_notebook(
     wait_kernel_idle(page, timeout)
 
 
-def execute_command(page: Page, command: str, args: Mapping[str, object] | None = None,
-                    timeout: float = RUN_TIMEOUT) -> object:
-    """Run a JupyterLab command (e.g. ``notebook:run-all-cells``) and wait for its promise.
+def execute_command(
+    page: Page,
+    command: str,
+    args: Mapping[str, object] | None = None,
+    timeout: float = RUN_TIMEOUT,
+    accept_dialogs: bool = True,
+) -> object:
+    """Run a JupyterLab command (e.g. ``notebook:restart-kernel``) and wait for its promise to settle.
 
-    Needs ``window.jupyterapp`` (``--LabApp.expose_app_in_browser=True``, which :func:`start_lab_server`
-    sets). Returns the command's JSON-able result.
+    A confirmation dialog the command opens is accepted (``accept_dialogs``), else this raises. Needs
+    ``window.jupyterapp`` (``--LabApp.expose_app_in_browser=True``, which :func:`start_lab_server` sets).
+    Returns the command's result when it is JSON-able (else None).
     """
-    page.wait_for_function("() => !!(window.jupyterapp && window.jupyterapp.commands)", timeout=timeout * 1000)
-    return page.evaluate(
-        """async ([command, args]) => {
-            const r = await window.jupyterapp.commands.execute(command, args || {});
-            try { return JSON.parse(JSON.stringify(r ?? null)); } catch (e) { return null; }
+    ms = timeout * 1000
+    page.wait_for_function("() => !!(window.jupyterapp && window.jupyterapp.commands)", timeout=ms)
+    key = f"__labCmd_{uuid.uuid4().hex}"
+    page.evaluate(
+        """([key, command, args]) => {
+            const s = window[key] = { done: false, error: null, result: null };
+            window.jupyterapp.commands.execute(command, args).then(
+                r => { try { s.result = JSON.parse(JSON.stringify(r ?? null)); } catch (e) {} s.done = true; },
+                e => { s.error = String(e && e.message || e); s.done = true; });
         }""",
-        [command, dict(args or {})],
+        [key, command, dict(args or {})],
     )
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = max(1.0, deadline - time.monotonic()) * 1000
+        page.wait_for_function(
+            "(key) => window[key].done || !!document.querySelector('.jp-Dialog')", arg=key,
+            timeout=remaining, polling=100,
+        )
+        state = page.evaluate("(key) => window[key]", key)
+        if state["done"]:
+            break
+        if not accept_dialogs:
+            raise AssertionError(f"{command} opened a dialog: {page.locator('.jp-Dialog').inner_text()}")
+        _accept_dialog_if_any(page)
+    if state["error"]:
+        raise RuntimeError(f"JupyterLab command {command} failed: {state['error']}")
+    return state["result"]
 
 
 _WATCH_JS = """([key, selector, index]) => {
@@ -534,7 +560,6 @@ def restart_kernel_and_run_all(page: Page, timeout: float = RUN_TIMEOUT) -> None
     The restart confirmation dialog is disabled in the lab's settings; if it shows anyway it is accepted.
     """
     execute_command(page, "notebook:restart-clear-output", timeout=timeout)
-    _accept_dialog_if_any(page)
     wait_kernel_idle(page, timeout)
     expect(_panel(page).locator(".jp-InputArea-prompt", has_text=re.compile(r"\d"))).to_have_count(
         0, timeout=timeout * 1000
@@ -545,7 +570,7 @@ def restart_kernel_and_run_all(page: Page, timeout: float = RUN_TIMEOUT) -> None
 def _accept_dialog_if_any(page: Page) -> None:
     dialog = page.locator(".jp-Dialog")
     if dialog.count():
-        dialog.locator(".jp-mod-accept").first.click()
+        dialog.first.locator(".jp-Dialog-button.jp-mod-accept").first.click()
         expect(dialog).to_have_count(0, timeout=10_000)
 
 

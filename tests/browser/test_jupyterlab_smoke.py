@@ -37,6 +37,18 @@ def test_kernel_is_this_venv_and_inherits_env(lab_server, page):
     expect(out).to_contain_text(f"PATH={lab_server.env['PATH']}", timeout=TIMEOUT_MS)
 
 
+def test_harness_run_cell_run_all_restart(lab_server, page):
+    """The page helpers themselves: run all, re-run one cell, restart + run all."""
+    lab.write_notebook(lab_server.root_dir, "harness.ipynb", ["#md\n# title", "x = 1", "x += 1\nprint(f'x={x}')"])
+    lab.open_notebook(page, lab_server, "harness.ipynb")
+    lab.run_all(page)
+    expect(lab.cell_output(page, 2)).to_have_text("x=2", timeout=TIMEOUT_MS)
+    expect(lab.run_cell(page, 2)).to_have_text("x=3", timeout=TIMEOUT_MS)
+    lab.restart_kernel_and_run_all(page)
+    expect(lab.cell_output(page, 2)).to_have_text("x=2", timeout=TIMEOUT_MS)
+    expect(lab.cell_prompt(page, 1)).to_have_text("[1]:")
+
+
 def test_flare_help_and_unknown_command(lab_server, page):
     lab.write_notebook(lab_server.root_dir, "magic.ipynb", ["%load_ext flarenb", "%flare help", "%flare bogus"])
     lab.open_notebook(page, lab_server, "magic.ipynb")
