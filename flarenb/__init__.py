@@ -9,7 +9,7 @@ from . import poc
 from .errors import FlareError
 from .jobs import Job, get_job, list_jobs, wait
 from .session import Flare, connect, current
-from .submit import submit
+from .submission import submit
 
 __all__ = [
     "Flare",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from . import jobs as _jobs
 from . import poc as _poc
 from . import session as _session
-from . import submit as _submit
+from . import submission as _submit
 from .errors import FlareError
 from .magics import command
 

@@ -48,15 +48,19 @@ def _add_component(config_file: Path, component: dict) -> None:
     _dump(config_file, conf)
 
 
-def enable_live_logs(job_dir: str | Path, sites: list[str], server: str = "server") -> None:
-    """Make ``job_dir``'s client logs readable live through ``get_job_logs`` (see the module docstring)."""
+def enable_live_logs(job_dir: str | Path, sites: list[str] | None = None, server: str = "server") -> None:
+    """Make ``job_dir``'s client logs readable live through ``get_job_logs`` (see the module docstring).
+
+    ``sites=None`` keeps ``@ALL``: the job stays deployable anywhere, and each client's log is then live when
+    asked for by its name (``target="site-1"``), though not through ``target="all"``.
+    """
     job = Path(job_dir)
     meta_file = job / "meta.json"
     meta = _load(meta_file)
     deploy_map = meta.get("deploy_map") or {}
     changed = False
     for app, targets in deploy_map.items():
-        if "@ALL" in targets:
+        if "@ALL" in targets and sites:
             deploy_map[app] = [server, *sorted(sites)]
             changed = True
         app_dir = job / app

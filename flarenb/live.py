@@ -53,12 +53,32 @@ def follow_job(job: _jobs.Job, **receiver_kw) -> "_follower.FollowerHandle":
     poc = getattr(flare, "poc", None)
     local_root = str(poc.prod_dir) if poc is not None and poc.running else None
 
+    per_site: list[str] = []
+    if local_root is None:
+        # With "@ALL" in the deploy map the server lists clients under target="all" only after the job; asked by
+        # name, each client's log is live. So ask every connected site by name.
+        try:
+            deploy = job.meta().get("deploy_map") or {}
+            if any("@ALL" in targets for targets in deploy.values()):
+                per_site = ["server", *flare.system_info().client_names]
+        except Exception:
+            per_site = []
+
     def fetch(target, log_file_name=None):
         kw = {"log_file_name": log_file_name} if log_file_name else {}
-        return flare.call(lambda s: s.get_job_logs(job.id, target=target, **kw))
+        if target != "all" or not per_site:
+            return flare.call(lambda s: s.get_job_logs(job.id, target=target, **kw))
+        merged: dict = {"logs": {}, "unavailable": {}}
+        for site in per_site:
+            reply = flare.call(lambda s: s.get_job_logs(job.id, target=site, **kw))
+            merged["logs"].update(reply.get("logs") or {})
+            merged["unavailable"].update(reply.get("unavailable") or {})
+        return merged
 
     def factory(receiver):
-        return make_transport(receiver, job.id, fetch=fetch, status=status, local_root=local_root)
+        transport = make_transport(receiver, job.id, fetch=fetch, status=status, local_root=local_root)
+        transport.alive = _LocalLiveness(job.id) if local_root else _AdminLiveness(flare, job.id, status)
+        return transport
 
     key = (flare.kit.path, flare.study, job.id)
     handle = _follower.follow(job.id, factory, key=key, **receiver_kw)
@@ -67,6 +87,83 @@ def follow_job(job: _jobs.Job, **receiver_kw) -> "_follower.FollowerHandle":
 
 
 _statuses: "dict[tuple, _Status]" = {}
+
+
+class _Liveness:
+    """``alive(site)``: None until the site's job process has been seen, then whether it still runs.
+
+    Checked at most every ``TTL`` seconds. A site whose process vanished gets no more heartbeats, so its stream
+    turns quiet and is then closed by the receiver's idle timeout, while the other sites go on.
+    """
+
+    TTL = 1.0
+
+    def __init__(self):
+        self._seen: set[str] = set()
+        self._running: set[str] = set()
+        self._at = 0.0
+        self._lock = threading.Lock()
+
+    def _scan(self) -> set[str]:
+        raise NotImplementedError
+
+    def __call__(self, site: str) -> bool | None:
+        with self._lock:
+            if time.monotonic() - self._at >= self.TTL:
+                try:
+                    self._running = self._scan()
+                    self._seen |= self._running
+                except Exception:
+                    return None
+                self._at = time.monotonic()
+            if site not in self._seen:
+                return None
+            return site in self._running
+
+
+class _LocalLiveness(_Liveness):
+    """On this machine: the job's processes (server ``runner_process``, client ``worker_process``)."""
+
+    def __init__(self, job_id: str):
+        super().__init__()
+        self.job_id = job_id
+
+    def _scan(self) -> set[str]:
+        import os
+
+        running = set()
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    argv = f.read().decode(errors="replace").split("\0")
+            except OSError:
+                continue
+            if self.job_id not in argv:
+                continue
+            if "nvflare.private.fed.app.server.runner_process" in argv:
+                running.add("server")
+            elif "nvflare.private.fed.app.client.worker_process" in argv and "-c" in argv:
+                running.add(argv[argv.index("-c") + 1])
+        return running
+
+
+class _AdminLiveness(_Liveness):
+    """Anywhere: the server says which clients run the job (``check_status client``)."""
+
+    TTL = 2.0
+
+    def __init__(self, flare, job_id: str, status: "_Status"):
+        super().__init__()
+        self.flare, self.job_id, self.status = flare, job_id, status
+
+    def _scan(self) -> set[str]:
+        running = set() if _jobs.is_terminal(self.status()) else {"server"}
+        for row in self.flare.call(lambda s: s.get_client_job_status()) or []:
+            if row.get("job_id") == self.job_id:
+                running.add(str(row.get("client_name")))
+        return running
 
 
 def job_status(job: _jobs.Job) -> _Status:

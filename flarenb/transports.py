@@ -52,6 +52,9 @@ def is_terminal_status(status):
 
 class _Threaded:
     kind = "transport"
+    #: ``alive(site) -> bool | None``: whether the site's sending process still runs (None: unknown). A site
+    #: known to be gone gets no heartbeat, so the receiver turns it quiet, then closes it at the idle timeout.
+    alive = None
 
     def __init__(self, receiver, name):
         self.receiver = receiver
@@ -82,6 +85,10 @@ class _Threaded:
 
     def _interval(self):
         raise NotImplementedError
+
+    def _heartbeat(self, site):
+        if self.alive is None or self.alive(site) is not False:
+            self.receiver.heartbeat(site)
 
     def _run(self):
         while not self._stop.is_set() and not self.finished:
@@ -193,8 +200,8 @@ class LocalTail(_Threaded):
         for t in self._tails:
             got = t.poll(rx)
             n += got
-            if not got:  # local files have no remote sender: the tail itself is the liveness
-                rx.heartbeat(t.site)
+            if not got:  # local files have no remote sender: the tail (and the site's process) is the liveness
+                self._heartbeat(t.site)
         self.bytes_read += n
         if not self._ending:
             self._ending = self._finish_requested or self._check_finished()
@@ -318,8 +325,8 @@ class AdminPoll(_Threaded):
         for site, reason in unavailable.items():
             if site not in logs:
                 rx.set_unavailable(site, str(reason))
-        for site in rx.sites():  # the server answered: every site's sender is alive
-            rx.heartbeat(site)
+        for site in rx.sites():  # the server answered: every site's sender is alive (unless known gone)
+            self._heartbeat(site)
         self.interval = self.min_interval if new_lines else min(self.max_interval, self.interval * self.backoff)
         if final:
             self._end(None)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from flarenb import submit as sub
+from flarenb import submission as sub
 from flarenb.errors import FlareError
 
 

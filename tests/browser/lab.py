@@ -49,7 +49,11 @@ __all__ = [
     "cell_output",
     "cell_prompt",
     "code_cells",
+    "current_tab",
     "execute_command",
+    "free_port",
+    "kernel_status",
+    "kernel_status_text",
     "open_notebook",
     "restart_kernel_and_run_all",
     "run_all",
@@ -386,9 +390,10 @@ def kernel_status(page: Page) -> Locator:
     return _panel(page).locator(".jp-Notebook-ExecutionIndicator").first
 
 
-def kernel_status_text(page: Page) -> Locator:
-    """The status bar's kernel item, e.g. ``Python 3 (ipykernel) | Idle`` (``No Kernel | Initializing`` early)."""
-    return page.locator("#jp-main-statusbar").get_by_text(re.compile(r"^.+ \| \w+$")).first
+def kernel_status_text(page: Page, status: str = r"\w+") -> Locator:
+    """The status bar's kernel item with a kernel whose status matches the regex ``status``, e.g.
+    ``Python 3 (ipykernel) | Idle`` (it reads ``No Kernel | Initializing`` before a kernel exists)."""
+    return page.locator("#jp-main-statusbar").get_by_text(re.compile(rf"^(?!No Kernel).+ \| (?:{status})$")).first
 
 
 _KERNEL_READY_JS = """() => {
@@ -408,9 +413,7 @@ def wait_kernel_idle(page: Page, timeout: float = KERNEL_TIMEOUT) -> None:
     """
     ms = timeout * 1000
     expect(kernel_status(page)).to_have_attribute("data-status", "idle", timeout=ms)
-    expect(page.locator("#jp-main-statusbar").get_by_text(re.compile(r"^(?!No Kernel).+ \| Idle$"))).to_be_visible(
-        timeout=ms
-    )
+    expect(kernel_status_text(page, "Idle")).to_be_visible(timeout=ms)
     if page.evaluate("() => !!window.jupyterapp"):
         page.wait_for_function(_KERNEL_READY_JS, timeout=ms, polling=100)
 
@@ -437,7 +440,10 @@ def open_notebook(
     expect(panel.locator(".jp-Cell").first).to_be_visible(timeout=ms)
     if page.evaluate("() => !!window.jupyterapp"):
         page.wait_for_function(
-            "(path) => { const w = window.jupyterapp.shell.currentWidget; return !!(w && w.context && w.context.path === path); }",
+            """(path) => {
+                const w = window.jupyterapp.shell.currentWidget;
+                return !!(w && w.context && w.context.path === path);
+            }""",
             arg=name, timeout=ms, polling=100,
         )
     wait_kernel_idle(page, timeout)

@@ -76,7 +76,8 @@ def test_logview_renders_lines_as_text(lab_server, page, widget_bundle):
         "v = LogView('e2e-job', job_name='e2e', sites=['server', 'site-1'])\n"
         "v.set_status('RUNNING')\n"
         "v.append('server', ['server says hello'])\n"
-        f"v.append('site-1', [(1, 'site-1 round 0 done', 'INFO', '12:00:01'), (2, {HOSTILE!r}, 'WARNING', '12:00:02')])\n"
+        "v.append('site-1', [(1, 'site-1 round 0 done', 'INFO', '12:00:01'),\n"
+        f"                   (2, {HOSTILE!r}, 'WARNING', '12:00:02')])\n"
         "v"
     )
     lab.write_notebook(lab_server.root_dir, "widget.ipynb", [source])

@@ -1,0 +1,133 @@
+"""Live logs of a real job on the local FLARE: both transports, the widget fed by them, and a dying site."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from flarenb import follower, live
+from flarenb import submission as sub
+from flarenb.receiver import ENDED, LIVE, QUIET, TIMED_OUT
+
+pytestmark = pytest.mark.poc
+
+
+def until(cond, timeout=120.0, period=0.1, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = cond()
+        if value:
+            return value
+        time.sleep(period)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def submit_job(flare, tmp_path, name, rounds=2, env=None):
+    from conftest import export_job
+
+    job_dir = export_job(tmp_path, name=name, rounds=rounds)
+    return sub.submit(str(job_dir), name=name, new=True, flare=flare)
+
+
+def texts(rx, site):
+    return [line.text for line in rx.lines(site)]
+
+
+@pytest.mark.parametrize("transport", ["local", "admin"])
+def test_every_site_streams_live_then_ends(flarenb_poc, tmp_path, transport):
+    from flarenb import session
+
+    flare = flarenb_poc if transport == "local" else session.Flare(flarenb_poc.kit, study="default")  # no POC: admin API
+    job = submit_job(flare, tmp_path, f"live-{transport}", rounds=3)
+    handle = live.follow_job(job)
+    try:
+        kind = type(handle.transport).__name__
+        assert kind == ("LocalTail" if transport == "local" else "AdminPoll")
+        rx = handle.receiver
+        for site in ("site-1", "site-2"):
+            until(lambda: any(f"flarenb-test round=0 site={site}" in t for t in texts(rx, site)),
+                  what=f"{site}'s first round line")
+        # the lines arrived while the job was still running
+        assert not live.job_status(job)().startswith("FINISHED")
+        until(lambda: rx.all_done, timeout=180, what="every stream to end")
+        for site in ("server", "site-1", "site-2"):
+            assert rx.site(site).state == ENDED, (site, rx.site(site).state, rx.site(site).reason)
+            seq = [line.seq for line in rx.lines(site)]
+            assert seq == sorted(set(seq))  # none repeated
+        rounds = [re.search(r"flarenb-test (round=\d+)", t) for t in texts(rx, "site-1")]
+        assert [m.group(1) for m in rounds if m] == ["round=0", "round=1", "round=2"]
+    finally:
+        handle.release()
+        if flare is not flarenb_poc:
+            flare.close()
+    assert follower.active_followers() == {}
+
+
+def test_widget_follows_the_job_and_a_second_view_shares_the_follower(flarenb_poc, tmp_path):
+    job = submit_job(flarenb_poc, tmp_path, "live-widget", rounds=2)
+    ours = lambda: {t.name for t in threading.enumerate() if t.name.startswith("flarenb")}  # noqa: E731
+    before = ours()
+    first = job.view()
+    second = live.LogView(job)  # a rerun of the cell: the first view is detached, one follower remains
+    try:
+        assert list(follower.active_followers().values()) == [1]
+        until(lambda: all(second.lines(s) for s in ("server", "site-1", "site-2")), what="lines in every lane")
+        until(lambda: second.status.startswith("FINISHED"), timeout=180, what="the final status")
+        assert second.status == "FINISHED:COMPLETED"
+        until(lambda: follower.active_followers() == {}, timeout=30, what="the follower to stop")
+        snap = second._repr_mimebundle_()
+        plain = (snap[0] if isinstance(snap, tuple) else snap)["text/plain"]
+        assert "===== server =====" in plain and "===== site-1 =====" in plain and "===== site-2 =====" in plain
+        assert any("flarenb-test round=1 site=site-1" in line.text for line in second.lines("site-1"))
+    finally:
+        first.close()
+        second.close()
+    until(lambda: not (ours() - before), timeout=10, what=f"flarenb's threads to end: {ours() - before}")
+
+
+def _job_process(site: str, job_id: str) -> int | None:
+    """The pid of ``site``'s job process (NVFlare's client ``worker_process`` for this job)."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            argv = open(f"/proc/{entry}/cmdline", "rb").read().decode().split("\0")
+        except OSError:
+            continue
+        if "nvflare.private.fed.app.client.worker_process" in argv and job_id in argv and site in argv:
+            return int(entry)
+    return None
+
+
+def test_a_killed_site_turns_quiet_then_closed_while_the_others_go_on(flarenb_poc, tmp_path):
+    job = submit_job(flarenb_poc, tmp_path, "live-kill", rounds=6)
+    handle = live.follow_job(job, quiet_after=2.0, idle_timeout=6.0)
+    try:
+        rx = handle.receiver
+        until(lambda: any("round=0 site=site-2" in t for t in texts(rx, "site-2")), what="site-2 to start")
+        pid = until(lambda: _job_process("site-2", job.id), timeout=30, what="site-2's job process")
+        os.kill(pid, signal.SIGKILL)
+        until(lambda: rx.site("site-2").state == QUIET, timeout=20, what="site-2 to turn quiet")
+        until(lambda: rx.site("site-2").state == TIMED_OUT, timeout=30, what="site-2 closed by the idle timeout")
+        # the others go on: their processes live, so a whole idle timeout later their streams are still open,
+        # or ended normally with the job (the server may end a job whose client died), never timed out
+        time.sleep(6.0 + 2.0)
+        for site in ("server", "site-1"):
+            state = rx.site(site).state
+            assert state in (LIVE, QUIET, ENDED), (site, state)
+            if state == ENDED:
+                assert live.job_status(job)().startswith("FINISHED")
+        assert rx.site("site-2").state == TIMED_OUT
+    finally:
+        handle.release()
+        try:
+            flarenb_poc.call(lambda s: s.abort_job(job.id))
+        except Exception:
+            pass
