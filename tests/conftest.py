@@ -10,13 +10,18 @@ import pytest
 JOBS = Path(__file__).parent / "jobs"
 
 
-def make_recipe(name: str = "numpy-fedavg", rounds: int = 2, clients: int = 2, shape=(2, 3)):
+def make_recipe(name: str = "numpy-fedavg", rounds: int = 2, clients: int = 2, shape=(2, 3), train_args: str = ""):
     """A NumpyFedAvgRecipe whose client prints a marker line each round (``tests/jobs/client.py``)."""
     import numpy as np
     from nvflare.app_common.np.recipes import NumpyFedAvgRecipe
 
     return NumpyFedAvgRecipe(
-        name=name, model=np.zeros(shape).tolist(), min_clients=clients, num_rounds=rounds, train_script="client.py"
+        name=name,
+        model=np.zeros(shape).tolist(),
+        min_clients=clients,
+        num_rounds=rounds,
+        train_script="client.py",
+        train_args=train_args,
     )
 
 

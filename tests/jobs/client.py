@@ -1,9 +1,18 @@
-"""A tiny numpy FedAvg client used by flarenb's tests: prints a timestamped marker line each round."""
+"""A tiny numpy FedAvg client used by flarenb's tests: prints a timestamped marker line each round.
 
-import os
+Arguments (the recipe's ``train_args``): ``--sleep S`` seconds of "training" per round (default 2),
+``--fail-site NAME`` makes that site raise in its first round.
+"""
+
+import argparse
 import time
 
 import nvflare.client as flare
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--sleep", type=float, default=2.0)
+parser.add_argument("--fail-site", default=None)
+args, _ = parser.parse_known_args()
 
 flare.init()
 site = flare.get_site_name()
@@ -12,8 +21,8 @@ while flare.is_running():
     if model is None:
         break
     print(f"flarenb-test round={model.current_round} site={site} t={time.time():.3f}", flush=True)
-    if os.environ.get("FLARENB_TEST_FAIL_SITE") == site or (model.meta or {}).get("fail_site") == site:
+    if args.fail_site == site:
         raise RuntimeError(f"flarenb-test: {site} fails on purpose")
-    time.sleep(float(os.environ.get("FLARENB_TEST_ROUND_SECONDS", "2")))
+    time.sleep(args.sleep)
     params = {k: v + 1 for k, v in model.params.items()}
     flare.send(flare.FLModel(params=params, metrics={"loss": 1.0 / (model.current_round + 1)}))
