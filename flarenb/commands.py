@@ -46,6 +46,7 @@ def _poc_flags(p) -> None:
     p.add_argument("--workspace", help="POC workspace (default: $NVFLARE_POC_WORKSPACE or flarenb's own)")
     p.add_argument("--study", default=_session.DEFAULT_STUDY, help="study to connect to (start)")
     p.add_argument("--timeout", type=float, default=_poc.START_TIMEOUT, help="seconds to wait for every client")
+    p.add_argument("--port", type=int, help="the server's port (start; default 8002)")
     p.add_argument("--clean", action="store_true", help="delete the workspace after stopping (stop)")
 
 
@@ -53,7 +54,9 @@ def _poc_flags(p) -> None:
 def _poc_cmd(ns):
     if ns.action == "start":
         sites = ns.sites.split(",") if ns.sites else None
-        _poc.start(clients=ns.clients, sites=sites, workspace=ns.workspace, study=ns.study, timeout=ns.timeout)
+        _poc.start(
+            clients=ns.clients, sites=sites, workspace=ns.workspace, study=ns.study, timeout=ns.timeout, port=ns.port
+        )
         return None
     if ns.action == "status":
         return _poc.status(workspace=ns.workspace)

@@ -210,14 +210,34 @@ def _configure_log_receiver(poc: Poc) -> None:
         path.write_text(json.dumps(conf, indent=2))
 
 
-def prepare(poc: Poc, sites: list[str]) -> None:
-    """``nvflare poc prepare`` for these sites (wipes the stopped workspace), then flarenb's configuration."""
+def prepare(poc: Poc, sites: list[str], port: int | None = None) -> None:
+    """``nvflare poc prepare`` for these sites (wipes the stopped workspace), then flarenb's configuration.
+
+    ``port`` moves the server off NVFlare's default 8002: the generated ``project.yml`` is re-provisioned
+    with it (``nvflare poc prepare -i``), so two local FLAREs (say, a test session's and yours) can coexist.
+    """
     if poc.running:
         raise PocError("The local FLARE is running", "Stop it first with %flare poc stop")
     previous = _active_kit_id()
     result = _nvflare(["poc", "prepare", "-c", *sites, "--force"], poc, timeout=120)
     if result.returncode != 0 or not poc.prepared:
         raise PocError(f"nvflare poc prepare failed: {_tail(result)}", "Check the workspace folder is writable")
+    if port is not None and port not in poc.ports:
+        import tempfile
+
+        import yaml
+
+        config = yaml.safe_load(poc.project_file.read_text())
+        for p in config.get("participants", []):
+            if p.get("type") == "server":
+                p["fed_learn_port"] = int(port)
+                p.pop("admin_port", None)
+        with tempfile.TemporaryDirectory(prefix="flarenb-project-") as tmp:
+            project = Path(tmp) / "project.yml"
+            project.write_text(yaml.safe_dump(config, sort_keys=False))
+            result = _nvflare(["poc", "prepare", "-i", str(project), "--force"], poc, timeout=120)
+        if result.returncode != 0 or not poc.prepared or port not in poc.ports:
+            raise PocError(f"nvflare poc prepare with port {port} failed: {_tail(result)}", "Try another --port")
     _restore_active_kit(previous)
     _configure_log_receiver(poc)
 
@@ -261,11 +281,13 @@ def start(
     study: str = _session.DEFAULT_STUDY,
     timeout: float = START_TIMEOUT,
     progress: bool = True,
+    port: int | None = None,
 ) -> "_session.Flare":
     """Start (or reuse) the local FLARE and make it the current connection.
 
     ``clients=N`` names the sites ``site-1`` .. ``site-N`` (default 2); ``sites=[...]`` names them yourself.
     A running POC with the same sites is reused as it is; one with other sites is an error (stop it first).
+    ``port`` is the server's port (default: NVFlare's 8002, or what the workspace was prepared with).
     """
     poc = Poc(Path(workspace).expanduser().resolve() if workspace else default_workspace())
     explicit = clients is not None or bool(sites)
@@ -283,14 +305,14 @@ def start(
         show(f"Local FLARE reused: {len(poc.clients)} clients connected ({', '.join(poc.clients)})")
         return flare
 
-    if not poc.prepared or (explicit and sorted(poc.clients) != sorted(wanted)):
+    if not poc.prepared or (explicit and sorted(poc.clients) != sorted(wanted)) or (port and port not in poc.ports):
         show(f"Preparing a local FLARE with {', '.join(wanted)} in {poc.workspace} …")
-        prepare(poc, wanted)
+        prepare(poc, wanted, port=port)
     busy = [p for p in poc.ports if not _port_free(p)]
     if busy:
         raise PocError(
             f"Port {', '.join(map(str, busy))} needed by the local FLARE is in use by another program",
-            "Stop that program (or another FLARE: nvflare poc stop), then run this again",
+            "Stop that program (or another FLARE: nvflare poc stop), or start on another port with --port N",
         )
     show("Starting the local FLARE: server …")
     result = _nvflare(["poc", "start", "--no-wait"], poc, timeout=120)

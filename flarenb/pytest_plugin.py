@@ -43,7 +43,8 @@ class _PocSession:
             from flarenb import poc
 
             self.isolate()
-            self.flare = poc.start(clients=self.clients, progress=False)
+            # a free port, so the session's FLARE never collides with one already running on this machine
+            self.flare = poc.start(clients=self.clients, progress=False, port=_free_port())
         return self.flare
 
     def stop(self) -> None:
@@ -67,6 +68,14 @@ class _PocSession:
             shutil.rmtree(self.root, ignore_errors=True)
             self.root = None
             self.flare = None
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 _POC = _PocSession()

@@ -90,16 +90,18 @@ def _running(flare, job_id) -> bool:
     return not str(flare.call(lambda s: s.get_job_meta(job_id)).get("status")).startswith("FINISHED")
 
 
-def test_port_taken_by_another_program_is_one_line_and_starts_nothing(tmp_path):
-    """A POC in another workspace would need the ports the running one holds."""
+def test_port_taken_by_another_program_is_one_line_and_starts_nothing(flarenb_poc, tmp_path):
+    """A POC in another workspace, asked for the port the running one holds."""
+    port = poc.Poc(poc.default_workspace()).ports[0]
     ws = tmp_path / "other"
     with pytest.raises(PocError) as e:
-        poc.start(workspace=ws, progress=False)
+        poc.start(workspace=ws, progress=False, port=port)
     assert str(e.value) == (
-        "Port 8002 needed by the local FLARE is in use by another program. "
-        "Stop that program (or another FLARE: nvflare poc stop), then run this again"
+        f"Port {port} needed by the local FLARE is in use by another program. "
+        "Stop that program (or another FLARE: nvflare poc stop), or start on another port with --port N"
     )
     assert not poc.Poc(ws).running
+    assert poc._poc_processes(poc.Poc(ws)) == []
 
 
 def test_stop_leaves_no_process_and_frees_the_ports_then_start_again(flarenb_poc):
