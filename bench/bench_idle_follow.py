@@ -1,0 +1,192 @@
+"""Kernel-side cost of following an idle job, per transport, on a real local POC.
+
+    python bench/bench_idle_follow.py [--window 40] [--warmup 3]
+
+Target: < 1 % of a core while following an idle job.
+
+The job's client prints one ``IDLE start`` line, then sleeps without logging (one round, long enough for every
+window). Once that line is in the client's log (plus ``--settle`` s), three windows of ``--window`` s each, one
+after the other, in this process (the "kernel"):
+
+1. **baseline** - nothing followed (the two open admin sessions' own threads still run);
+2. **LocalTail** - ``follow_job`` through the POC connection (``Flare.poc`` set);
+3. **AdminPoll** - ``follow_job`` through a second connection with the same kit and no ``.poc``.
+
+Each follower is given ``--warmup`` s to read the log so far before its window starts, and is released after.
+Per window: the process's CPU (``time.process_time()`` delta), per-thread CPU (``/proc/self/task/<tid>/stat``),
+bytes the transport read (``transport.bytes_read``: file bytes for LocalTail, log text of ``get_job_logs``
+replies for AdminPoll), and admin API calls per method (every ``Flare.call`` of both connections is counted).
+The follow cost is the window's CPU minus the baseline's. Writes ``bench/results/idle_follow-*.json``.
+~3.5 minutes with the defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402  (must come before flarenb/nvflare: it isolates HOME)
+
+CLIENT = '''\
+"""flarenb bench client: one line, then a long silence."""
+import argparse
+import time
+
+import nvflare.client as flare
+
+p = argparse.ArgumentParser()
+p.add_argument("--sleep", type=float, default=150.0)
+args, _ = p.parse_known_args()
+
+flare.init()
+while flare.is_running():
+    model = flare.receive()
+    if model is None:
+        break
+    print(f"IDLE start {time.time():.3f}", flush=True)
+    time.sleep(args.sleep)
+    flare.send(flare.FLModel(params=model.params, metrics={"loss": 1.0}))
+'''
+
+
+class _Counting:
+    """A Session proxy that counts the admin API methods used through it."""
+
+    def __init__(self, sess, counts):
+        self._s, self._counts = sess, counts
+
+    def __getattr__(self, name):
+        self._counts[name] += 1
+        return getattr(self._s, name)
+
+
+def count_calls(flare, counts: collections.Counter) -> None:
+    orig = flare.call
+
+    def call(fn, *, retry=True):
+        return orig(lambda s: fn(_Counting(s, counts)), retry=retry)
+
+    flare.call = call  # instance attribute: every user of this Flare goes through it
+
+
+def window(seconds: float, transport=None, counts=None) -> dict:
+    """Measure this process for ``seconds`` of wall time."""
+    th0, cpu0, t0 = common.thread_cpu(), time.process_time(), time.monotonic()
+    b0 = transport.bytes_read if transport is not None else 0
+    p0 = getattr(transport, "polls", None)
+    c0 = collections.Counter(counts) if counts is not None else collections.Counter()
+    time.sleep(seconds)
+    wall = time.monotonic() - t0
+    cpu = time.process_time() - cpu0
+    th1 = common.thread_cpu()
+    threads = {k: v - th0.get(k, 0.0) for k, v in th1.items()}
+    threads = {k: round(v, 3) for k, v in sorted(threads.items(), key=lambda kv: -kv[1]) if v > 0}
+    calls = dict(collections.Counter(counts) - c0) if counts is not None else {}
+    p1 = getattr(transport, "polls", None)
+    return {
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "cpu_pct_core": 100 * cpu / wall,
+        "flarenb_threads_cpu_s": sum(v for k, v in threads.items() if k.startswith("flarenb-")),
+        "threads_cpu_s": threads,
+        "bytes": (transport.bytes_read - b0) if transport is not None else 0,
+        "bytes_per_min": 60 * ((transport.bytes_read - b0) if transport is not None else 0) / wall,
+        "admin_calls": calls,
+        "admin_calls_per_min": 60 * sum(calls.values()) / wall,
+        "polls_per_min": 60 * (p1 - p0) / wall if p0 is not None and p1 is not None else None,
+    }
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--window", type=float, default=40.0, help="seconds measured per transport (and baseline)")
+    ap.add_argument("--warmup", type=float, default=3.0, help="seconds a new follower reads the log so far")
+    ap.add_argument("--settle", type=float, default=5.0, help="seconds after the client's last line")
+    ap.add_argument("--named-sites", action="store_true", help="submit through the POC connection (sites named)")
+    ap.add_argument("--keep", action="store_true", help="keep the temp POC workspace")
+    args = ap.parse_args(argv)
+
+    root = common.isolate("idle")
+    import flarenb
+    from flarenb.jobs import Job
+    from flarenb.live import follow_job
+
+    sleep = args.settle + 3 * args.window + 2 * args.warmup + 60
+    res: dict = {"args": vars(args), "client_sleep_s": sleep}
+    t_total = time.monotonic()
+    results = {}
+    with common.BenchPoc(root, clients=2, keep=args.keep) as bp:
+        f = bp.flare
+        remote = bp.admin_flare(alias=True)
+        counts_local, counts_remote = collections.Counter(), collections.Counter()
+        count_calls(f, counts_local)
+        count_calls(remote, counts_remote)
+        job_dir = common.export_job(root / "jobs", "bench-idle", rounds=1, client_src=CLIENT,
+                                    train_args=f"--sleep {sleep:.0f}")
+        job = flarenb.submit(str(job_dir), name="idle", flare=f if args.named_sites else remote)
+        print(f"job {job.id} submitted; waiting for the clients to go quiet", flush=True)
+        logs = [bp.poc.job_log(site, job.id) for site in bp.poc.clients]
+        deadline = time.monotonic() + 120
+        while not all(p.is_file() and "IDLE start" in p.read_text(errors="replace") for p in logs):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the clients did not start: {common.wait_status(f, job.id, lambda s: True, 0)}")
+            time.sleep(0.5)
+        time.sleep(args.settle)
+        try:
+            print(f"baseline ({args.window:g} s) …", flush=True)
+            results["baseline"] = window(args.window)
+            for name, flare, counts in (("LocalTail", f, counts_local), ("AdminPoll", remote, counts_remote)):
+                h = follow_job(Job(id=job.id, name=job.name, flare=flare))
+                try:
+                    assert type(h.transport).__name__ == name, type(h.transport).__name__
+                    time.sleep(args.warmup)
+                    print(f"{name} ({args.window:g} s, {h.transport.bytes_read} bytes read in warm-up) …", flush=True)
+                    results[name] = window(args.window, h.transport, counts)
+                    results[name]["lines_in_receiver"] = {s: len(h.receiver.lines(s)) for s in h.receiver.sites()}
+                    results[name]["site_states"] = {s: h.receiver.site(s).state for s in h.receiver.sites()}
+                finally:
+                    h.release()
+            status = str(f.call(lambda s: s.get_job_meta(job.id)).get("status"))
+            res["job_status_at_end"] = status
+            if common.terminal(status):
+                print(f"WARNING: the job ended ({status}) before the last window finished", file=sys.stderr)
+        finally:
+            common.abort_quietly(f, job.id)
+
+    base = results["baseline"]
+    rows = []
+    for name, r in results.items():
+        extra = r["cpu_s"] - base["cpu_s"] if name != "baseline" else 0.0
+        r["extra_cpu_pct_core"] = 100 * extra / r["wall_s"]
+        rows.append([
+            name,
+            f"{r['cpu_pct_core']:.2f} %",
+            f"{r['extra_cpu_pct_core']:.2f} %" if name != "baseline" else "-",
+            f"{100 * r['flarenb_threads_cpu_s'] / r['wall_s']:.2f} %",
+            f"{r['bytes_per_min'] / 1024:.1f} KiB",
+            f"{r['admin_calls_per_min']:.0f}",
+            f"{r['polls_per_min']:.0f}" if r.get("polls_per_min") is not None else "-",
+        ])
+    res.update(job_id=job.id, windows=results, total_s=time.monotonic() - t_total)
+    print()
+    print(common.table(
+        ["window", "process CPU", "minus baseline", "flarenb threads", "bytes/min", "admin calls/min", "polls/min"],
+        rows, title=f"Idle follow cost ({args.window:g} s windows, job {job.id}; CPU as % of one core)",
+    ))
+    for name in ("LocalTail", "AdminPoll"):
+        r = results[name]
+        print(f"{name}: admin calls {r['admin_calls']}; busiest threads "
+              f"{dict(list(r['threads_cpu_s'].items())[:4])}")
+        ok = max(r["extra_cpu_pct_core"], 100 * r["flarenb_threads_cpu_s"] / r["wall_s"]) < 1.0
+        print(f"target {name} < 1 % of a core: {'OK' if ok else 'MISSED'}")
+    path = common.write_results("idle_follow", res)
+    print(f"\nresults: {path}  (total {res['total_s']:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
