@@ -22,6 +22,7 @@ from .transports import make_transport
 from .widget import LogView as _Widget
 
 STATUS_TTL = 1.0
+FINISHED_LOAD_TIMEOUT = 15.0
 
 
 class _Status:
@@ -51,7 +52,10 @@ def follow_job(job: _jobs.Job, **receiver_kw) -> "_follower.FollowerHandle":
     flare = job._f()
     status = _Status(job)
     poc = getattr(flare, "poc", None)
-    local_root = str(poc.prod_dir) if poc is not None and poc.running else None
+    # Local files while the job runs on the local POC; once it ended the server has moved its run folder into
+    # the job store, so a finished job's logs come from the admin API (which reads the stored copy).
+    local = poc is not None and poc.running and not _jobs.is_terminal(status())
+    local_root = str(poc.prod_dir) if local else None
 
     per_site: list[str] = []
     if local_root is None:
@@ -190,8 +194,9 @@ class LogView(_Widget):
         super().__init__(job.id, job_name=job.name, sites=sites, **kwargs)
         self._handle = None
         self._unsubscribe = None
-        self._thread = None
-        self._stop = threading.Event()
+        # not _thread/_stop: those are the base widget's flusher thread and its stop event
+        self._watch_thread = None
+        self._watch_stop = threading.Event()
         if follow:
             self._attach()
 
@@ -207,8 +212,15 @@ class LogView(_Widget):
         self._handle = follow_job(self.job)
         self._status = job_status(self.job)
         self._unsubscribe = self._handle.subscribe(self._on_update, replay=True)
-        self._thread = threading.Thread(target=self._watch, name=f"flarenb-view-{self.job.id}", daemon=True)
-        self._thread.start()
+        if _jobs.is_terminal(self._status()):
+            # A finished job's logs do not change: read them now, so what is displayed is already complete.
+            deadline = time.monotonic() + FINISHED_LOAD_TIMEOUT
+            while not self._handle.receiver.all_done and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if self._finish_if_done():
+                return
+        self._watch_thread = threading.Thread(target=self._watch, name=f"flarenb-view-{self.job.id}", daemon=True)
+        self._watch_thread.start()
 
     def _on_update(self, update) -> None:
         if update.lines:
@@ -220,25 +232,40 @@ class LogView(_Widget):
             self.set_site_state(site, "unavailable", reason or "stream closed: no data within the idle timeout")
         elif state == QUIET:
             self.set_site_state(site, "quiet", reason, quiet_for=quiet_for)
+        elif state == ENDED:
+            self.set_site_state(site, "done")
         else:
             self.set_site_state(site, _STATE.get(state, state), reason)
 
     def _watch(self) -> None:
         """Keep the header current; when the job has ended and every stream is done, finish the view."""
-        rx = self._handle.receiver
-        while not self._stop.wait(1.0):
-            status = self._status()
-            meta = self._status.meta
-            self.set_status(status, submit_time=meta.get("submit_time_iso"), start_time=meta.get("start_time"))
+        while not self._watch_stop.wait(1.0):
+            if self._finish_if_done():
+                return
             now = time.monotonic()
+            rx = self._handle.receiver
             for site in rx.sites():
                 s = rx.site(site)
                 if s.state == QUIET and s.last_data is not None:
                     self._show_state(site, QUIET, s.reason, quiet_for=now - s.last_data)
-            if _jobs.is_terminal(status) and rx.all_done:
-                self.close_follow(status)
-                self._release()
-                return
+
+    def _finish_if_done(self) -> bool:
+        """Show the current status; once the job ended and every stream is done: final state, follower
+        released, and the final static snapshot sent to the outputs showing this view."""
+        status = self._status()
+        meta = self._status.meta
+        self.set_status(
+            status,
+            submit_time=meta.get("submit_time_iso"),
+            start_time=meta.get("start_time"),
+            duration=meta.get("duration") if _jobs.is_terminal(status) else None,
+        )
+        if not (_jobs.is_terminal(status) and self._handle.receiver.all_done):
+            return False
+        self.close_follow(status)
+        self._release()
+        self.refresh_displays()
+        return True
 
     def _release(self) -> None:
         if self._unsubscribe is not None:
@@ -250,9 +277,10 @@ class LogView(_Widget):
 
     def detach(self, reason: str = "detached") -> None:
         """Stop following (the view keeps what it shows)."""
-        self._stop.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=5)
+        self._watch_stop.set()
+        thread = self._watch_thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)
         self._release()
         try:
             self.close_follow()

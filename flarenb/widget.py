@@ -232,6 +232,7 @@ class LogView(anywidget.AnyWidget):
         **kwargs: Any,
     ) -> None:
         self._lock = threading.RLock()
+        self._display_handles: list[Any] = []
         self._max_msgs = float(max_msgs_per_sec)
         self._max_bytes = int(max_bytes_per_sec)
         self._interval = 1.0 / self._max_msgs
@@ -429,11 +430,21 @@ class LogView(anywidget.AnyWidget):
         """Header line + the last ``tail`` lines of each site, ANSI codes stripped."""
         return "\n".join(self._snapshot_parts(tail)[0]) + "\n"
 
+    #: Prefix of every log line in the static snapshot (lets an nbval sanitizer mask log text, which a real
+    #: distributed run never reproduces byte for byte, while the snapshot's structure is still compared).
+    LINE_PREFIX = "│ "
+
     def _snapshot_parts(self, tail: int) -> tuple[list[str], str, list[tuple[str, list[str]]]]:
+        """The static snapshot: while following, the title only (what is on screen then is a moment of a
+        live run); once following ended, the header with the final status and site states, and the last
+        ``tail`` lines of each site."""
         with self._lock:
             title = f"flarenb job {self.job_name} ({self.job_id})" if self.job_name else (
                 f"flarenb job {self.job_id}"
             )
+            if self.live:
+                header = f"{title} — following live; this snapshot is replaced when the job ends"
+                return [header], header, []
             header = f"{title} — {self.status}"
             if self.submit_time:
                 header += f" — submitted {self.submit_time}"
@@ -454,7 +465,7 @@ class LogView(anywidget.AnyWidget):
                 older = self._counts.get(site, 0) - len(lines)
                 if older > 0:
                     lines.insert(0, f"… {older} earlier lines")
-                blocks.append((site, lines or ["(no lines yet)"]))
+                blocks.append((site, [self.LINE_PREFIX + x for x in lines] or ["(no lines)"]))
         out = [header]
         for site, lines in blocks:
             out.append(f"===== {site} =====")
@@ -478,6 +489,27 @@ class LogView(anywidget.AnyWidget):
         parts.append("</div>")
         data["text/html"] = "".join(parts)
         return data, metadata
+
+    def _ipython_display_(self) -> None:
+        """Display with a display id, so :meth:`refresh_displays` can put the final snapshot in the output that
+        a saved notebook keeps (JupyterLab applies the update; the live view itself is unaffected)."""
+        from IPython.display import display
+
+        data, metadata = self._repr_mimebundle_()
+        handle = display(data, raw=True, metadata=metadata, display_id=True)
+        if handle is not None:
+            self._display_handles.append(handle)
+
+    def refresh_displays(self) -> None:
+        """Re-send this widget's bundle (now its final static snapshot) to every output showing it."""
+        if not self._display_handles:
+            return
+        data, metadata = self._repr_mimebundle_()
+        for handle in self._display_handles:
+            try:
+                handle.update(data, raw=True, metadata=metadata)
+            except Exception:
+                pass
 
     # ------------------------------------------------------------------ internals
     def _ensure_site(self, site: str) -> None:

@@ -86,6 +86,13 @@ def test_widget_follows_the_job_and_a_second_view_shares_the_follower(flarenb_po
         plain = (snap[0] if isinstance(snap, tuple) else snap)["text/plain"]
         assert "===== server =====" in plain and "===== site-1 =====" in plain and "===== site-2 =====" in plain
         assert any("flarenb-test round=1 site=site-1" in line.text for line in second.lines("site-1"))
+        # a view of a finished job is complete as soon as it exists: what a saved notebook keeps
+        later = live.LogView(job)
+        text = later._repr_mimebundle_()[0]["text/plain"]
+        assert text.startswith(f"flarenb job live-widget ({job.id}) — FINISHED:COMPLETED")
+        assert "sites: server: done · site-1: done · site-2: done" in text, text.splitlines()[:3]
+        assert text.count("│ ") >= 3 * 20, [(site, len(later.lines(site))) for site in ("server", "site-1", "site-2")]
+        later.close()
     finally:
         first.close()
         second.close()

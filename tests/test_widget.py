@@ -299,6 +299,7 @@ def test_append_accepts_every_line_form_and_ignores_duplicates(fake_comm, views)
 def snapshot_view(views, fake_comm) -> LogView:
     view, _ = make(views, fake_comm, "job-8", "hello-numpy", ["server", "site-1", "site-2"])
     view.set_status("FINISHED:COMPLETED", submit_time="2024-05-01 12:00:00", end_time=1.0, duration="0:00:42")
+    view.close_follow()
     view.set_site_state("server", "done")
     view.set_site_state("site-2", "unavailable", reason="no route")
     view.append("server", [(i, f"\x1b[32mround {i}\x1b[0m", "INFO", None) for i in range(1, 26)])
@@ -315,35 +316,45 @@ def test_mimebundle_has_plain_and_html_snapshots_and_the_widget_view(fake_comm, 
             "flarenb job hello-numpy (job-8) — FINISHED:COMPLETED — submitted 2024-05-01 12:00:00 — duration 0:00:42",
             "sites: server: done · site-2: unavailable (no route)",
             "===== server =====",
-            "… 5 earlier lines",
-            *[f"round {i}" for i in range(6, 26)],
+            "│ … 5 earlier lines",
+            *[f"│ round {i}" for i in range(6, 26)],
             "===== site-1 =====",
-            "<script>alert(1)</script> & <img src=x onerror=alert(1)> &amp;",
+            "│ <script>alert(1)</script> & <img src=x onerror=alert(1)> &amp;",
             "===== site-2 =====",
-            "(no lines yet)",
+            "(no lines)",
         ]
     )
-    rounds = "\n".join(f"round {i}" for i in range(6, 26))
+    rounds = "\n".join(f"│ round {i}" for i in range(6, 26))
     assert data["text/html"] == (
         '<div class="flarenb-logview-static">'
         "<pre><strong>flarenb job hello-numpy (job-8) — FINISHED:COMPLETED — submitted 2024-05-01 12:00:00"
         " — duration 0:00:42\nsites: server: done · site-2: unavailable (no route)</strong></pre>"
-        f"<pre>===== server =====\n… 5 earlier lines\n{rounds}</pre>"
-        "<pre>===== site-1 =====\n&lt;script&gt;alert(1)&lt;/script&gt; &amp; "
+        f"<pre>===== server =====\n│ … 5 earlier lines\n{rounds}</pre>"
+        "<pre>===== site-1 =====\n│ &lt;script&gt;alert(1)&lt;/script&gt; &amp; "
         "&lt;img src=x onerror=alert(1)&gt; &amp;amp;</pre>"
-        "<pre>===== site-2 =====\n(no lines yet)</pre>"
+        "<pre>===== site-2 =====\n(no lines)</pre>"
         "</div>"
     )
     assert "<script>" not in data["text/html"]
     # deterministic: the same lines give the same snapshot, later too
     time.sleep(0.05)
     assert view._repr_mimebundle_()[0]["text/plain"] == data["text/plain"]
-    assert view.snapshot_text(tail=1).splitlines()[3:5] == ["… 24 earlier lines", "round 25"]
+    assert view.snapshot_text(tail=1).splitlines()[3:5] == ["│ … 24 earlier lines", "│ round 25"]
+
+
+def test_while_following_the_snapshot_is_the_title_only(fake_comm, views):
+    view, _ = make(views, fake_comm, "job-7")
+    view.append("server", ["racy live line"])
+    data = view._repr_mimebundle_()[0]
+    assert data["text/plain"] == "flarenb job job-7 — following live; this snapshot is replaced when the job ends"
+    view.close_follow("FINISHED:COMPLETED")
+    assert "│ racy live line" in view._repr_mimebundle_()[0]["text/plain"]
 
 
 def test_hostile_site_names_are_escaped_in_html(fake_comm, views):
     view, _ = make(views, fake_comm, "job-9")
     view.append("<b>site</b>", ["x"])
+    view.close_follow()
     html = view._repr_mimebundle_()[0]["text/html"]
     assert "===== &lt;b&gt;site&lt;/b&gt; =====" in html
     assert "<b>" not in html
