@@ -144,14 +144,12 @@ def _wait_flags(p) -> None:
 
 @command("wait", "wait for a job to end; fails the cell if it failed or timed out", _wait_flags)
 def _wait_cmd(ns):
-    meta = _jobs.wait(ns.job_id, timeout=ns.timeout, interval=ns.interval, flare=_conn(ns))
-    return f"job {ns.job_id}: {meta.get('status')}"
+    return _jobs.wait(ns.job_id, timeout=ns.timeout, interval=ns.interval, flare=_conn(ns))
 
 
 @command("monitor", "wait for a job, showing its status and elapsed time in the cell", _wait_flags)
 def _monitor_cmd(ns):
-    meta = _jobs.wait(ns.job_id, timeout=ns.timeout, interval=ns.interval, progress=True, flare=_conn(ns))
-    return f"job {ns.job_id}: {meta.get('status')}"
+    return _jobs.wait(ns.job_id, timeout=ns.timeout, interval=ns.interval, progress=True, flare=_conn(ns))
 
 
 def _list_flags(p) -> None:
@@ -172,7 +170,7 @@ def _list_cmd(ns):
 
 @command("meta", "show a job's metadata", _job_id_flag)
 def _meta_cmd(ns):
-    return _jobs.get_job(ns.job_id, flare=_conn(ns)).meta()
+    return dict(_jobs.get_job(ns.job_id, flare=_conn(ns)).meta())
 
 
 def _forceable(p) -> None:

@@ -265,7 +265,17 @@ def _check_token(token: str) -> str:
         ) from None
 
 
-def wait(job_id: str, timeout: float = 0, interval: float = 2.0, progress: bool = False, flare=None) -> dict:
+class JobMeta(dict):
+    """A job's metadata (``nvflare job meta``); shown as its one-line status."""
+
+    def __str__(self) -> str:
+        return f"job {self.get('job_id')}: {self.get('status')}"
+
+    def _repr_pretty_(self, p, cycle):
+        p.text(str(self))
+
+
+def wait(job_id: str, timeout: float = 0, interval: float = 2.0, progress: bool = False, flare=None) -> JobMeta:
     """Wait for ``job_id`` to end (``nvflare job wait``; ``progress=True`` is ``nvflare job monitor``)."""
     if timeout < 0:
         raise FlareError(f"--timeout must be >= 0, got {timeout:g}", "Use 0 to wait without a limit")
@@ -294,7 +304,7 @@ def wait(job_id: str, timeout: float = 0, interval: float = 2.0, progress: bool 
             f"Job {job_id} ended {status} ({code})",
             f"See which site failed with %flare logs {job_id} --site all",
         )
-    return meta
+    return JobMeta(meta, job_id=job_id)
 
 
 class _StatusLine:

@@ -91,6 +91,17 @@ def pytest_addoption(parser):
     )
 
 
+SANITIZE_FILE = str(Path(__file__).with_name("nbval_sanitize.cfg"))
+
+
+def pytest_configure(config):
+    # With --flarenb-poc, nbval masks job ids, tokens, timestamps, durations, paths and snapshot log text
+    # with flarenb's sanitizer unless you give your own (--nbval-sanitize-with).
+    if config.getoption("--flarenb-poc") and hasattr(config.option, "nbval_sanitize_with"):
+        if config.option.nbval_sanitize_with is None:
+            config.option.nbval_sanitize_with = SANITIZE_FILE
+
+
 @pytest.fixture(scope="session")
 def flarenb_poc():
     """A running local FLARE (server + 2 clients) and a connected :class:`flarenb.Flare` to it."""
