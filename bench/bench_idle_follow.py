@@ -101,12 +101,44 @@ def window(seconds: float, transport=None, counts=None) -> dict:
     }
 
 
+def unit_costs(flare, job_id: str, poc, n: int = 20) -> dict:
+    """CPU (process-wide, so NVFlare's connection threads count) of the steps an idle follower repeats."""
+    import os
+
+    from flarenb.live import _LocalLiveness
+    from flarenb.receiver import Receiver
+    from flarenb.transports import LocalTail, local_job_log_paths
+
+    def cpu_per(fn, k):
+        t = time.process_time()
+        for _ in range(k):
+            fn()
+        return (time.process_time() - t) / k
+
+    meta = cpu_per(lambda: flare.call(lambda s: s.get_job_meta(job_id)), n)
+    logs = cpu_per(lambda: flare.call(lambda s: s.get_job_logs(job_id, target="site-1")), n)
+    scan = cpu_per(_LocalLiveness(job_id)._scan, n)
+    tail = LocalTail(Receiver(), local_job_log_paths(str(poc.prod_dir), job_id))
+    tail.poll_once()
+    poll = cpu_per(tail.poll_once, 50 * n)
+    tail.stop()
+    return {
+        "get_job_meta_cpu_ms": 1000 * meta,
+        "get_job_logs_cpu_ms": 1000 * logs,
+        "process_scan_cpu_ms": 1000 * scan,
+        "processes": sum(1 for e in os.listdir("/proc") if e.isdigit()),
+        "tail_poll_cpu_us": 1e6 * poll,
+    }
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--window", type=float, default=40.0, help="seconds measured per transport (and baseline)")
     ap.add_argument("--warmup", type=float, default=3.0, help="seconds a new follower reads the log so far")
     ap.add_argument("--settle", type=float, default=5.0, help="seconds after the client's last line")
     ap.add_argument("--named-sites", action="store_true", help="submit through the POC connection (sites named)")
+    ap.add_argument("--whatif", action="store_true", help="one more LocalTail window with the job status and the "
+                    "process scan rate-limited to every 5 s (flarenb.live.STATUS_TTL, _LocalLiveness.TTL patched)")
     ap.add_argument("--keep", action="store_true", help="keep the temp POC workspace")
     args = ap.parse_args(argv)
 
@@ -115,7 +147,8 @@ def main(argv=None) -> int:
     from flarenb.jobs import Job
     from flarenb.live import follow_job
 
-    sleep = args.settle + 3 * args.window + 2 * args.warmup + 60
+    n_windows = 4 if args.whatif else 3
+    sleep = args.settle + n_windows * (args.window + args.warmup) + 60
     res: dict = {"args": vars(args), "client_sleep_s": sleep}
     t_total = time.monotonic()
     results = {}
@@ -139,10 +172,19 @@ def main(argv=None) -> int:
         try:
             print(f"baseline ({args.window:g} s) …", flush=True)
             results["baseline"] = window(args.window)
-            for name, flare, counts in (("LocalTail", f, counts_local), ("AdminPoll", remote, counts_remote)):
+            plan = [("LocalTail", f, counts_local), ("AdminPoll", remote, counts_remote)]
+            if args.whatif:
+                plan.append(("LocalTail (5 s status/scan)", f, counts_local))
+            for name, flare, counts in plan:
+                if name.startswith("LocalTail ("):
+                    import flarenb.live as live
+
+                    live.STATUS_TTL = 5.0
+                    live._LocalLiveness.TTL = 5.0
+                    live._statuses.clear()
                 h = follow_job(Job(id=job.id, name=job.name, flare=flare))
                 try:
-                    assert type(h.transport).__name__ == name, type(h.transport).__name__
+                    assert type(h.transport).__name__ == name.split()[0], type(h.transport).__name__
                     time.sleep(args.warmup)
                     print(f"{name} ({args.window:g} s, {h.transport.bytes_read} bytes read in warm-up) …", flush=True)
                     results[name] = window(args.window, h.transport, counts)
@@ -150,6 +192,7 @@ def main(argv=None) -> int:
                     results[name]["site_states"] = {s: h.receiver.site(s).state for s in h.receiver.sites()}
                 finally:
                     h.release()
+            res["unit_costs"] = unit_costs(f, job.id, bp.poc)
             status = str(f.call(lambda s: s.get_job_meta(job.id)).get("status"))
             res["job_status_at_end"] = status
             if common.terminal(status):
@@ -177,7 +220,12 @@ def main(argv=None) -> int:
         ["window", "process CPU", "minus baseline", "flarenb threads", "bytes/min", "admin calls/min", "polls/min"],
         rows, title=f"Idle follow cost ({args.window:g} s windows, job {job.id}; CPU as % of one core)",
     ))
-    for name in ("LocalTail", "AdminPoll"):
+    u = res["unit_costs"]
+    print(f"unit CPU costs (this process): get_job_meta call {u['get_job_meta_cpu_ms']:.2f} ms, "
+          f"get_job_logs(site-1) call {u['get_job_logs_cpu_ms']:.2f} ms, local process scan "
+          f"{u['process_scan_cpu_ms']:.2f} ms ({u['processes']} processes), LocalTail poll of 3 idle files "
+          f"{u['tail_poll_cpu_us']:.0f} µs")
+    for name in [k for k in results if k != "baseline"]:
         r = results[name]
         print(f"{name}: admin calls {r['admin_calls']}; busiest threads "
               f"{dict(list(r['threads_cpu_s'].items())[:4])}")
