@@ -85,8 +85,8 @@ def _job_id_flag(p) -> None:
 
 def _submit_flags(p) -> None:
     p.add_argument("target", metavar="TARGET", help="a job folder, or the name of a Recipe or FedJob variable")
+    p.add_argument("--name", help="scope the rerun-safe token by this name instead of by the cell")
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--name", help="scope the rerun-safe token by this name instead of by the cell")
     g.add_argument("--new", action="store_true", help="submit a fresh job even if this cell submitted this content")
     g.add_argument("--submit-token", dest="submit_token", help="use this retry-safe submit token verbatim")
     p.add_argument(

@@ -15,6 +15,10 @@ class FlareError(Exception):
         self.hint = hint
         super().__init__(f"{message}. {hint}" if hint else message)
 
+    def _render_traceback_(self) -> list[str]:
+        """IPython shows this instead of a traceback: the cell fails (so "Run All" stops) with one line."""
+        return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {self}"]
+
 
 class NotConnected(FlareError):
     """No FLARE session has been selected yet."""

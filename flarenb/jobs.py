@@ -374,6 +374,23 @@ class Download:
     def client_logs(self) -> dict:
         return self.artifacts.get("client_logs", {})
 
+    def metric_per_round(self, name: str) -> list[tuple[int, float]]:
+        """``[(round, aggregated value), ...]`` of one metric, from the job's ``round_metrics.jsonl``."""
+        import json
+
+        path = self.artifacts.get("round_metrics")
+        if not path:
+            raise FlareError(f"Job {self.job_id} reported no per-round metrics", "Send metrics with FLModel(metrics=...)")
+        out = []
+        with open(path) as f:
+            for line in f:
+                if line.strip():
+                    row = json.loads(line)
+                    for m in row.get("aggregated_metrics", []):
+                        if m.get("name") == name:
+                            out.append((int(row["round"]), float(m["value"])))
+        return out
+
     def __str__(self) -> str:
         lines = [f"downloaded job {self.job_id} to {self.path}"]
         for key, value in self.artifacts.items():
@@ -409,6 +426,12 @@ def download(job_id: str, output_dir: str | None = None, force: bool = False, fl
         path = f.call(lambda s: s.download_job_result(job_id, dest))
     path = os.path.abspath(str(path or target))
     artifacts, missing = _discover_job_download_artifacts(path)
+    if "global_model" not in artifacts:
+        # The CLI knows PyTorch/TF model names; numpy jobs (NPModelPersistor) save <server>/models/server.npy.
+        numpy_model = os.path.join(path, "workspace", "models", "server.npy")
+        if os.path.isfile(numpy_model):
+            artifacts["global_model"] = numpy_model
+            missing = [m for m in missing if m != "global_model"]
     return Download(job_id=job_id, path=path, artifacts=artifacts, missing=list(missing))
 
 

@@ -11,6 +11,7 @@ thread outlives its view.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import weakref
@@ -18,10 +19,10 @@ import weakref
 from . import follower as _follower
 from . import jobs as _jobs
 from .receiver import ENDED, LIVE, QUIET, STOPPED, TIMED_OUT, UNAVAILABLE, WAITING
-from .transports import make_transport
+from .transports import Composite, LocalTail, local_job_log_paths, make_transport
 from .widget import LogView as _Widget
 
-STATUS_TTL = 1.0
+STATUS_TTL = 2.0
 FINISHED_LOAD_TIMEOUT = 15.0
 
 
@@ -48,14 +49,17 @@ class _Status:
 
 
 def follow_job(job: _jobs.Job, **receiver_kw) -> "_follower.FollowerHandle":
-    """A handle on ``job``'s one follower (shared by every consumer in this kernel; ``release()`` it)."""
+    """A handle on ``job``'s one follower (shared by every consumer in this kernel; ``release()`` it).
+
+    On the local POC: each site's job log file, tailed directly; once the job has ended the server's run folder
+    has moved into the job store, so the server's log then comes from the admin API. Elsewhere: admin polling.
+    """
     flare = job._f()
-    status = _Status(job)
+    key = (flare.kit.path, flare.study, job.id)
+    status = _statuses.setdefault(key, _Status(job))
     poc = getattr(flare, "poc", None)
-    # Local files while the job runs on the local POC; once it ended the server has moved its run folder into
-    # the job store, so a finished job's logs come from the admin API (which reads the stored copy).
-    local = poc is not None and poc.running and not _jobs.is_terminal(status())
-    local_root = str(poc.prod_dir) if local else None
+    local_root = str(poc.prod_dir) if poc is not None and poc.running else None
+    finished = _jobs.is_terminal(status())
 
     per_site: list[str] = []
     if local_root is None:
@@ -80,14 +84,43 @@ def follow_job(job: _jobs.Job, **receiver_kw) -> "_follower.FollowerHandle":
         return merged
 
     def factory(receiver):
-        transport = make_transport(receiver, job.id, fetch=fetch, status=status, local_root=local_root)
-        transport.alive = _LocalLiveness(job.id) if local_root else _AdminLiveness(flare, job.id, status)
+        if local_root is None:
+            transport = make_transport(receiver, job.id, fetch=fetch, status=status)
+            transport.alive = _AdminLiveness(flare, job.id, status)
+            return transport
+        liveness = _LocalLiveness(job.id)
+        paths = local_job_log_paths(local_root, job.id)
+        if finished:
+            clients = {site: path for site, path in paths.items() if site != "server" and os.path.exists(path)}
+            transport = Composite(
+                [
+                    LocalTail(receiver, clients, is_finished=lambda: True, name=job.id),
+                    make_transport(receiver, job.id, fetch=fetch, status=status, target="server"),
+                ]
+            )
+        else:
+            transport = LocalTail(
+                receiver, paths, is_finished=_local_end(liveness, status), finish_check_period=0.5, name=job.id
+            )
+        transport.alive = liveness
         return transport
 
-    key = (flare.kit.path, flare.study, job.id)
-    handle = _follower.follow(job.id, factory, key=key, **receiver_kw)
-    _statuses.setdefault(key, status)
-    return handle
+    return _follower.follow(job.id, factory, key=key, **receiver_kw)
+
+
+def _local_end(liveness: "_LocalLiveness", status: "_Status", every: float = 10.0):
+    """``is_finished`` for a local tail without an admin call per check: ask the server only once the job's
+    server process is gone (or every ``every`` seconds, in case it was never seen)."""
+    last = [time.monotonic()]
+
+    def is_finished() -> bool:
+        now = time.monotonic()
+        if liveness("server") is False or now - last[0] >= every:
+            last[0] = now
+            return _jobs.is_terminal(status())
+        return False
+
+    return is_finished
 
 
 _statuses: "dict[tuple, _Status]" = {}
@@ -126,16 +159,26 @@ class _Liveness:
 
 
 class _LocalLiveness(_Liveness):
-    """On this machine: the job's processes (server ``runner_process``, client ``worker_process``)."""
+    """On this machine: the job's processes (server ``runner_process``, client ``worker_process``).
+
+    A full ``/proc`` scan finds them (every ``SCAN`` s, or while some site's process was never seen); in between,
+    the known pids are checked with ``kill(pid, 0)``.
+    """
+
+    SCAN = 5.0
 
     def __init__(self, job_id: str):
         super().__init__()
         self.job_id = job_id
+        self._pids: dict[str, int] = {}
+        self._scanned = 0.0
 
     def _scan(self) -> set[str]:
-        import os
-
-        running = set()
+        now = time.monotonic()
+        if self._pids and now - self._scanned < self.SCAN and set(self._pids) >= self._seen:
+            return {site for site, pid in self._pids.items() if _pid_alive(pid)}
+        self._scanned = now
+        self._pids = {}
         for entry in os.listdir("/proc"):
             if not entry.isdigit():
                 continue
@@ -147,10 +190,24 @@ class _LocalLiveness(_Liveness):
             if self.job_id not in argv:
                 continue
             if "nvflare.private.fed.app.server.runner_process" in argv:
-                running.add("server")
+                self._pids["server"] = int(entry)
             elif "nvflare.private.fed.app.client.worker_process" in argv and "-c" in argv:
-                running.add(argv[argv.index("-c") + 1])
-        return running
+                self._pids[argv[argv.index("-c") + 1]] = int(entry)
+        return set(self._pids)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 class _AdminLiveness(_Liveness):

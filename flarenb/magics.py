@@ -1,8 +1,9 @@
 """``%flare``: a thin layer over flarenb's Python API.
 
 Each sub-command is registered exactly once, here, with :func:`command`: its one-line summary, its argparse
-flags (named as in the ``nvflare`` CLI) and the function that calls the Python API. Parsing errors and
-:class:`~flarenb.errors.FlareError` become IPython ``UsageError``: one line, no traceback.
+flags (named as in the ``nvflare`` CLI) and the function that calls the Python API. Parsing errors become
+IPython ``UsageError``; errors of the call (:class:`~flarenb.errors.FlareError`) fail the cell with their one
+line — never a traceback — so "Run All" stops there.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ def run_line(line: str, shell=None) -> Any:
     try:
         return cmd.run(ns)
     except FlareError as e:
-        raise UsageError(str(e)) from None
+        raise e.with_traceback(None) from None  # shown as one line (FlareError._render_traceback_)
 
 
 def _help(args: list[str]) -> None:

@@ -252,7 +252,10 @@ class SystemInfo:
         return sorted(name for name, _ in self.clients)
 
     def __str__(self) -> str:
-        lines = [f"FLARE server: {self.server_status}", f"clients ({len(self.clients)}): " + ", ".join(sorted(self.client_names))]
+        lines = [
+            f"FLARE server: up (engine {self.server_status})",
+            f"clients ({len(self.clients)}): " + ", ".join(self.client_names),
+        ]
         lines.append(f"running jobs: {len(self.jobs)}")
         return "\n".join(lines)
 
@@ -264,7 +267,7 @@ class SystemInfo:
 
         rows = "".join(f"<tr><td>{html.escape(str(n))}</td><td>connected</td></tr>" for n in self.client_names)
         return (
-            f"<div class='flarenb-sysinfo'><b>FLARE server</b>: {html.escape(self.server_status)}"
+            f"<div class='flarenb-sysinfo'><b>FLARE server</b>: up (engine {html.escape(self.server_status)})"
             f"<table><tr><th>client</th><th>state</th></tr>{rows}</table>"
             f"running jobs: {len(self.jobs)}</div>"
         )

@@ -164,8 +164,9 @@ def submit(
     """
     if submit_token is not None:
         _check_token(submit_token)  # refused before anything is exported or uploaded
-        if new:
-            raise SubmitError("--new and --submit-token cannot be combined", "Use one of them")
+        if new or name:
+            other = "--new" if new else "--name"
+            raise SubmitError(f"{other} and --submit-token cannot be combined", "Use one of them")
     f = _flare(flare)
     with tempfile.TemporaryDirectory(prefix="flarenb-export-") as tmp:
         source = export(target, Path(tmp))

@@ -38,6 +38,7 @@ __all__ = [
     "LocalTail",
     "AdminPoll",
     "LogCursor",
+    "Composite",
     "make_transport",
     "local_job_log_paths",
     "is_terminal_status",
@@ -175,9 +176,13 @@ class LocalTail(_Threaded):
 
     kind = "tail"
 
-    def __init__(self, receiver, paths, is_finished=None, period=0.05, finish_check_period=0.5, name=""):
+    def __init__(
+        self, receiver, paths, is_finished=None, period=0.05, finish_check_period=0.5, name="", idle_period=0.2
+    ):
         super().__init__(receiver, name)
         self.period = period
+        self.idle_period = max(period, idle_period)  # polls slow down after a second without new bytes
+        self._last_data = time.monotonic()
         self.is_finished = is_finished
         self.finish_check_period = finish_check_period
         self._tails = [_FileTail(site, path) for site, path in paths.items()]
@@ -189,7 +194,7 @@ class LocalTail(_Threaded):
             receiver.site(t.site).fmt = "json" if t.path.endswith(".json") else "text"
 
     def _interval(self):
-        return self.period
+        return self.period if time.monotonic() - self._last_data < 1.0 else self.idle_period
 
     def poll_once(self):
         """Read what is new in every file; returns the number of bytes read."""
@@ -203,6 +208,8 @@ class LocalTail(_Threaded):
             if not got:  # local files have no remote sender: the tail (and the site's process) is the liveness
                 self._heartbeat(t.site)
         self.bytes_read += n
+        if n:
+            self._last_data = time.monotonic()
         if not self._ending:
             self._ending = self._finish_requested or self._check_finished()
         elif n == 0:
@@ -379,6 +386,45 @@ def local_job_log_paths(root, job_id, sites=None, file_name="log.txt"):
         if sites is None or site in sites or name in sites:
             out[site] = os.path.join(path, job_id, file_name)
     return out
+
+
+class Composite:
+    """Several transports feeding one receiver (e.g. local files for some sites, the admin API for others)."""
+
+    kind = "composite"
+
+    def __init__(self, transports):
+        self.transports = list(transports)
+
+    @property
+    def alive(self):
+        return self.transports[0].alive if self.transports else None
+
+    @alive.setter
+    def alive(self, fn):
+        for t in self.transports:
+            t.alive = fn
+
+    @property
+    def bytes_read(self):
+        return sum(t.bytes_read for t in self.transports)
+
+    @property
+    def finished(self):
+        return all(t.finished for t in self.transports)
+
+    def start(self):
+        for t in self.transports:
+            t.start()
+        return self
+
+    def stop(self):
+        for t in self.transports:
+            t.stop()
+
+    def finish(self):
+        for t in self.transports:
+            t.finish()
 
 
 def make_transport(receiver, job_id, fetch=None, status=None, local_root=None, target="all", name=None, **kw):

@@ -9,9 +9,9 @@ import sys
 import time
 
 import pytest
-from IPython.core.error import UsageError
 
 from flarenb import submission as sub
+from flarenb.errors import FlareError
 
 pytestmark = pytest.mark.poc
 
@@ -128,10 +128,10 @@ def test_bad_input_is_one_line(ip, flarenb_poc, tmp_path):
         f" 2026-04-28T10:00:00Z, got 'yesterday'. Example: %flare logs {job.id} --since 2026-04-28T10:00:00",
     }
     for line, message in cases.items():
-        with pytest.raises(UsageError) as e:
+        with pytest.raises(FlareError) as e:
             ip.run_line_magic("flare", line)
         assert str(e.value) == message, line
-    with pytest.raises(UsageError) as e:
+    with pytest.raises(FlareError) as e:
         ip.run_line_magic("flare", f"logs {job.id} --site nowhere")
     assert str(e.value).startswith(f"No log for site 'nowhere' of job {job.id}: ")
     assert str(e.value).endswith(f". Run %flare logs {job.id} --site all to see which sites have logs")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from IPython.core.error import UsageError
 
+from flarenb.errors import FlareError
+
 
 @pytest.fixture(scope="module")
 def ip():
@@ -26,8 +28,9 @@ def flare(ip, line):
     return ip.run_line_magic("flare", line)
 
 
-def error(ip, line) -> str:
-    with pytest.raises(UsageError) as info:
+def error(ip, line, kind=UsageError) -> str:
+    """The one-line message: UsageError for a bad command line, FlareError for a call that failed."""
+    with pytest.raises(kind) as info:
         flare(ip, line)
     return str(info.value)
 
@@ -86,7 +89,7 @@ def test_bad_flags(ip):
 
 
 def test_commands_need_a_connection(ip):
-    assert error(ip, "info") == (
+    assert error(ip, "info", FlareError) == (
         "Not connected to FLARE. Run %flare poc start for a local FLARE,"
         " or %flare connect --startup-kit DIR for a deployment"
     )
@@ -94,10 +97,10 @@ def test_commands_need_a_connection(ip):
 
 def test_poc_start_rejects_bad_counts_before_doing_anything(ip, tmp_path):
     ws = tmp_path / "poc"
-    assert error(ip, f"poc start --clients 0 --workspace {ws}") == (
+    assert error(ip, f"poc start --clients 0 --workspace {ws}", FlareError) == (
         "--clients must be at least 1, got 0. Example: %flare poc start --clients 2"
     )
-    assert error(ip, f"poc start --sites a,a --workspace {ws}") == (
+    assert error(ip, f"poc start --sites a,a --workspace {ws}", FlareError) == (
         "Invalid site names with duplicates. Use distinct names of letters, digits, '-', '_' or '.',"
         " e.g. --sites hospital-a,hospital-b"
     )
@@ -108,3 +111,28 @@ def test_poc_status_of_an_empty_workspace(ip, tmp_path):
     st = flare(ip, f"poc status --workspace {tmp_path / 'none'}")
     assert str(st) == f"No local FLARE in {tmp_path / 'none'}. Start one with %flare poc start"
     assert st.prepared is False and st.running is False
+
+
+def test_in_a_real_kernel_errors_fail_the_cell_with_one_line_and_no_traceback(tmp_path):
+    """What a notebook user sees: the cell fails (so Run All stops) with one line, never a traceback."""
+    from kernel import Kernel
+
+    k = Kernel(cwd=str(tmp_path))
+    try:
+        assert k.run("%load_ext flarenb")["status"] == "ok"
+        bad_flag = k.run("%flare connect --bogus")
+        assert bad_flag["status"] == "error"
+        assert Kernel.text(bad_flag).strip() == (
+            "UsageError: %flare connect: unrecognized arguments: --bogus. See '%flare help connect'"
+        )
+        failed = k.run("%flare info")
+        assert failed["status"] == "error"
+        errors = [m["content"] for m in failed["outputs"] if m["msg_type"] == "error"]
+        assert len(errors) == 1 and errors[0]["ename"] == "NotConnected"
+        assert errors[0]["traceback"] == [
+            "\x1b[0;31mNotConnected\x1b[0m: Not connected to FLARE. Run %flare poc start for a local FLARE,"
+            " or %flare connect --startup-kit DIR for a deployment"
+        ]
+        assert "Traceback" not in Kernel.text(failed)
+    finally:
+        k.shutdown()
