@@ -254,8 +254,37 @@ class LogView(_Widget):
         # not _thread/_stop: those are the base widget's flusher thread and its stop event
         self._watch_thread = None
         self._watch_stop = threading.Event()
+        self.on_download(self._write_complete_logs)
         if follow:
             self._attach()
+
+    def _write_complete_logs(self, directory) -> list[str]:
+        """The download action: each site's complete log — the job's own log file where it is on this machine,
+        else what the server returns for the site (its last 5 MiB) — as ``<directory>/<site>.log``."""
+        import shutil
+        from pathlib import Path
+
+        flare = self.job._f()
+        poc = getattr(flare, "poc", None)
+        written = []
+        for site in self.sites:
+            dest = Path(directory) / f"{''.join(c if c.isalnum() or c in '-_.' else '_' for c in site)}.log"
+            local = None
+            if poc is not None:
+                local = poc.job_log(poc.server_name if site == "server" else site, self.job.id)
+            if local is not None and local.is_file():
+                shutil.copyfile(local, dest)
+            else:
+                try:
+                    reply = flare.call(lambda s: s.get_job_logs(self.job.id, target=site))
+                    text = (reply.get("logs") or {}).get(site)
+                except Exception:
+                    text = None
+                if text is None:  # fall back to what this view holds
+                    text = "\n".join(line.text for line in self.lines(site)) + "\n"
+                dest.write_text(text)
+            written.append(str(dest))
+        return written
 
     # -- wiring --------------------------------------------------------------------------------------
     def _attach(self) -> None:

@@ -92,6 +92,13 @@ def test_widget_follows_the_job_and_a_second_view_shares_the_follower(flarenb_po
         assert text.startswith(f"flarenb job live-widget ({job.id}) — FINISHED:COMPLETED")
         assert "sites: server: done · site-1: done · site-2: done" in text, text.splitlines()[:3]
         assert text.count("│ ") >= 3 * 20, [(site, len(later.lines(site))) for site in ("server", "site-1", "site-2")]
+        # the download action writes each site's complete log beside the notebook
+        paths = later.download(tmp_path / "logs")
+        assert sorted(p.name for p in paths) == ["server.log", "site-1.log", "site-2.log"]
+        site1 = (tmp_path / "logs" / "site-1.log").read_text()
+        assert site1 == flarenb_poc.poc.job_log("site-1", job.id).read_text()
+        assert "flarenb-test round=0 site=site-1" in site1
+        assert "ServerRunner" in (tmp_path / "logs" / "server.log").read_text()
         later.close()
     finally:
         first.close()
