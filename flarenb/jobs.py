@@ -10,13 +10,13 @@ from __future__ import annotations
 import html
 import os
 import shutil
-import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import session as _session
+from ._display import StatusLine
 from .errors import FlareError
 
 
@@ -282,7 +282,7 @@ def wait(job_id: str, timeout: float = 0, interval: float = 2.0, progress: bool 
     if interval <= 0:
         raise FlareError(f"--interval must be > 0, got {interval:g}", "Example: --interval 2")
     f = _flare(flare)
-    show = _StatusLine(progress)
+    show = StatusLine(progress)
     start = time.monotonic()
     while True:
         with _errors(job_id, f):
@@ -305,29 +305,6 @@ def wait(job_id: str, timeout: float = 0, interval: float = 2.0, progress: bool 
             f"See which site failed with %flare logs {job_id} --site all",
         )
     return JobMeta(meta, job_id=job_id)
-
-
-class _StatusLine:
-    def __init__(self, enabled: bool):
-        self.enabled = enabled
-        self.handle = None
-
-    def __call__(self, text: str) -> None:
-        if not self.enabled:
-            return
-        try:
-            from IPython import get_ipython
-            from IPython.display import display
-
-            if getattr(get_ipython(), "kernel", None) is not None:
-                if self.handle is None:
-                    self.handle = display({"text/plain": text}, raw=True, display_id=True)
-                else:
-                    self.handle.update({"text/plain": text}, raw=True)
-                return
-        except ImportError:
-            pass
-        print(text, file=sys.stderr, flush=True)
 
 
 def abort(job_id: str, flare=None) -> str:

@@ -18,6 +18,7 @@ import weakref
 
 from . import follower as _follower
 from . import jobs as _jobs
+from .poc import _alive
 from .receiver import ENDED, LIVE, QUIET, STOPPED, TIMED_OUT, UNAVAILABLE, WAITING
 from .transports import Composite, LocalTail, local_job_log_paths, make_transport
 from .widget import LogView as _Widget
@@ -176,7 +177,7 @@ class _LocalLiveness(_Liveness):
     def _scan(self) -> set[str]:
         now = time.monotonic()
         if self._pids and now - self._scanned < self.SCAN and set(self._pids) >= self._seen:
-            return {site for site, pid in self._pids.items() if _pid_alive(pid)}
+            return {site for site, pid in self._pids.items() if _alive(pid)}
         self._scanned = now
         self._pids = {}
         for entry in os.listdir("/proc"):
@@ -194,20 +195,6 @@ class _LocalLiveness(_Liveness):
             elif "nvflare.private.fed.app.client.worker_process" in argv and "-c" in argv:
                 self._pids[argv[argv.index("-c") + 1]] = int(entry)
         return set(self._pids)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[-1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 class _AdminLiveness(_Liveness):

@@ -25,9 +25,9 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from . import session as _session
+from ._display import StatusLine
 from .errors import FlareError, PocError
 
 DEFAULT_CLIENTS = 2
@@ -247,33 +247,6 @@ def _tail(result: subprocess.CompletedProcess) -> str:
     return text.splitlines()[-1] if text else f"exit code {result.returncode}"
 
 
-class _Progress:
-    """One line of progress that updates in place (a display in a notebook, stderr elsewhere)."""
-
-    def __init__(self, enabled: bool):
-        self.enabled = enabled
-        self._handle = None
-        self._last = None
-
-    def __call__(self, text: str) -> None:
-        if not self.enabled or text == self._last:
-            return
-        self._last = text
-        try:
-            from IPython import get_ipython
-            from IPython.display import display
-
-            if get_ipython() is not None and getattr(get_ipython(), "kernel", None) is not None:
-                if self._handle is None:
-                    self._handle = display({"text/plain": text}, raw=True, display_id=True)
-                else:
-                    self._handle.update({"text/plain": text}, raw=True)
-                return
-        except Exception:
-            pass
-        print(text, file=sys.stderr, flush=True)
-
-
 def start(
     clients: int | None = None,
     sites: list[str] | None = None,
@@ -292,7 +265,7 @@ def start(
     poc = Poc(Path(workspace).expanduser().resolve() if workspace else default_workspace())
     explicit = clients is not None or bool(sites)
     wanted = _site_names(clients, sites)
-    show = _Progress(progress)
+    show = StatusLine(progress)
 
     if poc.running:
         if explicit and sorted(poc.clients) != sorted(wanted):
@@ -388,7 +361,7 @@ def stop(
 ) -> PocStatus:
     """Stop the local FLARE (all its processes; its ports are free afterwards); ``clean=True`` also deletes it."""
     poc = Poc(Path(workspace).expanduser().resolve() if workspace else default_workspace())
-    show = _Progress(progress)
+    show = StatusLine(progress)
     cur = _session._current
     if cur is not None and cur.poc == poc:
         _session.set_current(None)

@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 from . import jobconfig
-from . import session as _session
 from .errors import FlareError
 from .jobs import Job, _check_token, _flare, _line
 

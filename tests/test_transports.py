@@ -282,7 +282,7 @@ def test_adminpoll_exact_when_polled_within_the_window(writes, window):
     server = FakeServer(window)
     rx = Receiver(fmt="text", idle_timeout=None)
     poll = AdminPoll(rx, server.fetch, status=lambda: server.status, fingerprint=256, final_grace=0)
-    counter, truth, cuts = Counter(), [], []
+    counter, truth = Counter(), []
     for bodies, cutpos in writes:
         lines = counter.lines(bodies)
         data = "".join(line + "\n" for line in lines).encode()
