@@ -12,6 +12,10 @@ import { LEVELS } from "./types";
 export const ALL = "\u0000all";
 const LEVEL_RANK: Record<Level, number> = { DEBUG: 10, INFO: 20, WARNING: 30, ERROR: 40, CRITICAL: 50 };
 const BOTTOM_SLACK = 4; // px: "at the bottom" tolerance
+/** Rows rendered while following (the store holds more: "show earlier" renders them on demand). */
+export const WINDOW = 1000;
+/** Most rows a lane ever renders (paused, or after "show earlier"). */
+export const MAX_ROWS = 2 * WINDOW;
 
 function el<K extends keyof HTMLElementTagNameMap>(
   tag: K,
@@ -25,6 +29,11 @@ function el<K extends keyof HTMLElementTagNameMap>(
 }
 
 const laneId = (lane: string): string => (lane === ALL ? "all-sites" : lane);
+
+/** Set text only when it changed: an identical write still invalidates layout. */
+function setText(node: HTMLElement, text: string): void {
+  if (node.textContent !== text) node.textContent = text;
+}
 
 export class LogViewUI {
   readonly root: HTMLDivElement;
@@ -43,6 +52,7 @@ export class LogViewUI {
   private readonly browserSaveBtn = el("button", "flarenb-button", "flarenb-download-browser");
   private readonly notice = el("div", "flarenb-notice", "flarenb-evicted-notice");
   private readonly lane = el("div", "flarenb-lane");
+  private readonly earlier = el("button", "flarenb-button flarenb-show-earlier", "flarenb-show-earlier");
   private readonly downloadResult = el("div", "flarenb-download-result", "flarenb-download-result");
 
   active: string = ALL;
@@ -51,8 +61,18 @@ export class LogViewUI {
   private readonly follow = new Map<string, boolean>();
   private unseen = 0;
   private lastScrollTop = 0;
+  /** The rendered window of the active lane's filtered entries, and how many are outside it. */
   private rows = new Map<Entry, HTMLElement>();
-  private matchCount = 0;
+  private shown: Entry[] = [];
+  private before = 0;
+  private after = 0;
+  /** Store changes waiting for the next animation frame. */
+  private pending: StoreChange = { added: [], evicted: [] };
+  private frame: { raf: number; timer: ReturnType<typeof setTimeout> } | null = null;
+  /** which sites have a "first error" button (re-render the site states only when it changes) */
+  private errorKey = "";
+  private needle = "";
+  private readonly empty = el("div", "flarenb-empty", "flarenb-empty");
   private pendingDownload: string | null = null;
   private readonly disposers: Array<() => void> = [];
 
@@ -81,6 +101,7 @@ export class LogViewUI {
     });
     listen("change:downloads", () => this.renderDownloads());
     this.disposers.push(store.subscribe((c) => this.onStoreChange(c)));
+    this.disposers.push(() => this.cancelFrame());
     this.disposers.push(
       store.onDownload((r) => {
         if (r.request_id !== null && r.request_id !== this.pendingDownload) return;
@@ -127,6 +148,7 @@ export class LogViewUI {
     this.search.setAttribute("aria-label", "Search the log");
     this.search.addEventListener("input", () => {
       this.query = this.search.value;
+      this.needle = this.query.toLowerCase();
       this.renderLane();
     });
     this.jumpError.type = "button";
@@ -158,6 +180,8 @@ export class LogViewUI {
     this.lane.setAttribute("role", "log");
     this.lane.tabIndex = 0;
     this.lane.addEventListener("scroll", () => this.onScroll());
+    this.earlier.type = "button";
+    this.earlier.addEventListener("click", () => this.showEarlier());
     this.notice.hidden = true;
     this.downloadResult.hidden = true;
     this.root.append(header, toolbar, this.notice, this.lane, this.downloadResult);
@@ -190,6 +214,7 @@ export class LogViewUI {
     const states = this.model.get("site_states") ?? {};
     const now = this.now();
     this.siteStates.replaceChildren();
+    this.errorKey = this.errorSites();
     for (const site of this.siteList()) {
       const st = states[site];
       const item = el("li", "flarenb-site-state", `flarenb-site-state-${site}`);
@@ -199,7 +224,7 @@ export class LogViewUI {
       const label = el("span", "flarenb-site-label");
       label.textContent = siteStateLabel(st, now);
       item.append(name, label);
-      if (this.store.firstError(site) || this.store.errorEvicted.has(site)) {
+      if (this.hasErrors(site)) {
         const btn = el("button", "flarenb-button flarenb-first-error", `flarenb-first-error-${site}`);
         btn.type = "button";
         btn.textContent = "⚠ first error";
@@ -208,6 +233,14 @@ export class LogViewUI {
       }
       this.siteStates.appendChild(item);
     }
+  }
+
+  private hasErrors(site: string): boolean {
+    return this.store.errorEvicted.has(site) || this.store.firstError(site) !== null;
+  }
+
+  private errorSites(): string {
+    return this.siteList().map((s) => (this.hasErrors(s) ? "1" : "0")).join("");
   }
 
   private tick(): void {
@@ -255,89 +288,213 @@ export class LogViewUI {
       const rank = e.level ? LEVEL_RANK[e.level] : e.isError ? LEVEL_RANK.ERROR : 0;
       if (rank < LEVEL_RANK[this.minLevel]) return false;
     }
-    if (this.query && !e.plain.toLowerCase().includes(this.query.toLowerCase())) return false;
+    if (this.query && !e.plain.toLowerCase().includes(this.needle)) return false;
     return true;
   }
 
-  private makeRow(e: Entry): HTMLElement {
-    const row = buildRow(e, this.active === ALL, this.query);
-    this.rows.set(e, row);
-    if (e.kind === "line" && this.query) this.matchCount++;
-    return row;
-  }
-
-  /** Rebuild the active lane from the store (lane switch, filter or search change). */
-  renderLane(): void {
-    this.lane.setAttribute("data-testid", `flarenb-lane-${laneId(this.active)}`);
-    this.lane.dataset.lane = laneId(this.active);
-    this.lane.classList.toggle("flarenb-lane-all", this.active === ALL);
-    this.rows = new Map();
-    this.matchCount = 0;
-    const frag = document.createDocumentFragment();
+  /** The active lane's entries that pass the level filter and the search, in view order. */
+  private filtered(): Entry[] {
     const entries = this.active === ALL ? this.store.all() : this.store.site(this.active);
-    for (const e of entries) if (this.visible(e)) frag.appendChild(this.makeRow(e));
-    this.lane.replaceChildren(frag);
-    if (this.lane.childElementCount === 0) {
-      const empty = el("div", "flarenb-empty", "flarenb-empty");
-      empty.textContent = entries.length ? "No line matches the filter." : "No lines yet.";
-      this.lane.appendChild(empty);
-    }
-    this.unseen = 0;
-    this.renderSearchCount();
-    this.renderNotice();
-    this.renderFollow();
-    if (this.following()) this.scrollToBottom();
+    return entries.filter((e) => this.visible(e));
   }
 
-  private onStoreChange(change: StoreChange): void {
-    for (const e of change.evicted) {
+  private makeRows(entries: Entry[]): DocumentFragment {
+    const frag = document.createDocumentFragment();
+    for (const e of entries) {
+      const row = buildRow(e, this.active === ALL, this.query);
+      this.rows.set(e, row);
+      frag.appendChild(row);
+    }
+    return frag;
+  }
+
+  private dropRows(entries: Entry[]): void {
+    for (const e of entries) {
       this.rows.get(e)?.remove();
       this.rows.delete(e);
     }
-    let added = 0;
-    const frag = document.createDocumentFragment();
-    for (const e of change.added) {
-      if (!this.visible(e)) continue;
-      frag.appendChild(this.makeRow(e));
-      added++;
+  }
+
+  /**
+   * Rebuild the active lane from the store (lane switch, filter or search change). Only a window
+   * of rows is rendered (the newest WINDOW); the store holds more ("show earlier", first error).
+   */
+  renderLane(): void {
+    if (this.frame) this.flush(); // pending changes first, so the counts below stay consistent
+    this.lane.setAttribute("data-testid", `flarenb-lane-${laneId(this.active)}`);
+    this.lane.dataset.lane = laneId(this.active);
+    this.lane.classList.toggle("flarenb-lane-all", this.active === ALL);
+    const view = this.filtered();
+    this.renderWindow(view, Math.max(0, view.length - WINDOW), view.length);
+    this.unseen = 0;
+    this.renderStatus();
+    if (this.following()) this.scrollToBottom();
+  }
+
+  /** Render view[start, end) as the lane's rows. */
+  private renderWindow(view: Entry[], start: number, end: number): void {
+    this.shown = view.slice(start, end);
+    this.before = start;
+    this.after = view.length - end;
+    this.rows = new Map();
+    this.lane.replaceChildren(this.earlier, this.makeRows(this.shown));
+    if (view.length === 0) {
+      const sites = this.active === ALL ? this.store.sites() : [this.active];
+      const any = sites.some((s) => this.store.site(s).length > 0);
+      this.empty.textContent = any ? "No line matches the filter." : "No lines yet.";
+      this.lane.appendChild(this.empty);
     }
-    if (added) {
-      this.lane.querySelector(":scope > .flarenb-empty")?.remove();
-      this.lane.appendChild(frag);
+  }
+
+  /** Store changes arrive per kernel message; the DOM is updated once per animation frame. */
+  private onStoreChange(change: StoreChange): void {
+    this.pending.added = this.pending.added.concat(change.added);
+    this.pending.evicted = this.pending.evicted.concat(change.evicted);
+    if (this.frame) return;
+    const run = () => this.flush();
+    // the timer covers hidden tabs, where animation frames stop
+    this.frame = {
+      raf: typeof requestAnimationFrame === "function" ? requestAnimationFrame(run) : 0,
+      timer: setTimeout(run, 250),
+    };
+  }
+
+  private cancelFrame(): void {
+    if (!this.frame) return;
+    if (typeof cancelAnimationFrame === "function") cancelAnimationFrame(this.frame.raf);
+    clearTimeout(this.frame.timer);
+    this.frame = null;
+  }
+
+  /** Apply the pending store changes: one batch of DOM writes, then (following) one scroll. */
+  flush(): void {
+    this.cancelFrame();
+    const { added, evicted } = this.pending;
+    this.pending = { added: [], evicted: [] };
+    const gone = new Set(evicted);
+    const unannounced = evicted.length ? new Set(added) : gone;
+    let removed = false;
+    for (const e of evicted) {
+      if (unannounced.has(e)) continue; // added and evicted within this frame: never counted
+      if (this.rows.has(e)) {
+        this.dropRows([e]);
+        removed = true;
+      } else if (this.visible(e)) {
+        if (this.before > 0 && !(this.shown.length && e.gid > this.shown[0].gid)) this.before--;
+        else if (this.after > 0) this.after--;
+      }
     }
-    if (!this.following()) this.unseen += added;
-    if (change.added.some((e) => !this.model.get("sites")?.includes(e.site))) this.renderTabs();
-    if (change.added.some((e) => e.kind === "line" && e.isError) || change.evicted.length) {
+    if (removed) this.shown = this.shown.filter((e) => !gone.has(e));
+    if (this.shown.length === 0 && this.after > 0) return this.renderLane(); // the window left the store
+
+    const fresh = added.filter((e) => !gone.has(e) && this.visible(e));
+    let take = fresh;
+    if (this.following()) {
+      take = fresh.slice(Math.max(0, fresh.length - WINDOW)); // a long hidden-tab backlog: only the tail
+      this.before += fresh.length - take.length;
+    } else {
+      this.unseen += fresh.length;
+      // paused: the window grows only while it reaches the tail, up to MAX_ROWS
+      take = fresh.slice(0, this.after ? 0 : Math.max(0, MAX_ROWS - this.shown.length));
+      this.after += fresh.length - take.length;
+    }
+    if (take.length) {
+      this.empty.remove();
+      this.lane.appendChild(this.makeRows(take));
+      for (const e of take) this.shown.push(e);
+    }
+    if (this.following()) this.trimTop();
+
+    const sites = this.model.get("sites") ?? [];
+    if (added.some((e) => !sites.includes(e.site))) this.renderTabs();
+    if ((evicted.length || added.some((e) => e.kind === "line" && e.isError)) && this.errorSites() !== this.errorKey) {
       this.renderSiteStates();
     }
+    this.renderStatus();
+    if (this.following()) this.scrollToBottom();
+  }
+
+  /** Following: keep only the newest WINDOW rows in the DOM. */
+  private trimTop(): void {
+    const extra = this.shown.length - WINDOW;
+    if (extra <= 0) return;
+    this.dropRows(this.shown.splice(0, extra));
+    this.before += extra;
+  }
+
+  /** "Show earlier lines": render up to WINDOW more rows above the window, keeping the reader's place. */
+  showEarlier(): void {
+    if (this.frame) this.flush();
+    if (!this.before) return;
+    const view = this.filtered();
+    const end = this.shown.length ? view.indexOf(this.shown[0]) : this.before;
+    if (end < 0) return this.renderLane();
+    const start = Math.max(0, end - WINDOW);
+    const add = view.slice(start, end);
+    const anchor = this.shown.length ? this.rows.get(this.shown[0]) : undefined;
+    const y = anchor?.getBoundingClientRect().top ?? 0;
+    this.follow.set(this.active, false);
+    this.earlier.after(this.makeRows(add));
+    this.shown = add.concat(this.shown);
+    this.before = start;
+    if (this.shown.length > MAX_ROWS) {
+      const dropped = this.shown.splice(MAX_ROWS);
+      this.dropRows(dropped); // they come back with "follow"
+      this.after += dropped.length;
+    }
+    if (anchor) this.lane.scrollTop += anchor.getBoundingClientRect().top - y;
+    this.lastScrollTop = this.lane.scrollTop;
+    this.renderStatus();
+  }
+
+  /** Render a window around `target` unless it is rendered; its row (undefined if filtered out). */
+  private reveal(target: Entry): HTMLElement | undefined {
+    if (this.frame) this.flush();
+    if (!this.rows.has(target)) {
+      const view = this.filtered();
+      const i = view.indexOf(target);
+      if (i < 0) return undefined;
+      const start = Math.max(0, Math.min(i - WINDOW / 10, view.length - WINDOW));
+      this.renderWindow(view, start, Math.min(view.length, start + WINDOW));
+      this.renderStatus();
+    }
+    return this.rows.get(target);
+  }
+
+  private renderStatus(): void {
     this.renderSearchCount();
     this.renderNotice();
     this.renderFollow();
-    if (this.following()) this.scrollToBottom();
+    this.earlier.hidden = this.before === 0;
+    setText(
+      this.earlier,
+      `⋯ ${fmtCount(this.before)} earlier lines: show ${fmtCount(Math.min(this.before, WINDOW))} more`,
+    );
   }
 
   private renderNotice(): void {
     const sites = this.active === ALL ? this.store.sites() : [this.active];
     const n = sites.reduce((sum, s) => sum + (this.store.evicted.get(s) ?? 0), 0);
     this.notice.hidden = n === 0;
-    this.notice.textContent = n
-      ? `${fmtCount(n)} older lines left this view (download for the complete log)`
-      : "";
+    setText(this.notice, n ? `${fmtCount(n)} older lines left this view (download for the complete log)` : "");
   }
 
   private renderSearchCount(): void {
-    this.searchCount.textContent = this.query ? `${fmtCount(this.matchCount)} matching lines` : "";
+    // with a search, every entry of the view is a matching line (gap markers are hidden)
+    const n = this.before + this.shown.length + this.after;
+    setText(this.searchCount, this.query ? `${fmtCount(n)} matching lines` : "");
   }
 
   // ---------------------------------------------------------------- follow / pause
   private renderFollow(): void {
     const on = this.following();
-    this.followBtn.setAttribute("aria-pressed", String(on));
-    this.followBtn.textContent = on
-      ? "Following"
-      : this.unseen
-        ? `Paused: follow (${fmtCount(this.unseen)} new)`
-        : "Paused: follow";
+    if (this.followBtn.getAttribute("aria-pressed") !== String(on)) {
+      this.followBtn.setAttribute("aria-pressed", String(on));
+    }
+    setText(
+      this.followBtn,
+      on ? "Following" : this.unseen ? `Paused: follow (${fmtCount(this.unseen)} new)` : "Paused: follow",
+    );
     this.root.classList.toggle("flarenb-paused", !on);
   }
 
@@ -345,9 +502,11 @@ export class LogViewUI {
     this.follow.set(this.active, on);
     if (on) {
       this.unseen = 0;
+      if (this.after) this.renderLane(); // the window ends before the tail: show the tail
+      this.trimTop();
       this.scrollToBottom();
     }
-    this.renderFollow();
+    this.renderStatus();
   }
 
   private scrollToBottom(): void {
@@ -389,13 +548,17 @@ export class LogViewUI {
       this.minLevel = null;
       this.levelSelect.value = "";
       this.query = "";
+      this.needle = "";
       this.search.value = "";
       this.renderLane();
     }
     this.setFollow(false);
-    const row = this.rows.get(target);
+    const row = this.reveal(target); // rendered on demand if outside the window
     if (!row) return;
-    for (const old of this.lane.querySelectorAll(".flarenb-current")) old.classList.remove("flarenb-current");
+    for (const old of this.lane.querySelectorAll(".flarenb-current")) {
+      old.classList.remove("flarenb-current");
+      old.removeAttribute("aria-current");
+    }
     row.classList.add("flarenb-current");
     row.setAttribute("aria-current", "true");
     row.scrollIntoView?.({ block: "center" });

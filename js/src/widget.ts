@@ -18,6 +18,8 @@
  *   flarenb-line                    one log line (data-site, data-seq, data-level; <mark class="flarenb-match"> for search hits)
  *   flarenb-gap                     "N lines skipped (still downloadable)" / "not received" marker (data-reason: skipped|missed)
  *   flarenb-empty                   "No lines yet." / "No line matches the filter."
+ *   flarenb-show-earlier            top of a lane: "⋯ N earlier lines: show M more" (only a window of the lines
+ *                                   the browser holds is rendered; hidden when there are none above it)
  *   flarenb-level-filter            <select> of the minimum level ("" = all)
  *   flarenb-search                  search box; flarenb-search-count: "N matching lines"
  *   flarenb-jump-error              jump to the first ERROR/traceback of the active lane

@@ -38,8 +38,19 @@ const q = (el: HTMLElement, testid: string): HTMLElement | null =>
 const lines = (el: HTMLElement) => [...el.querySelectorAll<HTMLElement>('[data-testid="flarenb-line"]')];
 const texts = (el: HTMLElement) => lines(el).map((l) => l.querySelector(".flarenb-line-text")!.textContent);
 
-function send(model: FakeModel, sites: Record<string, WireItem[]>) {
+/** The view updates once per animation frame: tests run the queued frames by hand. */
+let frames = new Map<number, FrameRequestCallback>();
+let frameId = 0;
+function runFrames() {
+  const due = [...frames.values()];
+  frames.clear();
+  for (const cb of due) cb(performance.now());
+}
+
+/** A kernel message, then the next frame (`frame = false`: leave it queued). */
+function send(model: FakeModel, sites: Record<string, WireItem[]>, frame = true) {
   model.custom({ kind: "lines", sites });
+  if (frame) runFrames();
 }
 
 function click(node: HTMLElement | null) {
@@ -71,10 +82,17 @@ function scrollTo(lane: HTMLElement, top: number) {
 
 beforeEach(() => {
   cleanups = [];
+  frames = new Map();
+  vi.stubGlobal("requestAnimationFrame", (cb: FrameRequestCallback) => {
+    frames.set(++frameId, cb);
+    return frameId;
+  });
+  vi.stubGlobal("cancelAnimationFrame", (id: number) => frames.delete(id));
 });
 afterEach(() => {
   for (const c of cleanups.reverse()) c();
   vi.useRealTimers();
+  vi.unstubAllGlobals();
 });
 
 describe("header", () => {
@@ -188,6 +206,7 @@ describe("lines", () => {
     );
     send(model, { "site-1": [[42, "snap 42", "INFO", null], [43, "live 43", "INFO", null]] });
     model.set("snapshot", { "site-1": [[42, "snap 42", "INFO", null], [43, "live 43", "INFO", null], [44, "snap 44", null, null]] });
+    runFrames();
     expect(texts(el)).toEqual(["snap 41", "snap 42", "live 43", "snap 44"]);
   });
 
