@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { MAX_ROWS, WINDOW } from "../src/view";
 import widget from "../src/widget";
 import type { WidgetModel, WireItem } from "../src/types";
 import { FakeModel } from "./fake-model";
@@ -423,6 +424,144 @@ describe("bounded memory", () => {
     const notice = q(el, "flarenb-evicted-notice")!;
     expect(notice.hidden).toBe(false);
     expect(notice.textContent).toBe("4 older lines left this view (download for the complete log)");
+  });
+});
+
+describe("rendering window", () => {
+  const batch = (site: string, from: number, n: number, text = (i: number) => `${site} ${i}`): WireItem[] =>
+    Array.from({ length: n }, (_, k) => [from + k, text(from + k), "INFO", null] as WireItem);
+  const earlier = (el: HTMLElement) => q(el, "flarenb-show-earlier")!;
+
+  it("renders only the newest rows while the store holds more, and shows earlier ones on demand", () => {
+    const model = new FakeModel();
+    const { el } = mount(model);
+    send(model, { server: batch("server", 1, 2000), "site-1": batch("site-1", 1, 2000), "site-2": batch("site-2", 1, 2000) });
+    expect(lines(el)).toHaveLength(WINDOW);
+    expect(texts(el).at(-1)).toBe("site-2 2000"); // the newest entry, interleaved order
+    expect(earlier(el).hidden).toBe(false);
+    expect(earlier(el).textContent).toBe("⋯ 5,000 earlier lines: show 1,000 more");
+    expect(q(el, "flarenb-evicted-notice")!.hidden).toBe(true); // nothing left the store
+
+    click(earlier(el));
+    expect(lines(el)).toHaveLength(2 * WINDOW);
+    expect(earlier(el).textContent).toBe("⋯ 4,000 earlier lines: show 1,000 more");
+    expect(q(el, "flarenb-follow")!.getAttribute("aria-pressed")).toBe("false");
+    click(earlier(el)); // bounded: rows at the bottom make room
+    expect(lines(el)).toHaveLength(MAX_ROWS);
+    expect(earlier(el).textContent).toBe("⋯ 3,000 earlier lines: show 1,000 more");
+    send(model, { server: batch("server", 2001, 10) }); // paused, window short of the tail: not rendered
+    expect(lines(el)).toHaveLength(MAX_ROWS);
+    expect(q(el, "flarenb-follow")!.textContent).toBe("Paused: follow (10 new)");
+
+    click(q(el, "flarenb-follow"));
+    expect(lines(el)).toHaveLength(WINDOW);
+    expect(texts(el).at(-1)).toBe("server 2010");
+    expect(earlier(el).textContent).toBe("⋯ 5,010 earlier lines: show 1,000 more");
+
+    click(q(el, "flarenb-lane-tab-site-1")); // a site lane: its own window
+    expect(lines(el)).toHaveLength(WINDOW);
+    expect(texts(el)[0]).toBe("site-1 1001");
+    expect(earlier(el).textContent).toBe("⋯ 1,000 earlier lines: show 1,000 more");
+    click(earlier(el));
+    expect(texts(el)[0]).toBe("site-1 1");
+    expect(earlier(el).hidden).toBe(true);
+  });
+
+  it("applies the messages of one animation frame together and keeps counts through evictions", () => {
+    const model = new FakeModel({ browser_max_lines: 1500 });
+    const { el } = mount(model);
+    send(model, { server: batch("server", 1, 1200) }, false);
+    send(model, { server: batch("server", 1201, 200) }, false);
+    expect(lines(el)).toHaveLength(0); // nothing until the frame
+    runFrames();
+    expect(lines(el)).toHaveLength(WINDOW);
+    expect(earlier(el).textContent).toBe("⋯ 400 earlier lines: show 400 more");
+    // 300 more: the store evicts 200 of the lines above the window
+    send(model, { server: batch("server", 1401, 100) }, false);
+    send(model, { server: batch("server", 1501, 200) });
+    expect(lines(el)).toHaveLength(WINDOW);
+    expect(texts(el)[0]).toBe("server 701");
+    expect(texts(el).at(-1)).toBe("server 1700");
+    expect(earlier(el).textContent).toBe("⋯ 500 earlier lines: show 500 more");
+    expect(q(el, "flarenb-evicted-notice")!.textContent).toBe(
+      "200 older lines left this view (download for the complete log)",
+    );
+    // added and evicted within one frame: never rendered, never counted
+    send(model, { server: batch("server", 1701, 3000) });
+    expect(lines(el)).toHaveLength(WINDOW);
+    expect(texts(el).at(-1)).toBe("server 4700");
+    expect(earlier(el).textContent).toBe("⋯ 500 earlier lines: show 500 more");
+  });
+
+  it("search counts and shows matches that were outside the rendered window", () => {
+    const model = new FakeModel();
+    const { el } = mount(model);
+    send(model, { server: batch("server", 1, 3000, (i) => (i === 3 ? "a rare NEEDLE" : `line ${i}`)) });
+    expect(texts(el)).not.toContain("a rare NEEDLE");
+    const search = q(el, "flarenb-search") as HTMLInputElement;
+    search.value = "needle";
+    search.dispatchEvent(new Event("input"));
+    expect(texts(el)).toEqual(["a rare NEEDLE"]);
+    expect(el.querySelector("mark.flarenb-match")!.textContent).toBe("NEEDLE");
+    expect(q(el, "flarenb-search-count")!.textContent).toBe("1 matching lines");
+    search.value = "line 1";
+    search.dispatchEvent(new Event("input"));
+    expect(q(el, "flarenb-search-count")!.textContent).toBe("1,111 matching lines"); // 1, 10-19, 100-199, 1000-1999
+    expect(lines(el)).toHaveLength(WINDOW);
+    expect(earlier(el).textContent).toBe("⋯ 111 earlier lines: show 111 more");
+    click(earlier(el));
+    expect(texts(el)[0]).toBe("line 1");
+  });
+
+  it("jumps to a first error outside the window and resumes following at the tail", () => {
+    const model = new FakeModel();
+    const { el } = mount(model);
+    const lane = q(el, "flarenb-lane-all-sites")!;
+    fakeGeometry(lane);
+    send(model, {
+      "site-1": [[1, "boot", "INFO", null], [2, "Traceback (most recent call last):", null, null]],
+    });
+    send(model, { server: batch("server", 1, 4000) });
+    expect(el.querySelector('[data-site="site-1"][data-seq="2"]')).toBeNull();
+    click(q(el, "flarenb-jump-error"));
+    const current = el.querySelector<HTMLElement>(".flarenb-current")!;
+    expect(current.dataset.site).toBe("site-1");
+    expect(current.dataset.seq).toBe("2");
+    expect(lines(el).length).toBeLessThanOrEqual(WINDOW);
+    expect(earlier(el).hidden).toBe(true);
+    expect(q(el, "flarenb-follow")!.getAttribute("aria-pressed")).toBe("false");
+    send(model, { server: batch("server", 4001, 5) });
+    expect(q(el, "flarenb-follow")!.textContent).toBe("Paused: follow (5 new)");
+    expect(texts(el).at(-1)).not.toBe("server 4005");
+
+    click(q(el, "flarenb-follow"));
+    expect(texts(el).at(-1)).toBe("server 4005");
+    expect(lines(el)).toHaveLength(WINDOW);
+    expect(lane.scrollTop).toBe(lane.scrollHeight - lane.clientHeight);
+  });
+
+  it("follow sticks to the bottom of a bounded lane; paused, the window stops growing at MAX_ROWS", () => {
+    const model = new FakeModel();
+    const { el } = mount(model);
+    const lane = q(el, "flarenb-lane-all-sites")!;
+    fakeGeometry(lane);
+    for (let i = 0; i < 30; i++) {
+      send(model, { server: batch("server", 1 + i * 50, 50), "site-1": batch("site-1", 1 + i * 50, 50) });
+      expect(lane.scrollTop).toBe(lane.scrollHeight - lane.clientHeight);
+      expect(lines(el).length).toBeLessThanOrEqual(WINDOW);
+    }
+    expect(lines(el)).toHaveLength(WINDOW);
+    scrollTo(lane, 1000); // the user scrolls up: paused
+    expect(q(el, "flarenb-follow")!.getAttribute("aria-pressed")).toBe("false");
+    send(model, { server: batch("server", 1501, 1500) });
+    expect(lane.scrollTop).toBe(1000);
+    expect(lines(el)).toHaveLength(MAX_ROWS);
+    expect(q(el, "flarenb-follow")!.textContent).toBe("Paused: follow (1,500 new)");
+    scrollTo(lane, lane.scrollHeight); // back at the bottom of the window: follow the tail again
+    expect(q(el, "flarenb-follow")!.getAttribute("aria-pressed")).toBe("true");
+    expect(lines(el)).toHaveLength(WINDOW);
+    expect(texts(el).at(-1)).toBe("server 3000");
+    expect(lane.scrollTop).toBe(lane.scrollHeight - lane.clientHeight);
   });
 });
 
