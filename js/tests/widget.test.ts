@@ -37,6 +37,7 @@ const q = (el: HTMLElement, testid: string): HTMLElement | null =>
     (n) => n.getAttribute("data-testid") === testid,
   ) ?? null;
 const lines = (el: HTMLElement) => [...el.querySelectorAll<HTMLElement>('[data-testid="flarenb-line"]')];
+const last = (el: HTMLElement) => texts(el)[texts(el).length - 1];
 const texts = (el: HTMLElement) => lines(el).map((l) => l.querySelector(".flarenb-line-text")!.textContent);
 
 /** The view updates once per animation frame: tests run the queued frames by hand. */
@@ -437,7 +438,7 @@ describe("rendering window", () => {
     const { el } = mount(model);
     send(model, { server: batch("server", 1, 2000), "site-1": batch("site-1", 1, 2000), "site-2": batch("site-2", 1, 2000) });
     expect(lines(el)).toHaveLength(WINDOW);
-    expect(texts(el).at(-1)).toBe("site-2 2000"); // the newest entry, interleaved order
+    expect(last(el)).toBe("site-2 2000"); // the newest entry, interleaved order
     expect(earlier(el).hidden).toBe(false);
     expect(earlier(el).textContent).toBe("⋯ 5,000 earlier lines: show 1,000 more");
     expect(q(el, "flarenb-evicted-notice")!.hidden).toBe(true); // nothing left the store
@@ -455,7 +456,7 @@ describe("rendering window", () => {
 
     click(q(el, "flarenb-follow"));
     expect(lines(el)).toHaveLength(WINDOW);
-    expect(texts(el).at(-1)).toBe("server 2010");
+    expect(last(el)).toBe("server 2010");
     expect(earlier(el).textContent).toBe("⋯ 5,010 earlier lines: show 1,000 more");
 
     click(q(el, "flarenb-lane-tab-site-1")); // a site lane: its own window
@@ -481,7 +482,7 @@ describe("rendering window", () => {
     send(model, { server: batch("server", 1501, 200) });
     expect(lines(el)).toHaveLength(WINDOW);
     expect(texts(el)[0]).toBe("server 701");
-    expect(texts(el).at(-1)).toBe("server 1700");
+    expect(last(el)).toBe("server 1700");
     expect(earlier(el).textContent).toBe("⋯ 500 earlier lines: show 500 more");
     expect(q(el, "flarenb-evicted-notice")!.textContent).toBe(
       "200 older lines left this view (download for the complete log)",
@@ -489,7 +490,7 @@ describe("rendering window", () => {
     // added and evicted within one frame: never rendered, never counted
     send(model, { server: batch("server", 1701, 3000) });
     expect(lines(el)).toHaveLength(WINDOW);
-    expect(texts(el).at(-1)).toBe("server 4700");
+    expect(last(el)).toBe("server 4700");
     expect(earlier(el).textContent).toBe("⋯ 500 earlier lines: show 500 more");
   });
 
@@ -532,10 +533,10 @@ describe("rendering window", () => {
     expect(q(el, "flarenb-follow")!.getAttribute("aria-pressed")).toBe("false");
     send(model, { server: batch("server", 4001, 5) });
     expect(q(el, "flarenb-follow")!.textContent).toBe("Paused: follow (5 new)");
-    expect(texts(el).at(-1)).not.toBe("server 4005");
+    expect(last(el)).not.toBe("server 4005");
 
     click(q(el, "flarenb-follow"));
-    expect(texts(el).at(-1)).toBe("server 4005");
+    expect(last(el)).toBe("server 4005");
     expect(lines(el)).toHaveLength(WINDOW);
     expect(lane.scrollTop).toBe(lane.scrollHeight - lane.clientHeight);
   });
@@ -560,7 +561,7 @@ describe("rendering window", () => {
     scrollTo(lane, lane.scrollHeight); // back at the bottom of the window: follow the tail again
     expect(q(el, "flarenb-follow")!.getAttribute("aria-pressed")).toBe("true");
     expect(lines(el)).toHaveLength(WINDOW);
-    expect(texts(el).at(-1)).toBe("server 3000");
+    expect(last(el)).toBe("server 3000");
     expect(lane.scrollTop).toBe(lane.scrollHeight - lane.clientHeight);
   });
 });
