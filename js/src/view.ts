@@ -348,8 +348,10 @@ export class LogViewUI {
 
   /** Store changes arrive per kernel message; the DOM is updated once per animation frame. */
   private onStoreChange(change: StoreChange): void {
-    this.pending.added = this.pending.added.concat(change.added);
-    this.pending.evicted = this.pending.evicted.concat(change.evicted);
+    for (const e of change.added) this.pending.added.push(e);
+    for (const e of change.evicted) this.pending.evicted.push(e);
+    // a throttled background tab must not pile up changes (they hold evicted entries): apply them now
+    if (this.pending.added.length > 10 * WINDOW) return this.flush();
     if (this.frame) return;
     const run = () => this.flush();
     // the timer covers hidden tabs, where animation frames stop

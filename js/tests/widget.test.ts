@@ -488,10 +488,17 @@ describe("rendering window", () => {
       "200 older lines left this view (download for the complete log)",
     );
     // added and evicted within one frame: never rendered, never counted
-    send(model, { server: batch("server", 1701, 3000) });
+    send(model, { server: batch("server", 1701, 3000) }, false);
+    expect(lines(el)).toHaveLength(WINDOW);
+    expect(last(el)).toBe("server 1700");
+    runFrames();
     expect(lines(el)).toHaveLength(WINDOW);
     expect(last(el)).toBe("server 4700");
     expect(earlier(el).textContent).toBe("⋯ 500 earlier lines: show 500 more");
+    // no frames (a hidden tab): a large backlog is applied without waiting for one
+    for (let i = 0; i < 7; i++) send(model, { server: batch("server", 4701 + i * 1500, 1500) }, false);
+    expect(last(el)).toBe("server 15200");
+    expect(lines(el)).toHaveLength(WINDOW);
   });
 
   it("search counts and shows matches that were outside the rendered window", () => {
