@@ -320,7 +320,8 @@ export class LogViewUI {
    * of rows is rendered (the newest WINDOW); the store holds more ("show earlier", first error).
    */
   renderLane(): void {
-    if (this.frame) this.flush(); // pending changes first, so the counts below stay consistent
+    const { added, evicted } = this.takePending(); // the rebuilt lane shows them
+    this.siteChanges(added, evicted);
     this.lane.setAttribute("data-testid", `flarenb-lane-${laneId(this.active)}`);
     this.lane.dataset.lane = laneId(this.active);
     this.lane.classList.toggle("flarenb-lane-all", this.active === ALL);
@@ -370,9 +371,8 @@ export class LogViewUI {
 
   /** Apply the pending store changes: one batch of DOM writes, then (following) one scroll. */
   flush(): void {
-    this.cancelFrame();
-    const { added, evicted } = this.pending;
-    this.pending = { added: [], evicted: [] };
+    const { added, evicted } = this.takePending();
+    this.siteChanges(added, evicted);
     const gone = new Set(evicted);
     const unannounced = evicted.length ? new Set(added) : gone;
     let removed = false;
@@ -406,14 +406,23 @@ export class LogViewUI {
       for (const e of take) this.shown.push(e);
     }
     if (this.following()) this.trimTop();
-
-    const sites = this.model.get("sites") ?? [];
-    if (added.some((e) => !sites.includes(e.site))) this.renderTabs();
-    if ((evicted.length || added.some((e) => e.kind === "line" && e.isError)) && this.errorSites() !== this.errorKey) {
-      this.renderSiteStates();
-    }
     this.renderStatus();
     if (this.following()) this.scrollToBottom();
+  }
+
+  private takePending(): StoreChange {
+    this.cancelFrame();
+    const change = this.pending;
+    this.pending = { added: [], evicted: [] };
+    return change;
+  }
+
+  /** New sites get a tab; the header's "first error" buttons follow errors arriving and leaving. */
+  private siteChanges(added: Entry[], evicted: Entry[]): void {
+    const sites = this.model.get("sites") ?? [];
+    if (added.some((e) => !sites.includes(e.site))) this.renderTabs();
+    const errors = evicted.length || added.some((e) => e.kind === "line" && e.isError);
+    if (errors && this.errorSites() !== this.errorKey) this.renderSiteStates();
   }
 
   /** Following: keep only the newest WINDOW rows in the DOM. */

@@ -499,6 +499,14 @@ describe("rendering window", () => {
     for (let i = 0; i < 7; i++) send(model, { server: batch("server", 4701 + i * 1500, 1500) }, false);
     expect(last(el)).toBe("server 15200");
     expect(lines(el)).toHaveLength(WINDOW);
+    // a lane switch before the frame shows the pending lines (and the new site's tab)
+    send(model, { server: batch("server", 15201, 5), "site-9": batch("site-9", 1, 1) }, false);
+    click(q(el, "flarenb-lane-tab-server"));
+    expect(last(el)).toBe("server 15205");
+    expect(q(el, "flarenb-lane-tab-site-9")).not.toBeNull();
+    runFrames();
+    expect(last(el)).toBe("server 15205");
+    expect(lines(el)).toHaveLength(WINDOW);
   });
 
   it("search counts and shows matches that were outside the rendered window", () => {
