@@ -421,8 +421,17 @@ def stats(job_id: str, site: str = "all", flare=None) -> dict:
         target_type, targets = "all", None
     else:
         target_type, targets = "client", [site]
+    from nvflare.fuel.flare_api.api_spec import JobNotFound, JobNotRunning
+
     with _errors(job_id, f):
-        return f.call(lambda s: s.show_stats(job_id, target_type, targets))
+        try:
+            return f.call(lambda s: s.show_stats(job_id, target_type, targets))
+        except (JobNotFound, JobNotRunning):
+            pass  # why: an unknown job, one that ended, or one whose processes are still starting
+        status = str(f.call(lambda s: s.get_job_meta(job_id)).get("status"))
+    if is_terminal(status):
+        raise FlareError(f"Job {job_id} is not running ({status})", "Statistics exist only while a job runs")
+    raise FlareError(f"Job {job_id} is {status} but has no statistics yet", "Try again in a few seconds")
 
 
 LOG_MODES = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "concise", "msg_only", "full", "verbose", "reload")

@@ -31,6 +31,7 @@ from ._display import StatusLine
 from .errors import FlareError, PocError
 
 DEFAULT_CLIENTS = 2
+DEFAULT_PORT = 8002  # NVFlare's POC server port
 START_TIMEOUT = 90.0
 PROJECT = "example_project"
 ADMIN = "admin@nvidia.com"
@@ -93,10 +94,10 @@ class Poc:
     def ports(self) -> list[int]:
         for p in self._participants():
             if p.get("type") == "server":
-                fl = int(p.get("fed_learn_port", 8002))
+                fl = int(p.get("fed_learn_port", DEFAULT_PORT))
                 admin = int(p.get("admin_port", fl + 1))
                 return sorted({fl, admin})
-        return [8002, 8003]
+        return [DEFAULT_PORT]
 
     def _pid(self, site: str) -> int | None:
         for name in ("pid.fl", "daemon_pid.fl"):
@@ -146,6 +147,15 @@ def _port_free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def _check_ports(ports: list[int]) -> None:
+    busy = [p for p in ports if not _port_free(p)]
+    if busy:
+        raise PocError(
+            f"Port {', '.join(map(str, busy))} needed by the local FLARE is in use by another program",
+            "Stop that program (or another FLARE: nvflare poc stop), or start on another port with --port N",
+        )
 
 
 def _nvflare(args: list[str], poc: Poc, timeout: float) -> subprocess.CompletedProcess:
@@ -278,15 +288,15 @@ def start(
         show(f"Local FLARE reused: {len(poc.clients)} clients connected ({', '.join(poc.clients)})")
         return flare
 
-    if not poc.prepared or (explicit and sorted(poc.clients) != sorted(wanted)) or (port and port not in poc.ports):
+    reprepare = not poc.prepared or (explicit and sorted(poc.clients) != sorted(wanted)) or (
+        port and port not in poc.ports
+    )
+    # the port is checked before anything is prepared: a refused start changes nothing on disk
+    _check_ports([port] if port else poc.ports if not reprepare else [DEFAULT_PORT])
+    if reprepare:
         show(f"Preparing a local FLARE with {', '.join(wanted)} in {poc.workspace} …")
         prepare(poc, wanted, port=port)
-    busy = [p for p in poc.ports if not _port_free(p)]
-    if busy:
-        raise PocError(
-            f"Port {', '.join(map(str, busy))} needed by the local FLARE is in use by another program",
-            "Stop that program (or another FLARE: nvflare poc stop), or start on another port with --port N",
-        )
+        _check_ports(poc.ports)
     show("Starting the local FLARE: server …")
     result = _nvflare(["poc", "start", "--no-wait"], poc, timeout=120)
     if result.returncode != 0:

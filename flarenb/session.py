@@ -154,6 +154,7 @@ class Flare:
                 ) from None
             raise
         self.connect_count += 1
+        _install_exit_hook()  # after NVFlare's imports: see _install_exit_hook
         return sess
 
     def close(self) -> None:
@@ -350,9 +351,21 @@ def close_all() -> None:
         flare.close()
 
 
+_exit_hook_installed = False
+
+
 def _install_exit_hook() -> None:
-    # threading._register_atexit callbacks run *before* the interpreter joins non-daemon threads,
-    # which is exactly where an open NVFlare session would otherwise hang the process.
+    """Close every session before the interpreter waits for its threads.
+
+    ``threading._register_atexit`` callbacks run, last registered first, *before* the interpreter joins
+    non-daemon threads — among them ``concurrent.futures``' own hook, which waits for NVFlare's worker threads,
+    which an open session keeps busy forever. So this is installed at the first login, after NVFlare has
+    imported ``concurrent.futures``, and runs before that hook.
+    """
+    global _exit_hook_installed
+    if _exit_hook_installed:
+        return
+    _exit_hook_installed = True
     register = getattr(threading, "_register_atexit", None)
     if register is not None:
         try:
@@ -363,6 +376,3 @@ def _install_exit_hook() -> None:
     import atexit
 
     atexit.register(close_all)
-
-
-_install_exit_hook()

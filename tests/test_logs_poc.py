@@ -18,9 +18,9 @@ pytestmark = pytest.mark.poc
 
 @pytest.fixture(scope="module")
 def ip():
-    from IPython.testing.globalipapp import start_ipython
+    from IPython.testing.globalipapp import get_ipython
 
-    shell = start_ipython()
+    shell = get_ipython()  # one test shell per session (start_ipython() returns None the second time)
     shell.run_line_magic("load_ext", "flarenb")
     return shell
 

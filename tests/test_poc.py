@@ -101,13 +101,17 @@ def test_port_taken_by_another_program_is_one_line_and_starts_nothing(flarenb_po
         "Stop that program (or another FLARE: nvflare poc stop), or start on another port with --port N"
     )
     assert not poc.Poc(ws).running
-    assert poc._poc_processes(poc.Poc(ws)) == []
+    assert not ws.exists()  # refused before anything was prepared (nor the kit registry touched)
 
 
 def test_stop_leaves_no_process_and_frees_the_ports_then_start_again(flarenb_poc):
+    from flarenb import session
+
     p = poc.Poc(poc.default_workspace())
     pids = [pid for pid in p.pids().values() if pid]
     assert len(pids) == 3
+    bystander = session.Flare(flarenb_poc.kit)  # a live session the restart will break
+    assert bystander.system_info().client_names == ["site-1", "site-2"]
     st = poc.stop(progress=False)
     assert st.running is False
     assert poc._poc_processes(p) == []
@@ -118,3 +122,7 @@ def test_stop_leaves_no_process_and_frees_the_ports_then_start_again(flarenb_poc
     flare = poc.start(progress=False)
     assert sorted(flare.system_info().client_names) == ["site-1", "site-2"]
     assert flarenb.current() is flare
+    # the session whose server went away is re-established on its next command
+    assert bystander.system_info().client_names == ["site-1", "site-2"]
+    assert bystander.connect_count == 2
+    bystander.close()
