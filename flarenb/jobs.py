@@ -59,6 +59,11 @@ def _errors(job_id: str | None, flare: "_session.Flare"):
             f"Job {job_id} not found in study '{flare.study}'",
             "List the jobs with %flare list, or pass --study NAME if it is in another study",
         ) from None
+    except A.JobNotDone:
+        raise FlareError(
+            f"Job {job_id} has not ended yet",
+            f"Abort it with %flare abort {job_id}, wait until it has ended (%flare wait {job_id}), then try again",
+        ) from None
     except A.JobNotRunning:
         raise FlareError(f"Job {job_id} is not running", "See its state with %flare meta " + str(job_id)) from None
     except A.AuthorizationError as e:

@@ -57,6 +57,15 @@ def test_meta_stats_log_config_clone_list_abort_download_delete(ip, flarenb_poc,
 
     assert until(stats, what="stats")["server"]["ServerRunner"]["job_id"] == job.id
 
+    def site_stats():  # site-1's job process answers once it is up
+        try:
+            r = ip.run_line_magic("flare", f"stats {job.id} --site site-1")
+        except FlareError:
+            return None
+        return r if isinstance(r.get("site-1"), dict) and "ClientRunner" in r["site-1"] else None
+
+    assert until(site_stats, what="site-1's stats")["site-1"]["ClientRunner"]["job_id"] == job.id
+
     applied = ip.run_line_magic("flare", f"log-config {job.id} debug --site site-1")
     assert applied == {"job_id": job.id, "config": "DEBUG", "sites": ["site-1"], "status": "applied"}
     with pytest.raises(FlareError, match=r"^Unknown log level or mode 'LOUD'. Use one of: DEBUG, INFO"):

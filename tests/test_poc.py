@@ -124,5 +124,4 @@ def test_stop_leaves_no_process_and_frees_the_ports_then_start_again(flarenb_poc
     assert flarenb.current() is flare
     # the session whose server went away is re-established on its next command
     assert bystander.system_info().client_names == ["site-1", "site-2"]
-    assert bystander.connect_count == 2
     bystander.close()

@@ -269,13 +269,36 @@ def test_token_conflict_and_deleted_job_messages(flarenb_poc, tmp_path):
 
     flarenb_poc.call(lambda s: s.abort_job(first.id))
     _wait_terminal(flarenb_poc, first.id)
-    assert jobs.delete(first.id, flare=flarenb_poc) == f"deleted job {first.id}"
+
+    def delete():  # the server may still be tearing the aborted job down
+        try:
+            return jobs.delete(first.id, flare=flarenb_poc)
+        except FlareError as e:
+            assert str(e) == (
+                f"Job {first.id} has not ended yet. Abort it with %flare abort {first.id}, wait until it has ended"
+                f" (%flare wait {first.id}), then try again"
+            )
+            return None
+
+    assert _until(delete) == f"deleted job {first.id}"
     with pytest.raises(FlareError) as e:
         sub.submit(str(job), submit_token="conflict-token-1", flare=flarenb_poc)
     assert str(e.value) == (
         f"Job {first.id}, submitted earlier with token conflict-token-1, was deleted. "
         "Resubmit with --new (or pass another --submit-token)"
     )
+
+
+def _until(fn, timeout=60):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value:
+            return value
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
 
 
 def _wait_terminal(flare, job_id, timeout=120):

@@ -86,6 +86,12 @@ def test_live_logview_of_a_real_job(flarenb_poc, lab_server, page, widget_bundle
     status = view.get_by_test_id("flarenb-status")
     lines = view.get_by_test_id("flarenb-line")
 
+    # ---- the kernel is busy from here on (the wait cell runs): every control below must work all the same
+    lab.cell(page, 3).locator(".jp-InputArea-prompt").click()
+    page.keyboard.press("Shift+Enter")
+    busy = lab.cell_prompt(page, 3)
+    expect(busy).to_have_text(re.compile(r"\[\*\]"), timeout=TIMEOUT_MS)
+
     # ---- while the job runs: lines of every site arrive, the status says RUNNING
     expect(status).to_have_text("RUNNING", timeout=TIMEOUT_MS)
     for site in SITES:
@@ -117,6 +123,7 @@ def test_live_logview_of_a_real_job(flarenb_poc, lab_server, page, widget_bundle
     )
     expect(lane2.locator('[data-testid="flarenb-line"]:not([data-site="site-2"])')).to_have_count(0)
     assert _reading(view)["status"] == "RUNNING", "lanes were switched after the job ended: make the job longer"
+    expect(busy).to_have_text(re.compile(r"\[\*\]"))  # the kernel was busy all along
 
     # ---- the job ends: final status, every site done, the wait cell returns
     view.get_by_test_id("flarenb-lane-tab-all-sites").click()
@@ -126,7 +133,8 @@ def test_live_logview_of_a_real_job(flarenb_poc, lab_server, page, widget_bundle
     for site in SITES:
         expect(view.get_by_test_id(f"flarenb-site-state-{site}")).to_have_attribute("data-state", "done",
                                                                                     timeout=TIMEOUT_MS)
-    waited = lab.run_cell(page, 3, timeout=300)
+    expect(busy).to_have_text(re.compile(r"^\s*\[\d+\]:\s*$"), timeout=JOB_END_MS)
+    waited = lab.cell_output(page, 3)
     expect(waited).to_contain_text("WAITED", timeout=TIMEOUT_MS)
     expect(waited).to_contain_text("FINISHED:COMPLETED")
     for site in ("site-1", "site-2"):
