@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 
-JOBS = Path(__file__).parent / "jobs"
+#: the client every test job runs: the tutorials' own (prints "round N on SITE: ..." each round;
+#: train_args "--sleep S", "--fail-site NAME")
+CLIENT = Path(__file__).resolve().parent.parent / "notebooks" / "fedavg_client.py"
 
 
 def make_recipe(name: str = "numpy-fedavg", rounds: int = 2, clients: int = 2, shape=(2, 3), train_args: str = ""):
-    """A NumpyFedAvgRecipe whose client prints a marker line each round (``tests/jobs/client.py``)."""
+    """A NumpyFedAvgRecipe whose client prints a marker line each round (``notebooks/fedavg_client.py``)."""
     import numpy as np
     from nvflare.app_common.np.recipes import NumpyFedAvgRecipe
 
@@ -32,7 +34,7 @@ def export_job(dest: Path, name: str = "numpy-fedavg", rounds: int = 2, **kw) ->
 
     dest.mkdir(parents=True, exist_ok=True)
     cwd = os.getcwd()
-    shutil.copy(JOBS / "client.py", dest / "client.py")
+    shutil.copy(CLIENT, dest / "client.py")
     os.chdir(dest)  # the recipe takes train_script relative to the cwd
     try:
         with contextlib.redirect_stdout(None):
@@ -45,3 +47,13 @@ def export_job(dest: Path, name: str = "numpy-fedavg", rounds: int = 2, **kw) ->
 @pytest.fixture
 def job_dir(tmp_path):
     return export_job(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def ip():
+    """A real IPython shell with flarenb loaded (one per session: IPython's test shell is a singleton)."""
+    from IPython.testing.globalipapp import get_ipython
+
+    shell = get_ipython()
+    shell.run_line_magic("load_ext", "flarenb")
+    return shell

@@ -18,15 +18,6 @@ from flarenb.errors import FlareError
 pytestmark = pytest.mark.poc
 
 
-@pytest.fixture(scope="module")
-def ip():
-    from IPython.testing.globalipapp import get_ipython
-
-    shell = get_ipython()  # one test shell per session (start_ipython() returns None the second time)
-    shell.run_line_magic("load_ext", "flarenb")
-    return shell
-
-
 def until(cond, timeout=120.0, what="condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -50,7 +50,7 @@ def test_every_site_streams_live_then_ends(flarenb_poc, tmp_path, transport):
         assert kind == ("LocalTail" if transport == "local" else "AdminPoll")
         rx = handle.receiver
         for site in ("site-1", "site-2"):
-            until(lambda: any(f"flarenb-test round=0 site={site}" in t for t in texts(rx, site)),
+            until(lambda: any(f"round 0 on {site}:" in t for t in texts(rx, site)),
                   what=f"{site}'s first round line")
         # the lines arrived while the job was still running
         assert not live.job_status(job)().startswith("FINISHED")
@@ -59,8 +59,8 @@ def test_every_site_streams_live_then_ends(flarenb_poc, tmp_path, transport):
             assert rx.site(site).state == ENDED, (site, rx.site(site).state, rx.site(site).reason)
             seq = [line.seq for line in rx.lines(site)]
             assert seq == sorted(set(seq))  # none repeated
-        rounds = [re.search(r"flarenb-test (round=\d+)", t) for t in texts(rx, "site-1")]
-        assert [m.group(1) for m in rounds if m] == ["round=0", "round=1", "round=2"]
+        rounds = [re.search(r"\b(round \d+) on site-1:", t) for t in texts(rx, "site-1")]
+        assert [m.group(1) for m in rounds if m] == ["round 0", "round 1", "round 2"]
     finally:
         handle.release()
         if flare is not flarenb_poc:
@@ -83,7 +83,7 @@ def test_widget_follows_the_job_and_a_second_view_shares_the_follower(flarenb_po
         snap = second._repr_mimebundle_()
         plain = (snap[0] if isinstance(snap, tuple) else snap)["text/plain"]
         assert "===== server =====" in plain and "===== site-1 =====" in plain and "===== site-2 =====" in plain
-        assert any("flarenb-test round=1 site=site-1" in line.text for line in second.lines("site-1"))
+        assert any("round 1 on site-1:" in line.text for line in second.lines("site-1"))
         # a view of a finished job is complete as soon as it exists: what a saved notebook keeps
         later = live.LogView(job)
         text = later._repr_mimebundle_()[0]["text/plain"]
@@ -95,7 +95,7 @@ def test_widget_follows_the_job_and_a_second_view_shares_the_follower(flarenb_po
         assert sorted(p.name for p in paths) == ["server.log", "site-1.log", "site-2.log"]
         site1 = (tmp_path / "logs" / "site-1.log").read_text()
         assert site1 == flarenb_poc.poc.job_log("site-1", job.id).read_text()
-        assert "flarenb-test round=0 site=site-1" in site1
+        assert "round 0 on site-1:" in site1
         assert "ServerRunner" in (tmp_path / "logs" / "server.log").read_text()
         later.close()
     finally:
@@ -123,7 +123,7 @@ def test_a_killed_site_turns_quiet_then_closed_while_the_others_go_on(flarenb_po
     handle = live.follow_job(job, quiet_after=2.0, idle_timeout=6.0)
     try:
         rx = handle.receiver
-        until(lambda: any("round=0 site=site-2" in t for t in texts(rx, "site-2")), what="site-2 to start")
+        until(lambda: any("round 0 on site-2:" in t for t in texts(rx, "site-2")), what="site-2 to start")
         pid = until(lambda: _job_process("site-2", job.id), timeout=30, what="site-2's job process")
         os.kill(pid, signal.SIGKILL)
         until(lambda: rx.site("site-2").state == QUIET, timeout=20, what="site-2 to turn quiet")

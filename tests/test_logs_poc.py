@@ -16,15 +16,6 @@ from flarenb.errors import FlareError
 pytestmark = pytest.mark.poc
 
 
-@pytest.fixture(scope="module")
-def ip():
-    from IPython.testing.globalipapp import get_ipython
-
-    shell = get_ipython()  # one test shell per session (start_ipython() returns None the second time)
-    shell.run_line_magic("load_ext", "flarenb")
-    return shell
-
-
 def cli(flare, job_id: str, *args: str, json_mode: bool = False) -> str:
     fmt = ["--format", "json"] if json_mode else []
     out = subprocess.run(
@@ -80,7 +71,7 @@ def test_logs_match_the_cli_during_and_after_the_run(ip, flarenb_poc, tmp_path):
     job = sub.submit(str(export_job(tmp_path, name="logs-oracle", rounds=3, train_args="--sleep 6")),
                      new=True, flare=flarenb_poc)
     deadline = time.monotonic() + 120
-    while "flarenb-test round=0" not in flarenb_poc.call(lambda s: s.get_job_logs(job.id, "site-1"))["logs"].get(
+    while "round 0 on site-1:" not in flarenb_poc.call(lambda s: s.get_job_logs(job.id, "site-1"))["logs"].get(
         "site-1", ""
     ):
         assert time.monotonic() < deadline

@@ -8,15 +8,6 @@ from IPython.core.error import UsageError
 from flarenb.errors import FlareError
 
 
-@pytest.fixture(scope="module")
-def ip():
-    from IPython.testing.globalipapp import get_ipython
-
-    shell = get_ipython()  # one test shell per session (start_ipython() returns None the second time)
-    shell.run_line_magic("load_ext", "flarenb")
-    return shell
-
-
 @pytest.fixture(autouse=True)
 def no_connection(monkeypatch):
     from flarenb import session

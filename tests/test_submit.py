@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import CLIENT
 from flarenb import submission as sub
 from flarenb.errors import FlareError
 
@@ -142,7 +143,7 @@ def test_same_cell_five_times_across_a_restart_and_after_the_end_leaves_one_job(
     workdir.mkdir()
     import shutil
 
-    shutil.copy(Path(__file__).parent / "jobs" / "client.py", workdir / "client.py")
+    shutil.copy(CLIENT, workdir / "client.py")
     name = "rerun-five"
     cell = SUBMIT_CELL.format(tests=str(Path(__file__).parent), name=name, rounds=1)
     k = Kernel(cwd=str(workdir))

@@ -35,7 +35,7 @@ def _export_job(root: Path) -> Path:
     script = job / "app" / "custom" / "client.py"
     src = script.read_text()
     marker = "site = flare.get_site_name()\n"
-    assert marker in src, "tests/jobs/client.py changed: update this test's hostile print"
+    assert marker in src, "notebooks/fedavg_client.py changed: update this test's hostile print"
     script.write_text(src.replace(marker, marker + f"print({HOSTILE!r} + ' site=' + site, flush=True)\n", 1))
     return job
 
@@ -98,7 +98,7 @@ def test_live_logview_of_a_real_job(flarenb_poc, lab_server, page, widget_bundle
         expect(view.locator(f'[data-testid="flarenb-line"][data-site="{site}"]').first).to_be_attached(
             timeout=TIMEOUT_MS
         )
-    expect(lines.filter(has_text="flarenb-test round=0 site=site-1").first).to_be_attached(timeout=TIMEOUT_MS)
+    expect(lines.filter(has_text="round 0 on site-1:").first).to_be_attached(timeout=TIMEOUT_MS)
     now = _reading(view)
     assert now["status"] == "RUNNING", f"the job ended before its lines were seen live: {now}"
     assert all(now["bySite"].get(s, 0) > 0 for s in SITES), now
@@ -110,7 +110,7 @@ def test_live_logview_of_a_real_job(flarenb_poc, lab_server, page, widget_bundle
     expect(tab1).to_have_attribute("aria-selected", "true")
     lane1 = view.get_by_test_id("flarenb-lane-site-1")
     expect(lane1).to_be_visible()
-    expect(lane1.get_by_test_id("flarenb-line").filter(has_text="flarenb-test round=0 site=site-1")).to_be_visible()
+    expect(lane1.get_by_test_id("flarenb-line").filter(has_text="round 0 on site-1:")).to_be_visible()
     expect(lane1.locator('[data-testid="flarenb-line"]:not([data-site="site-1"])')).to_have_count(0)
 
     tab2 = view.get_by_test_id("flarenb-lane-tab-site-2")
@@ -118,7 +118,7 @@ def test_live_logview_of_a_real_job(flarenb_poc, lab_server, page, widget_bundle
     expect(tab2).to_have_attribute("aria-selected", "true")
     expect(tab1).to_have_attribute("aria-selected", "false")
     lane2 = view.get_by_test_id("flarenb-lane-site-2")
-    expect(lane2.get_by_test_id("flarenb-line").filter(has_text="flarenb-test round=0 site=site-2")).to_be_visible(
+    expect(lane2.get_by_test_id("flarenb-line").filter(has_text="round 0 on site-2:")).to_be_visible(
         timeout=TIMEOUT_MS
     )
     expect(lane2.locator('[data-testid="flarenb-line"]:not([data-site="site-2"])')).to_have_count(0)
@@ -139,7 +139,7 @@ def test_live_logview_of_a_real_job(flarenb_poc, lab_server, page, widget_bundle
     expect(waited).to_contain_text("FINISHED:COMPLETED")
     for site in ("site-1", "site-2"):
         for rnd in range(3):
-            expect(lines.filter(has_text=f"flarenb-test round={rnd} site={site}")).to_have_count(1)
+            expect(lines.filter(has_text=f"round {rnd} on {site}:")).to_have_count(1)
 
     # ---- level filter (the log is complete now, so counts are stable): >= WARNING hides every INFO line
     before = _reading(view)
@@ -151,7 +151,7 @@ def test_live_logview_of_a_real_job(flarenb_poc, lab_server, page, widget_bundle
     level.select_option("WARNING")
     expect(view.locator('[data-testid="flarenb-line"][data-level="INFO"]')).to_have_count(0)
     expect(lines).to_have_count(kept)
-    expect(lines.filter(has_text="flarenb-test round=0 site=site-1")).to_have_count(0)
+    expect(lines.filter(has_text="round 0 on site-1:")).to_have_count(0)
     if kept == 0:
         expect(view.get_by_test_id("flarenb-empty")).to_have_text("No line matches the filter.")
     level.select_option("")
