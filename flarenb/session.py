@@ -154,7 +154,7 @@ class Flare:
                 ) from None
             raise
         self.connect_count += 1
-        _install_exit_hook()  # after NVFlare's imports: see _install_exit_hook
+        _open_sessions.append(sess)
         return sess
 
     def close(self) -> None:
@@ -162,11 +162,7 @@ class Flare:
         with self._lock:
             sess, self._session = self._session, None
         if sess is not None:
-            try:
-                with quiet():
-                    sess.close()
-            except Exception:
-                pass
+            _close_session(sess)
 
     @property
     def connected(self) -> bool:
@@ -339,6 +335,23 @@ def for_command(study: str | None = None, startup_kit: str | None = None, kit_id
     return _others[key]
 
 
+#: Every NVFlare session flarenb opened and has not closed — held strongly, so that even one whose Flare was
+#: garbage-collected is closed at exit (its connector threads would otherwise keep the process alive).
+_open_sessions: list = []
+
+
+def _close_session(sess) -> None:
+    try:
+        _open_sessions.remove(sess)
+    except ValueError:
+        pass
+    try:
+        with quiet():
+            sess.close()
+    except Exception:
+        pass
+
+
 def close_all() -> None:
     """Stop every log follower and close every FLARE session this process opened."""
     try:
@@ -349,23 +362,20 @@ def close_all() -> None:
         pass
     for flare in list(_live):
         flare.close()
-
-
-_exit_hook_installed = False
+    for sess in list(_open_sessions):
+        _close_session(sess)
 
 
 def _install_exit_hook() -> None:
     """Close every session before the interpreter waits for its threads.
 
     ``threading._register_atexit`` callbacks run, last registered first, *before* the interpreter joins
-    non-daemon threads — among them ``concurrent.futures``' own hook, which waits for NVFlare's worker threads,
-    which an open session keeps busy forever. So this is installed at the first login, after NVFlare has
-    imported ``concurrent.futures``, and runs before that hook.
+    non-daemon threads — among them ``concurrent.futures``' own hook, which waits for the worker threads an open
+    NVFlare session keeps busy forever. Importing ``concurrent.futures.thread`` first makes sure its hook is
+    registered before this one, so this one runs first.
     """
-    global _exit_hook_installed
-    if _exit_hook_installed:
-        return
-    _exit_hook_installed = True
+    import concurrent.futures.thread  # noqa: F401 - see the docstring
+
     register = getattr(threading, "_register_atexit", None)
     if register is not None:
         try:
@@ -376,3 +386,6 @@ def _install_exit_hook() -> None:
     import atexit
 
     atexit.register(close_all)
+
+
+_install_exit_hook()

@@ -44,8 +44,12 @@ def lab_server_extra_env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def lab_server(lab_server_extra_env):
-    """A running JupyterLab: ``.url``, ``.token``, ``.root_dir``, ``.lab_url(path)``, ``.api(path)``, ``.stop()``."""
+def lab_server(flarenb_poc, lab_server_extra_env):
+    """A running JupyterLab: ``.url``, ``.token``, ``.root_dir``, ``.lab_url(path)``, ``.api(path)``, ``.stop()``.
+
+    It needs the session's local FLARE (``flarenb_poc``) first: the server and its kernels inherit its HOME and
+    ``NVFLARE_POC_WORKSPACE``, so ``%flare poc start`` in a notebook reuses that FLARE instead of starting another.
+    """
     # Keep a HOME another fixture already isolated (e.g. flarenb_poc), so kernels find the same ~/.nvflare;
     # never run the server with the user's real HOME.
     home = _isolated_home()
