@@ -109,6 +109,13 @@ def test_wait_on_a_job_whose_client_raises_fails_the_cell(flarenb_poc, tmp_path)
         k.run("%load_ext flarenb\n%flare poc start")
         sub = k.run(f"job = %flare submit {job_dir} --new --no-follow\nprint(job.id)")
         job_id = Kernel.text(sub).strip().splitlines()[-1]
+        monitored = k.run(f"%flare monitor {job_id} --timeout 240 --interval 0.5")
+        shown = [m for m in monitored["outputs"] if m["msg_type"] in ("display_data", "update_display_data")]
+        texts = [m["content"]["data"]["text/plain"] for m in shown]
+        assert shown[0]["msg_type"] == "display_data" and len(shown) >= 2  # progress, updated in place
+        assert all(t.startswith(f"job {job_id}: ") and t.endswith(" s)") for t in texts), texts
+        assert texts[-1].startswith(f"job {job_id}: FINISHED:EXECUTION_EXCEPTION (")
+        assert monitored["status"] == "error"
         failed = k.run(f"%flare wait {job_id} --timeout 240 --interval 1")
         assert failed["status"] == "error"  # "Run All" stops here
         errors = [m["content"] for m in failed["outputs"] if m["msg_type"] == "error"]
