@@ -58,4 +58,7 @@ class Kernel:
         try:
             self.kc.stop_channels()
         finally:
-            self.km.shutdown_kernel(now=False)
+            if self.km.is_alive():
+                self.km.shutdown_kernel(now=False)
+            else:
+                self.km.cleanup_resources()

@@ -204,3 +204,18 @@ def test_unknown_variable_and_bad_flags_for_submit(ip, flarenb_poc):
     assert str(u.value) == (
         "%flare submit: argument --submit-token: not allowed with argument --new. See '%flare help submit'"
     )
+
+
+def test_a_kernel_with_a_live_session_shuts_down_by_itself(flarenb_poc, tmp_path):
+    """The session is closed when the kernel shuts down: the kernel exits on its own, it is not killed."""
+    from kernel import Kernel
+
+    k = Kernel(cwd=str(tmp_path))
+    try:
+        result = k.run(f"%load_ext flarenb\n%flare connect --startup-kit {flarenb_poc.kit.path}\n%flare info")
+        assert result["status"] == "ok" and "clients (2): site-1, site-2" in Kernel.text(result)
+        assert "Connecting to FLARE" not in Kernel.text(result)  # NVFlare's chatter stays out of the cell
+        k.kc.shutdown()
+        until(lambda: not k.km.is_alive(), timeout=20, what="the kernel to exit after a shutdown request")
+    finally:
+        k.shutdown()
