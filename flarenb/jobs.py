@@ -18,6 +18,7 @@ from typing import Any
 from . import session as _session
 from ._display import StatusLine
 from .errors import FlareError
+from .transports import is_terminal_status
 
 
 class JobFailed(FlareError):
@@ -28,11 +29,9 @@ class JobWaitTimeout(FlareError):
     """The job did not end within the timeout (as ``nvflare job wait`` exits 3)."""
 
 
-TERMINAL_PREFIXES = ("FINISHED", "FAILED", "ABORTED", "ABANDONED")
-
-
 def is_terminal(status: str | None) -> bool:
-    return bool(status) and str(status).startswith(TERMINAL_PREFIXES)
+    """True once the job has ended (whatever the outcome)."""
+    return is_terminal_status(None if status is None else str(status))
 
 
 def failure_of(status: str) -> str | None:

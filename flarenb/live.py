@@ -22,6 +22,7 @@ from .poc import _alive
 from .receiver import ENDED, LIVE, QUIET, STOPPED, TIMED_OUT, UNAVAILABLE, WAITING
 from .transports import Composite, LocalTail, local_job_log_paths, make_transport
 from .widget import LogView as _Widget
+from .widget import _safe_filename
 
 STATUS_TTL = 2.0
 FINISHED_LOAD_TIMEOUT = 15.0
@@ -255,7 +256,7 @@ class LogView(_Widget):
         poc = getattr(flare, "poc", None)
         written = []
         for site in self.sites:
-            dest = Path(directory) / f"{''.join(c if c.isalnum() or c in '-_.' else '_' for c in site)}.log"
+            dest = Path(directory) / f"{_safe_filename(site)}.log"
             local = None
             if poc is not None:
                 local = poc.job_log(poc.server_name if site == "server" else site, self.job.id)
@@ -363,8 +364,3 @@ class LogView(_Widget):
     def close(self) -> None:
         self.detach("closed")
         super().close()
-
-
-def view(job: "_jobs.Job | str") -> LogView:
-    """The live log widget for ``job`` (a :class:`~flarenb.jobs.Job` or a job id)."""
-    return LogView(job)

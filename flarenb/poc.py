@@ -360,12 +360,6 @@ def status(workspace: str | os.PathLike | None = None) -> PocStatus:
     return PocStatus(poc.workspace, poc.prepared, poc.running, poc.pids() if poc.prepared else {})
 
 
-def current_poc() -> Poc | None:
-    """The POC behind the current connection, if it is a local one."""
-    cur = _session._current
-    return cur.poc if cur is not None else None
-
-
 def stop(
     workspace: str | os.PathLike | None = None, clean: bool = False, timeout: float = 60.0, progress: bool = True
 ) -> PocStatus:

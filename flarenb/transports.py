@@ -46,9 +46,12 @@ __all__ = [
 
 
 
+TERMINAL_PREFIXES = ("FINISHED", "FAILED", "ABORTED", "ABANDONED")
+
+
 def is_terminal_status(status):
-    """True for a finished job status ('FINISHED:COMPLETED', 'FINISHED:ABORTED', ...)."""
-    return isinstance(status, str) and status.upper().startswith(("FINISHED", "FAILED", "ABANDONED"))
+    """True for a status of a job that has ended ('FINISHED:COMPLETED', 'FINISHED:ABORTED', 'FAILED', ...)."""
+    return isinstance(status, str) and status.upper().startswith(TERMINAL_PREFIXES)
 
 
 class _Threaded:
