@@ -6,13 +6,17 @@ The magic layer turns :class:`FlareError` into IPython's ``UsageError`` (no trac
 
 from __future__ import annotations
 
+from ._text import terminal_safe
+
 
 class FlareError(Exception):
     """An error meant for the user: ``str(err)`` is one line naming the problem and the fix."""
 
     def __init__(self, message: str, hint: str | None = None):
-        self.message = message
-        self.hint = hint
+        # the message may quote a server or a site: it must not drive the user's terminal
+        self.message = terminal_safe(message)
+        self.hint = None if hint is None else terminal_safe(hint)
+        message, hint = self.message, self.hint
         super().__init__(f"{message}. {hint}" if hint else message)
 
     def _render_traceback_(self) -> list[str]:

@@ -8,15 +8,16 @@ object. Errors are :class:`~flarenb.errors.FlareError` with one line naming the 
 from __future__ import annotations
 
 import html
-import os
-import shutil
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import session as _session
+from . import validate
 from ._display import StatusLine
+from ._text import terminal_safe
+from .downloads import Download, download
 from .errors import FlareError
 from .transports import is_terminal_status
 
@@ -98,6 +99,9 @@ class Job:
     submit_time: str | None = None
     status_at_submit: str | None = None
 
+    def __post_init__(self) -> None:
+        self.id = validate.job_id(self.id)
+
     def _f(self) -> "_session.Flare":
         return _flare(self.flare)
 
@@ -162,6 +166,9 @@ class Job:
 
     # -- display -----------------------------------------------------------------------------------
     def summary(self) -> str:
+        return terminal_safe(self._summary())
+
+    def _summary(self) -> str:
         if self.reattached:
             return (
                 f"reattached to job {self.id} ({self.status_at_submit or '?'}, submitted at "
@@ -194,6 +201,7 @@ class Job:
 
 def get_job(job_id: str, flare=None) -> Job:
     """A handle on an existing job (checks that it exists)."""
+    job_id = validate.job_id(job_id)
     f = _flare(flare)
     with _errors(job_id, f):
         meta = f.call(lambda s: s.get_job_meta(job_id))
@@ -206,7 +214,7 @@ class JobList(list):
     COLUMNS = ("job_id", "job_name", "status", "submit_time", "duration")
 
     def _cells(self):
-        return [[str(row.get(c, "")) for c in self.COLUMNS] for row in self]
+        return [[terminal_safe(row.get(c, "")) for c in self.COLUMNS] for row in self]
 
     def __str__(self) -> str:
         if not self:
@@ -273,18 +281,24 @@ class JobMeta(dict):
     """A job's metadata (``nvflare job meta``); shown as its one-line status."""
 
     def __str__(self) -> str:
-        return f"job {self.get('job_id')}: {self.get('status')}"
+        return terminal_safe(f"job {self.get('job_id')}: {self.get('status')}")
 
     def _repr_pretty_(self, p, cycle):
         p.text(str(self))
 
 
+MIN_INTERVAL = 0.1  # seconds: a smaller --interval polls the server at this rate, not faster
+
+
 def wait(job_id: str, timeout: float = 0, interval: float = 2.0, progress: bool = False, flare=None) -> JobMeta:
-    """Wait for ``job_id`` to end (``nvflare job wait``; ``progress=True`` is ``nvflare job monitor``)."""
-    if timeout < 0:
-        raise FlareError(f"--timeout must be >= 0, got {timeout:g}", "Use 0 to wait without a limit")
-    if interval <= 0:
-        raise FlareError(f"--interval must be > 0, got {interval:g}", "Example: --interval 2")
+    """Wait for ``job_id`` to end (``nvflare job wait``; ``progress=True`` is ``nvflare job monitor``).
+
+    ``timeout`` 0 waits without a limit; ``interval`` is the poll period in seconds (at least ``MIN_INTERVAL``).
+    """
+    job_id = validate.job_id(job_id)
+    timeout = validate.seconds("--timeout", timeout, maximum=365 * 86400.0, example="--timeout 600 (0: no limit)")
+    interval = validate.seconds("--interval", interval, allow_minimum=False, maximum=3600.0, example="--interval 2")
+    interval = max(interval, MIN_INTERVAL)
     f = _flare(flare)
     show = StatusLine(progress)
     start = time.monotonic()
@@ -301,7 +315,7 @@ def wait(job_id: str, timeout: float = 0, interval: float = 2.0, progress: bool 
                 f"Job {job_id} is still {status} after {timeout:g} s",
                 f"Wait longer with %flare wait {job_id} --timeout N, or stop it with %flare abort {job_id}",
             )
-        time.sleep(min(interval, max(0.05, timeout - elapsed)) if timeout else interval)
+        time.sleep(min(interval, max(MIN_INTERVAL, timeout - elapsed)) if timeout else interval)
     code = failure_of(status)
     if code:
         raise JobFailed(
@@ -313,6 +327,7 @@ def wait(job_id: str, timeout: float = 0, interval: float = 2.0, progress: bool 
 
 def abort(job_id: str, flare=None) -> str:
     """Abort a running job (``nvflare job abort``)."""
+    job_id = validate.job_id(job_id)
     f = _flare(flare)
     with _errors(job_id, f):
         status = str(f.call(lambda s: s.get_job_meta(job_id)).get("status"))
@@ -324,6 +339,7 @@ def abort(job_id: str, flare=None) -> str:
 
 def delete(job_id: str, flare=None) -> str:
     """Delete a job and its stored data (``nvflare job delete``)."""
+    job_id = validate.job_id(job_id)
     f = _flare(flare)
     with _errors(job_id, f):
         f.call(lambda s: s.delete_job(job_id))
@@ -332,92 +348,16 @@ def delete(job_id: str, flare=None) -> str:
 
 def clone(job_id: str, flare=None) -> Job:
     """Submit a copy of a job (``nvflare job clone``)."""
+    job_id = validate.job_id(job_id)
     f = _flare(flare)
     with _errors(job_id, f):
         new_id = f.call(lambda s: s.clone_job(job_id), retry=False)
     return get_job(new_id, flare=f)
 
 
-@dataclass
-class Download:
-    """A downloaded job result with the CLI's artifact discovery."""
-
-    job_id: str
-    path: str
-    artifacts: dict
-    missing: list
-
-    @property
-    def global_model(self) -> str | None:
-        return self.artifacts.get("global_model")
-
-    @property
-    def client_logs(self) -> dict:
-        return self.artifacts.get("client_logs", {})
-
-    def metric_per_round(self, name: str) -> list[tuple[int, float]]:
-        """``[(round, aggregated value), ...]`` of one metric, from the job's ``round_metrics.jsonl``."""
-        import json
-
-        path = self.artifacts.get("round_metrics")
-        if not path:
-            raise FlareError(f"Job {self.job_id} reported no per-round metrics", "Send metrics with FLModel(metrics=...)")
-        out = []
-        with open(path) as f:
-            for line in f:
-                if line.strip():
-                    row = json.loads(line)
-                    for m in row.get("aggregated_metrics", []):
-                        if m.get("name") == name:
-                            out.append((int(row["round"]), float(m["value"])))
-        return out
-
-    def __str__(self) -> str:
-        lines = [f"downloaded job {self.job_id} to {self.path}"]
-        for key, value in self.artifacts.items():
-            if isinstance(value, dict):
-                for site, path in sorted(value.items()):
-                    lines.append(f"  {key}[{site}]: {path}")
-            else:
-                lines.append(f"  {key}: {value}")
-        if self.missing:
-            lines.append(f"  missing: {', '.join(self.missing)}")
-        return "\n".join(lines)
-
-    def _repr_pretty_(self, p, cycle):
-        p.text(str(self))
-
-
-def download(job_id: str, output_dir: str | None = None, force: bool = False, flare=None) -> Download:
-    """Download a job's result to ``output_dir/<job_id>`` (``nvflare job download``)."""
-    from nvflare.tool.job.job_cli import _discover_job_download_artifacts
-
-    f = _flare(flare)
-    dest = os.path.abspath(output_dir or ".")
-    target = os.path.join(dest, job_id)
-    if os.path.exists(target):
-        if not force:
-            raise FlareError(
-                f"{target} already exists",
-                "Pass --force to replace it, or choose another --output-dir",
-            )
-        shutil.rmtree(target) if os.path.isdir(target) and not os.path.islink(target) else os.remove(target)
-    os.makedirs(dest, exist_ok=True)
-    with _errors(job_id, f):
-        path = f.call(lambda s: s.download_job_result(job_id, dest))
-    path = os.path.abspath(str(path or target))
-    artifacts, missing = _discover_job_download_artifacts(path)
-    if "global_model" not in artifacts:
-        # The CLI knows PyTorch/TF model names; numpy jobs (NPModelPersistor) save <server>/models/server.npy.
-        numpy_model = os.path.join(path, "workspace", "models", "server.npy")
-        if os.path.isfile(numpy_model):
-            artifacts["global_model"] = numpy_model
-            missing = [m for m in missing if m != "global_model"]
-    return Download(job_id=job_id, path=path, artifacts=artifacts, missing=list(missing))
-
-
 def stats(job_id: str, site: str = "all", flare=None) -> dict:
     """Running statistics of a job (``nvflare job stats --site``)."""
+    job_id = validate.job_id(job_id)
     f = _flare(flare)
     if site == "server":
         target_type, targets = "server", None
@@ -443,6 +383,7 @@ LOG_MODES = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "concise", "msg_on
 
 def log_config(job_id: str, level: str, site: str = "all", flare=None) -> dict:
     """Change the log level or mode of a running job (``nvflare job log-config``)."""
+    job_id = validate.job_id(job_id)
     if level not in LOG_MODES and level.upper() not in LOG_MODES[:5]:
         raise FlareError(f"Unknown log level or mode {level!r}", f"Use one of: {', '.join(LOG_MODES)}")
     level = level.upper() if level.upper() in LOG_MODES[:5] else level

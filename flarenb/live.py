@@ -248,31 +248,24 @@ class LogView(_Widget):
 
     def _write_complete_logs(self, directory) -> list[str]:
         """The download action: each site's complete log — the job's own log file where it is on this machine,
-        else what the server returns for the site (its last 5 MiB) — as ``<directory>/<site>.log``."""
-        import shutil
-        from pathlib import Path
+        else what the server returns for the site — as ``<directory>/<site>.log`` (see
+        :func:`flarenb.downloads.write_site_logs`: a file that is not complete says so)."""
+        from .downloads import write_site_logs
 
         flare = self.job._f()
         poc = getattr(flare, "poc", None)
-        written = []
-        for site in self.sites:
-            dest = Path(directory) / f"{_safe_filename(site)}.log"
-            local = None
-            if poc is not None:
-                local = poc.job_log(poc.server_name if site == "server" else site, self.job.id)
-            if local is not None and local.is_file():
-                shutil.copyfile(local, dest)
-            else:
-                try:
-                    reply = flare.call(lambda s: s.get_job_logs(self.job.id, target=site))
-                    text = (reply.get("logs") or {}).get(site)
-                except Exception:
-                    text = None
-                if text is None:  # fall back to what this view holds
-                    text = "\n".join(line.text for line in self.lines(site)) + "\n"
-                dest.write_text(text)
-            written.append(str(dest))
-        return written
+
+        def local(site: str):
+            return poc.job_log(poc.server_name if site == "server" else site, self.job.id) if poc is not None else None
+
+        return write_site_logs(
+            directory,
+            list(self.sites),
+            file_name=lambda site: f"{_safe_filename(site)}.log",
+            local_file=local,
+            ask_server=lambda site: flare.call(lambda s: s.get_job_logs(self.job.id, target=site)),
+            held_lines=lambda site: [line.text for line in self.lines(site)],
+        )
 
     # -- wiring --------------------------------------------------------------------------------------
     def _attach(self) -> None:

@@ -27,6 +27,7 @@ import html
 import inspect
 import re
 
+from ._text import terminal_safe
 from .errors import FlareError
 
 __all__ = ["get_logs", "JobLogs", "LogsInputError", "validate_bound", "DEFAULT_TAIL"]
@@ -96,9 +97,10 @@ def get_logs(fetch, job_id, site="server", tail=None, since=None, max_bytes=None
     if since is not None:
         try:
             since_ts = cli._normalize_log_timestamp(str(since))
-        except ValueError:
+        except (ValueError, OverflowError):  # OverflowError: a date out of range once converted to UTC
             raise LogsInputError(
-                f"--since must be a timestamp like 2026-04-28T10:00:00 or 2026-04-28T10:00:00Z, got {str(since)!r}",
+                "--since must be a timestamp like 2026-04-28T10:00:00 or 2026-04-28T10:00:00Z,"
+                f" got {_one_line(since)!r}",
                 f"Example: %flare logs {job_id} --since 2026-04-28T10:00:00",
             ) from None
     since_value = str(since) if since is not None else None
@@ -166,9 +168,13 @@ class JobLogs:
         return self.logs[site]
 
     def text(self):
+        """The CLI's human output, with terminal escape sequences and control characters neutralised."""
         return str(self)
 
     def __str__(self):
+        return terminal_safe(self._plain())
+
+    def _plain(self):
         out = []
         if self.target != "all" and self.target in self.logs and len(self.logs) == 1 and not self.unavailable:
             return _block_text(self.logs[self.target])

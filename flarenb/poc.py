@@ -26,13 +26,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import procs as _procs
 from . import session as _session
+from . import validate
 from ._display import StatusLine
 from .errors import FlareError, PocError
 
 DEFAULT_CLIENTS = 2
 DEFAULT_PORT = 8002  # NVFlare's POC server port
 START_TIMEOUT = 90.0
+MAX_CLIENTS = 100  # each client is a process of ~90 MiB
 PROJECT = "example_project"
 ADMIN = "admin@nvidia.com"
 
@@ -171,17 +174,23 @@ def _nvflare(args: list[str], poc: Poc, timeout: float) -> subprocess.CompletedP
 
 def _site_names(clients: int | None, sites: list[str] | None) -> list[str]:
     if sites:
-        names = [s.strip() for s in sites if s.strip()]
-        bad = [s for s in names if not all(ch.isalnum() or ch in "-_." for ch in s)]
-        if bad or len(set(names)) != len(names):
+        if isinstance(sites, str):
+            sites = sites.split(",")
+        names = [validate.site_name(s.strip() if isinstance(s, str) else s, reserved=("server",)) for s in sites]
+        dupes = sorted({s for s in names if names.count(s) > 1})
+        if dupes:
             raise PocError(
-                f"Invalid site names {', '.join(bad) or 'with duplicates'}",
-                "Use distinct names of letters, digits, '-', '_' or '.', e.g. --sites hospital-a,hospital-b",
+                f"Duplicate site names: {', '.join(dupes)}",
+                "Use distinct names, e.g. --sites hospital-a,hospital-b",
             )
         return names
-    n = DEFAULT_CLIENTS if clients is None else int(clients)
+    if isinstance(clients, bool) or not isinstance(clients, (int, type(None))):
+        raise PocError(f"--clients must be a whole number, got {clients!r}", "Example: %flare poc start --clients 2")
+    n = DEFAULT_CLIENTS if clients is None else clients
     if n < 1:
         raise PocError(f"--clients must be at least 1, got {n}", "Example: %flare poc start --clients 2")
+    if n > MAX_CLIENTS:
+        raise PocError(f"--clients must be at most {MAX_CLIENTS}, got {n}", "Example: %flare poc start --clients 2")
     return [f"site-{i + 1}" for i in range(n)]
 
 
@@ -272,6 +281,9 @@ def start(
     A running POC with the same sites is reused as it is; one with other sites is an error (stop it first).
     ``port`` is the server's port (default: NVFlare's 8002, or what the workspace was prepared with).
     """
+    timeout = validate.seconds("--timeout", timeout, minimum=1.0, maximum=3600.0, example="--timeout 90")
+    if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535):
+        raise PocError(f"--port must be a TCP port number 1-65535, got {port!r}", "Example: --port 8002")
     poc = Poc(Path(workspace).expanduser().resolve() if workspace else default_workspace())
     explicit = clients is not None or bool(sites)
     wanted = _site_names(clients, sites)
@@ -363,8 +375,20 @@ def status(workspace: str | os.PathLike | None = None) -> PocStatus:
 def stop(
     workspace: str | os.PathLike | None = None, clean: bool = False, timeout: float = 60.0, progress: bool = True
 ) -> PocStatus:
-    """Stop the local FLARE (all its processes; its ports are free afterwards); ``clean=True`` also deletes it."""
+    """Stop the local FLARE (all its processes; its ports are free afterwards).
+
+    ``clean=True`` also deletes the workspace — only if it is a prepared POC workspace (NVFlare's layout:
+    ``project.yml`` and the server and admin kits under ``<workspace>/<project>/prod_00``); any other existing folder
+    is refused with a one-line error before anything is stopped or deleted.
+    """
+    timeout = validate.seconds("--timeout", timeout, minimum=1.0, maximum=3600.0, example="--timeout 60")
     poc = Poc(Path(workspace).expanduser().resolve() if workspace else default_workspace())
+    if clean and os.path.lexists(poc.workspace) and not is_poc_workspace(poc.workspace):
+        raise PocError(
+            f"{poc.workspace} is not a prepared POC workspace (no project.yml with its server and admin kits);"
+            " nothing was stopped or deleted",
+            "Check --workspace; %flare poc stop --clean only deletes a folder made by %flare poc start",
+        )
     show = StatusLine(progress)
     cur = _session._current
     if cur is not None and cur.poc == poc:
@@ -386,24 +410,27 @@ def stop(
     return st
 
 
+def is_poc_workspace(path: str | os.PathLike) -> bool:
+    """True if ``path`` is a real folder with NVFlare's POC layout (``nvflare poc clean``'s own check:
+    ``setup_service_config`` reads ``project.yml``, ``is_poc_ready`` finds the server and admin kits)."""
+    from nvflare.tool.poc.poc_commands import is_poc_ready, setup_service_config
+
+    folder = str(path)
+    if os.path.islink(folder) or not os.path.isdir(folder):
+        return False
+    try:
+        project_config, service_config = setup_service_config(folder)
+        return bool(project_config) and bool(service_config) and is_poc_ready(folder, service_config, project_config)
+    except Exception:  # why: a missing or unreadable project.yml means "not a POC workspace", whatever NVFlare raises
+        return False
+
+
 def _poc_processes(poc: Poc) -> list[int]:
-    """Every process (server, clients, job processes, sub_start.sh watchdogs) running from this workspace."""
-    root = str(poc.prod_dir)
+    """This user's NVFlare processes of this workspace (server, clients, job processes, ``sub_start.sh``
+    watchdogs), matched by NVFlare's process signatures (:mod:`flarenb.procs`), never by a substring."""
     if not os.path.isdir("/proc"):  # not Linux: the pid files are all we know
         return [pid for pid in poc.pids().values() if pid]
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
-            cwd = os.readlink(f"/proc/{entry}/cwd")
-        except OSError:
-            continue
-        if (root in cmd or cwd.startswith(root)) and _alive(int(entry)):
-            found.append(int(entry))
-    return found
+    return [pid for pid in _procs.poc_processes(poc.prod_dir) if _alive(pid)]
 
 
 def _kill_all(poc: Poc, sig: int = signal.SIGTERM) -> None:

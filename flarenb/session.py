@@ -301,6 +301,9 @@ def connect(
     then the active kit in ``~/.nvflare/config.conf``. Connecting again with the same kit and study reuses the
     live session.
     """
+    from . import validate
+
+    timeout = validate.seconds("--timeout", timeout, minimum=0.5, maximum=3600.0, example="--timeout 10")
     kit = resolve_kit(startup_kit=startup_kit, kit_id=kit_id)
     if _current is not None and _current.kit.path == kit.path and _current.study == study:
         _current.session  # noqa: B018 - make sure it is (still) logged in

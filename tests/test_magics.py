@@ -92,8 +92,7 @@ def test_poc_start_rejects_bad_counts_before_doing_anything(ip, tmp_path):
         "--clients must be at least 1, got 0. Example: %flare poc start --clients 2"
     )
     assert error(ip, f"poc start --sites a,a --workspace {ws}", FlareError) == (
-        "Invalid site names with duplicates. Use distinct names of letters, digits, '-', '_' or '.',"
-        " e.g. --sites hospital-a,hospital-b"
+        "Duplicate site names: a. Use distinct names, e.g. --sites hospital-a,hospital-b"
     )
     assert not ws.exists()
 
