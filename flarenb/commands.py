@@ -6,6 +6,7 @@ from . import jobs as _jobs
 from . import poc as _poc
 from . import session as _session
 from . import submission as _submit
+from . import validate as _validate
 from .errors import FlareError
 from .magics import command
 
@@ -78,8 +79,18 @@ def _conn(ns):
     return _session.for_command(study=ns.study, startup_kit=ns.startup_kit, kit_id=ns.kit_id)
 
 
+def _job_id(value: str) -> str:
+    """argparse type of every JOB_ID: checked before connecting or touching anything (a one-line UsageError)."""
+    import argparse
+
+    try:
+        return _validate.job_id(value)
+    except _validate.InvalidInput as e:
+        raise argparse.ArgumentTypeError(e.message) from None
+
+
 def _job_id_flag(p) -> None:
-    p.add_argument("job_id", metavar="JOB_ID", help="job id")
+    p.add_argument("job_id", metavar="JOB_ID", type=_job_id, help="job id")
     _conn_flags(p)
 
 
@@ -136,7 +147,7 @@ def _display(obj) -> None:
 
 
 def _wait_flags(p) -> None:
-    p.add_argument("job_id", metavar="JOB_ID", help="job id")
+    p.add_argument("job_id", metavar="JOB_ID", type=_job_id, help="job id")
     p.add_argument("--timeout", type=float, default=0, help="seconds to wait (0 = no limit)")
     p.add_argument("--interval", type=float, default=2, help="poll interval in seconds")
     _conn_flags(p)
