@@ -31,6 +31,7 @@ from . import session as _session
 from . import validate
 from ._display import StatusLine
 from .errors import FlareError, PocError
+from .procs import alive as _alive
 
 DEFAULT_CLIENTS = 2
 DEFAULT_PORT = 8002  # NVFlare's POC server port
@@ -126,20 +127,6 @@ class Poc:
     def job_log(self, site: str, job_id: str, name: str = "log.txt") -> Path:
         """Where ``site`` writes its log of ``job_id`` (written live, readable without the admin API)."""
         return self.site_dir(site) / job_id / name
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie is not alive
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 def _port_free(port: int) -> bool:

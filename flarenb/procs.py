@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["KIT_SCRIPTS", "NVFLARE_MODULES", "is_poc_process", "poc_processes"]
+__all__ = ["KIT_SCRIPTS", "NVFLARE_MODULES", "alive", "is_poc_process", "poc_processes"]
 
 NVFLARE_MODULES = frozenset(
     {
@@ -68,6 +68,21 @@ def is_poc_process(argv: list[str], prod_dir: str | os.PathLike[str]) -> bool:
         rel = _site_folder(argv[1], prod)
         return rel is not None and len(rel) == 3 and rel[1] == "startup" and rel[2] in KIT_SCRIPTS
     return False
+
+
+def alive(pid: int) -> bool:
+    """True if ``pid`` runs (a zombie does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
 
 
 def _argv(pid: int) -> list[str] | None:
