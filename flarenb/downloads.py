@@ -121,6 +121,8 @@ def _output_dir(output_dir: str | os.PathLike | None) -> str:
         raise FlareError(f"--output-dir {dest} is not a folder", "Choose a folder (it is created if missing)")
     try:
         os.makedirs(dest, exist_ok=True)
+    except ValueError:  # a NUL in the path
+        raise FlareError(f"--output-dir {dest!r} is not a valid path", "Choose a folder") from None
     except OSError as e:
         raise FlareError(f"Cannot create --output-dir {dest}: {e.strerror or e}", "Choose a writable folder") from None
     return dest
@@ -137,7 +139,10 @@ def download(job_id: str, output_dir: str | os.PathLike | None = None, force: bo
     dest = _output_dir(output_dir)
     target = os.path.join(dest, job_id)
     _check_replaceable(target, job_id, force)
-    tmp = tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=dest)
+    try:
+        tmp = tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=dest)
+    except OSError as e:
+        raise FlareError(f"Cannot write in --output-dir {dest}: {e.strerror or e}", "Choose a writable folder") from None
     try:
         with _jobs._errors(job_id, f):
             got = f.call(lambda s: s.download_job_result(job_id, tmp))
@@ -147,6 +152,8 @@ def download(job_id: str, output_dir: str | os.PathLike | None = None, force: bo
         with open(os.path.join(got, MARKER), "w", encoding="utf-8") as fh:
             json.dump({"job_id": job_id, "study": getattr(f, "study", None), "downloaded_at": _now()}, fh)
         replaced = _swap(got, target, tmp, job_id, force)
+    except OSError as e:
+        raise FlareError(f"Downloading job {job_id} into {dest} failed: {e.strerror or e}", "Check the folder") from None
     finally:
         _remove_own_tmp(tmp, dest)
     artifacts, missing = _artifacts(target)
