@@ -142,7 +142,9 @@ def download(job_id: str, output_dir: str | os.PathLike | None = None, force: bo
     try:
         tmp = tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=dest)
     except OSError as e:
-        raise FlareError(f"Cannot write in --output-dir {dest}: {e.strerror or e}", "Choose a writable folder") from None
+        raise FlareError(
+            f"Cannot write in --output-dir {dest}: {e.strerror or e}", "Choose a writable folder"
+        ) from None
     try:
         with _jobs._errors(job_id, f):
             got = f.call(lambda s: s.download_job_result(job_id, tmp))
@@ -153,7 +155,9 @@ def download(job_id: str, output_dir: str | os.PathLike | None = None, force: bo
             json.dump({"job_id": job_id, "study": getattr(f, "study", None), "downloaded_at": _now()}, fh)
         replaced = _swap(got, target, tmp, job_id, force)
     except OSError as e:
-        raise FlareError(f"Downloading job {job_id} into {dest} failed: {e.strerror or e}", "Check the folder") from None
+        raise FlareError(
+            f"Downloading job {job_id} into {dest} failed: {e.strerror or e}", "Check the folder"
+        ) from None
     finally:
         _remove_own_tmp(tmp, dest)
     artifacts, missing = _artifacts(target)

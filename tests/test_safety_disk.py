@@ -254,7 +254,10 @@ def test_download_into_a_file_or_unwritable_place_is_one_line(guard, tmp_path):
     (tmp_path / "a-file").write_text("mine")
     with pytest.raises(FlareError) as e:
         jobs.download(JOB, output_dir=tmp_path / "a-file", flare=FakeFlare())
-    assert str(e.value) == f"--output-dir {tmp_path / 'a-file'} is not a folder. Choose a folder (it is created if missing)"
+    assert (
+        str(e.value)
+        == f"--output-dir {tmp_path / 'a-file'} is not a folder. Choose a folder (it is created if missing)"
+    )
     assert (tmp_path / "a-file").read_text() == "mine"
 
 
