@@ -224,6 +224,7 @@ def prepare(poc: Poc, sites: list[str], port: int | None = None) -> None:
     """
     if poc.running:
         raise PocError("The local FLARE is running", "Stop it first with %flare poc stop")
+    _check_preparable(poc)
     previous = _active_kit_id()
     result = _nvflare(["poc", "prepare", "-c", *sites, "--force"], poc, timeout=120)
     if result.returncode != 0 or not poc.prepared:
@@ -246,6 +247,21 @@ def prepare(poc: Poc, sites: list[str], port: int | None = None) -> None:
             raise PocError(f"nvflare poc prepare with port {port} failed: {_tail(result)}", "Try another --port")
     _restore_active_kit(previous)
     _configure_log_receiver(poc)
+
+
+def _check_preparable(poc: Poc) -> None:
+    """``nvflare poc prepare --force`` deletes the workspace folder first: only ever let it at a missing or empty
+    folder, or one that already is a POC workspace."""
+    ws = poc.workspace
+    if not os.path.lexists(ws):
+        return
+    if not ws.is_dir() or ws.is_symlink():
+        raise PocError(f"The POC workspace {ws} is not a folder", "Choose another --workspace")
+    if any(ws.iterdir()) and not is_poc_workspace(ws):
+        raise PocError(
+            f"{ws} is not empty and not a POC workspace: preparing a local FLARE there would delete what it holds",
+            "Choose a new or empty folder with --workspace",
+        )
 
 
 def _tail(result: subprocess.CompletedProcess) -> str:
@@ -290,7 +306,9 @@ def start(
     reprepare = not poc.prepared or (explicit and sorted(poc.clients) != sorted(wanted)) or (
         port and port not in poc.ports
     )
-    # the port is checked before anything is prepared: a refused start changes nothing on disk
+    # the folder and the port are checked before anything is prepared: a refused start changes nothing on disk
+    if reprepare:
+        _check_preparable(poc)
     _check_ports([port] if port else poc.ports if not reprepare else [DEFAULT_PORT])
     if reprepare:
         show(f"Preparing a local FLARE with {', '.join(wanted)} in {poc.workspace} …")

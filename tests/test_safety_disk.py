@@ -282,6 +282,34 @@ def test_poc_stop_clean_refuses_a_folder_that_is_not_a_poc_workspace(guard, tmp_
     assert tree(tmp_path) == before
 
 
+def test_poc_start_never_prepares_over_a_folder_that_is_not_a_poc_workspace(guard, tmp_path, monkeypatch):
+    """``nvflare poc prepare --force`` deletes the workspace first: flarenb must not run it on the user's folder."""
+
+    def no_nvflare(args, p, timeout):
+        raise AssertionError(f"nvflare {args} was run")
+
+    monkeypatch.setattr(poc, "_nvflare", no_nvflare)
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "thesis.tex").write_text("mine")
+    before = tree(tmp_path)
+    with pytest.raises(FlareError) as e:
+        poc.start(workspace=project, progress=False, port=_unused_port())
+    assert str(e.value) == (
+        f"{project} is not empty and not a POC workspace: preparing a local FLARE there would delete what it holds."
+        " Choose a new or empty folder with --workspace"
+    )
+    assert tree(tmp_path) == before
+
+
+def _unused_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 # -- item 3: which processes POC shutdown may signal ----------------------------------------------------------------
 
 
