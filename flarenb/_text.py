@@ -6,7 +6,8 @@ shown (CSI), or hide text (NUL, CR, bidi overrides). The HTML side escapes marku
 text counterpart, shared by every ``__str__`` that shows remote text (and the widget's text snapshot).
 
 * Escape sequences (7-bit ``ESC ...`` and 8-bit C1 ``CSI``/``OSC``/``DCS``...) are removed whole, their payload
-  included — colours are dropped, as the static snapshot already does.
+  included — colours are dropped, as the static snapshot already does. An unterminated one ends at the line's end,
+  so it never hides the lines after it.
 * Every other C0/C1 control except newline and tab, DEL, and the bidi override/isolate characters becomes a
   visible placeholder (``␀``, ``␛``, ``␍`` … or ``\\x9b``-style text), so nothing is silently hidden.
 * ``\\r\\n`` becomes ``\\n``.
@@ -22,8 +23,8 @@ __all__ = ["terminal_safe"]
 _SEQUENCE = re.compile(
     r"""
     (?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]                          # CSI
-  | (?:\x1b\]|\x9d)[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?     # OSC (unterminated: to the end)
-  | (?:\x1b[PX^_]|[\x90\x98\x9e\x9f])[^\x1b\x9c]*(?:\x1b\\|\x9c)?  # DCS, SOS, PM, APC
+  | (?:\x1b\]|\x9d)[^\x07\x1b\x9c\n]*(?:\x07|\x1b\\|\x9c)?   # OSC (unterminated: to the line's end)
+  | (?:\x1b[PX^_]|[\x90\x98\x9e\x9f])[^\x1b\x9c\n]*(?:\x1b\\|\x9c)?  # DCS, SOS, PM, APC
   | \x1b[ -/]*[0-~]                                           # other ESC sequences (charset, keypad, ...)
     """,
     re.VERBOSE,

@@ -494,6 +494,7 @@ def test_text_outputs_neutralise_terminal_escapes():
 def test_terminal_safe_leaves_no_control_characters(text):
     out = terminal_safe(text)
     assert not any((ord(c) < 32 and c not in "\n\t") or 0x7F <= ord(c) <= 0x9F for c in out)
+    assert out.count("\n") == text.replace("\r\n", "\n").count("\n")  # never hides the lines after a sequence
     if text.isprintable():
         assert out == text
 
