@@ -21,7 +21,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import validate
@@ -41,6 +41,9 @@ class Download:
     artifacts: dict
     missing: list
     replaced: bool = False
+    #: sites that ran the job but whose log is not in the result (``{site: what to do}``), e.g. when NVFlare's log
+    #: streaming lost it at the end of the job (NVFlare issue #5207)
+    missing_logs: dict = field(default_factory=dict)
 
     @property
     def global_model(self) -> str | None:
@@ -80,6 +83,8 @@ class Download:
                 lines.append(f"  {key}: {value}")
         if self.missing:
             lines.append(f"  missing: {', '.join(map(str, self.missing))}")
+        for site, note in sorted(self.missing_logs.items()):
+            lines.append(f"  INCOMPLETE: no log of {site} in the result; {note}")
         return terminal_safe("\n".join(lines))
 
     def _repr_pretty_(self, p, cycle):
@@ -135,7 +140,7 @@ def download(job_id: str, output_dir: str | os.PathLike | None = None, force: bo
     job_id = validate.job_id(job_id)
     f = _jobs._flare(flare)
     with _jobs._errors(job_id, f):
-        f.call(lambda s: s.get_job_meta(job_id))  # the job exists (else a one-line JobNotFound) before any disk work
+        meta = f.call(lambda s: s.get_job_meta(job_id)) or {}  # the job exists (else JobNotFound) before disk work
     dest = _output_dir(output_dir)
     target = os.path.join(dest, job_id)
     _check_replaceable(target, job_id, force)
@@ -161,7 +166,23 @@ def download(job_id: str, output_dir: str | os.PathLike | None = None, force: bo
     finally:
         _remove_own_tmp(tmp, dest)
     artifacts, missing = _artifacts(target)
-    return Download(job_id=job_id, path=target, artifacts=artifacts, missing=missing, replaced=replaced)
+    lost = _missing_logs(meta, artifacts.get("client_logs", {}), job_id, getattr(f, "poc", None))
+    return Download(job_id, target, artifacts, missing, replaced=replaced, missing_logs=lost)
+
+
+def _missing_logs(meta: dict, client_logs: dict, job_id: str, local_poc) -> dict[str, str]:
+    """The clients that ran the job (meta ``job_clients``) without a log in the result, and where to find it."""
+    out = {}
+    for client in meta.get("job_clients") or []:
+        site = client.get("name") if isinstance(client, dict) else None
+        if not isinstance(site, str) or site in client_logs:
+            continue
+        own = local_poc.job_log(site, job_id) if local_poc is not None else None
+        if own is not None and own.is_file():
+            out[site] = f"its own complete log is {own}"
+        else:
+            out[site] = f"see %flare logs {job_id} --site {site}, or the site's own workspace"
+    return out
 
 
 def _swap(new: str, target: str, tmp: str, job_id: str, force: bool) -> bool:

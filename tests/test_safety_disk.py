@@ -233,6 +233,23 @@ def test_download_replaces_only_its_own_earlier_download(guard, tmp_path):
     assert (elsewhere / downloads.MARKER).exists()
 
 
+def test_a_result_without_a_client_log_says_so(guard, tmp_path):
+    class WithClients(FakeSession):
+        def get_job_meta(self, job_id):
+            meta = super().get_job_meta(job_id)
+            return {**meta, "job_clients": [{"name": "site-1"}, {"name": "site-2"}]}
+
+        def download_job_result(self, job_id, destination):
+            final = super().download_job_result(job_id, destination)
+            (Path(final) / "workspace" / "site-1").mkdir(parents=True)
+            (Path(final) / "workspace" / "site-1" / "log.txt").write_text("site-1 log\n")
+            return final
+
+    got = jobs.download(JOB, output_dir=tmp_path / "out", flare=FakeFlare(WithClients()))
+    assert sorted(got.client_logs) == ["site-1"] and sorted(got.missing_logs) == ["site-2"]
+    assert f"INCOMPLETE: no log of site-2 in the result; see %flare logs {JOB} --site site-2" in str(got)
+
+
 def test_a_failed_download_keeps_the_earlier_one(guard, tmp_path):
     out = tmp_path / "out"
     jobs.download(JOB, output_dir=out, flare=FakeFlare())
@@ -659,6 +676,8 @@ def test_real_download_twice_with_force_and_clean_refusal(flarenb_poc, tmp_path,
         second = ip.run_line_magic("flare", f"download {job.id} -o {out} --force")
         assert second.replaced and second.path == first.path and not marker_file.exists()
         assert Path(second.global_model).is_file()
+        # every client that ran the job has its log in the result, or the result says where it is
+        assert set(second.client_logs) | set(second.missing_logs) == {"site-1", "site-2"}, str(second)
         assert sorted(p.name for p in out.iterdir()) == sorted([job.id, "notes"])  # no temp folder left
         # the real POC's workspace is a POC workspace; a folder that is not one is refused, and nothing stopped
         assert poc.is_poc_workspace(poc.default_workspace())
