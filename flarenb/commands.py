@@ -48,7 +48,7 @@ def _poc_flags(p) -> None:
     p.add_argument("--study", default=_session.DEFAULT_STUDY, help="study to connect to (start)")
     p.add_argument("--timeout", type=float, default=_poc.START_TIMEOUT, help="seconds to wait for every client")
     p.add_argument("--port", type=int, help="the server's port (start; default 8002)")
-    p.add_argument("--clean", action="store_true", help="delete the workspace after stopping (stop)")
+    p.add_argument("--clean", action="store_true", help="delete the POC workspace after stopping (stop)")
 
 
 @command("poc", "start (or reuse), inspect or stop the local FLARE: poc start|status|stop", _poc_flags)
@@ -207,7 +207,7 @@ def _clone_cmd(ns):
 def _download_flags(p) -> None:
     _job_id_flag(p)
     p.add_argument("-o", "--output-dir", dest="output_dir", help="download into this folder (default: .)")
-    p.add_argument("--force", action="store_true", help="replace an existing local download")
+    p.add_argument("--force", action="store_true", help="replace an earlier flarenb download of this job")
 
 
 @command("download", "download a job's result: global model, metrics, per-site logs", _download_flags)

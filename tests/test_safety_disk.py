@@ -676,7 +676,9 @@ def test_real_download_twice_with_force_and_clean_refusal(flarenb_poc, tmp_path,
         second = ip.run_line_magic("flare", f"download {job.id} -o {out} --force")
         assert second.replaced and second.path == first.path and not marker_file.exists()
         assert Path(second.global_model).is_file()
-        # every client that ran the job has its log in the result, or the result says where it is
+        # every client that ran the job (the meta's job_clients) has its log in the result, or the result says so
+        clients = flarenb_poc.call(lambda s: s.get_job_meta(job.id))["job_clients"]
+        assert {c["name"] for c in clients} == {"site-1", "site-2"}
         assert set(second.client_logs) | set(second.missing_logs) == {"site-1", "site-2"}, str(second)
         assert sorted(p.name for p in out.iterdir()) == sorted([job.id, "notes"])  # no temp folder left
         # the real POC's workspace is a POC workspace; a folder that is not one is refused, and nothing stopped
