@@ -170,12 +170,26 @@ def download(job_id: str, output_dir: str | os.PathLike | None = None, force: bo
     return Download(job_id, target, artifacts, missing, replaced=replaced, missing_logs=lost)
 
 
-def _missing_logs(meta: dict, client_logs: dict, job_id: str, local_poc) -> dict[str, str]:
-    """The clients that ran the job (meta ``job_clients``) without a log in the result, and where to find it."""
-    out = {}
+def job_sites(meta: dict) -> list[str]:
+    """The clients a job was deployed to, from its stored meta: ``job_deploy_detail`` (``["server: OK",
+    "site-1: OK", ...]``, persisted by NVFlare's ``job_runner``), else ``job_clients`` (``[{"name": ...}]``)."""
+    sites = []
+    for entry in meta.get("job_deploy_detail") or []:
+        name, _, outcome = str(entry).partition(": ")
+        if outcome == "OK" and name not in ("server", "invalid_clients"):
+            sites.append(name)
     for client in meta.get("job_clients") or []:
-        site = client.get("name") if isinstance(client, dict) else None
-        if not isinstance(site, str) or site in client_logs:
+        name = client.get("name") if isinstance(client, dict) else None
+        if isinstance(name, str) and name not in sites:
+            sites.append(name)
+    return sites
+
+
+def _missing_logs(meta: dict, client_logs: dict, job_id: str, local_poc) -> dict[str, str]:
+    """The clients the job was deployed to without a log in the result, and where to find it."""
+    out = {}
+    for site in job_sites(meta):
+        if site in client_logs:
             continue
         own = local_poc.job_log(site, job_id) if local_poc is not None else None
         if own is not None and own.is_file():
