@@ -16,6 +16,7 @@ complete log says so on its first line, and the returned :class:`SiteLogFiles` l
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import os
 import shutil
@@ -179,9 +180,9 @@ def job_sites(meta: dict) -> list[str]:
         if outcome == "OK" and name not in ("server", "invalid_clients"):
             sites.append(name)
     for client in meta.get("job_clients") or []:
-        name = client.get("name") if isinstance(client, dict) else None
-        if isinstance(name, str) and name not in sites:
-            sites.append(name)
+        named = client.get("name") if isinstance(client, dict) else None
+        if isinstance(named, str) and named not in sites:
+            sites.append(named)
     return sites
 
 
@@ -306,7 +307,7 @@ def write_site_logs(
             if local is not None and local.is_file():
                 shutil.copyfile(local, tmp)
             else:
-                text, why = _site_log(site, lambda s=site: ask_server(s), lambda s=site: held_lines(s))
+                text, why = _site_log(site, functools.partial(ask_server, site), functools.partial(held_lines, site))
                 with open(tmp, "w", encoding="utf-8", errors="replace", newline="\n") as fh:
                     if why:
                         fh.write(f"[flarenb: INCOMPLETE — {why}]\n")
