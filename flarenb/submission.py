@@ -183,7 +183,7 @@ def submit(
             try:
                 job = _submit_once(f, staged, submit_token, job_name, content_in_token=derived)
             except _TokenUnhashable:  # the server's limit is lower than this NVFlare's: same fallback
-                _note(submit_token, "the FLARE server could not hash this job for its submit token")
+                _note(submit_token, "the FLARE server could not hash this job for a server-side submit token")
                 job = _submit_marked(f, staged, submit_token, job_name, digest)
         workarea.remember(staged, job_name, digest, submit_token=submit_token, job_id=job.id)
         return job
@@ -196,7 +196,7 @@ def _over_limit(limit: int | None) -> str:
 def _over_limit_reason(big: list[jobfiles.JobFile]) -> str:
     first, limit = big[0], jobfiles.token_size_limit()
     more = f" and {len(big) - 1} more" if len(big) > 1 else ""
-    return f"{first.rel} ({jobfiles.human(first.size)}){more} is over NVFlare's {_over_limit(limit)} per-file limit"
+    return f"{first.rel} ({jobfiles.human(first.size)}){more} is over NVFlare's {_over_limit(limit)} per-file limit for server-side submit tokens"
 
 
 def _note(token: str, reason: str) -> None:
@@ -205,8 +205,8 @@ def _note(token: str, reason: str) -> None:
         return
     _NOTED.add(token)
     print(
-        f"flarenb: {reason} for server-side submit tokens, so reruns of this job are matched by a marker in its "
-        "meta.json instead (see the README: 'Jobs with big files')",
+        f"flarenb: {reason}, so reruns of this job are matched by a marker in its meta.json instead "
+        "(see the README: 'Jobs with big files')",
         file=sys.stdout,
     )
 
