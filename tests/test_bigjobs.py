@@ -196,3 +196,30 @@ def test_what_is_kept_is_what_was_uploaded_without_the_big_file(big_job, tmp_pat
     assert meta["flarenb_submit"]["submit_token"] == job.submit_token
     assert not (kept[0] / "app" / "custom" / "model.pt").exists()
     assert list((tmp_path / "cache" / "flarenb" / "work").iterdir()) == []
+
+
+# -- the managed POC's temp folder ---------------------------------------------------------------------------
+def test_the_pocs_processes_get_a_temp_folder_in_its_workspace_emptied_on_stop(tmp_path, monkeypatch):
+    import subprocess
+
+    from flarenb import poc
+
+    ws = tmp_path / "poc"
+    (ws / poc.PROJECT / "prod_00" / "server").mkdir(parents=True)
+    (ws / "project.yml").write_text("participants:\n- {name: server, type: server, fed_learn_port: 1}\n")
+    seen = {}
+
+    def fake_run(cmd, env=None, **kw):
+        seen["env"] = env
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    p = poc.Poc(ws)
+    poc._nvflare(["poc", "start"], p, timeout=1, tmp=True)
+    assert seen["env"]["TMPDIR"] == str(ws / "flarenb-tmp") and p.tmp_dir.is_dir()
+    (p.tmp_dir / "upload.zip").write_bytes(b"x" * 100)
+    (p.tmp_dir / "0f2c" / "site-1").mkdir(parents=True)
+    monkeypatch.setattr(poc, "_poc_processes", lambda _p: [])
+    monkeypatch.setattr(poc, "_port_free", lambda _port: True)
+    poc.stop(workspace=ws, progress=False)
+    assert not p.tmp_dir.exists() and (ws / "project.yml").is_file()

@@ -5,8 +5,11 @@ Checked as a user would: cells run in real kernels, jobs counted with NVFlare's 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -16,11 +19,24 @@ import pytest
 from conftest import export_job
 from flarenb import submission as sub
 from flarenb import workarea
-from test_submit import cli_jobs
 
 pytestmark = pytest.mark.poc
 
 CELL = "job = %flare submit {path} --no-follow\njob"
+
+
+def cli_jobs(flare, name: str) -> list[dict]:
+    """Jobs named ``name``, counted by NVFlare's own CLI (``nvflare job list``); a failed call is retried."""
+    cmd = [sys.executable, "-m", "nvflare.cli", "--format", "json", "job", "list", "-n", name,
+           "--startup-kit", flare.kit.path]
+    for attempt in range(3):
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+        if out.returncode == 0 or attempt == 2:
+            break
+        time.sleep(2)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    data = json.loads(out.stdout.strip().splitlines()[-1])
+    return [j for j in data["data"] if j["job_name"] == name]
 
 
 def _job_with_model(root: Path, name: str, size: int) -> Path:
