@@ -176,7 +176,11 @@ class HashCache:
         except (OSError, ValueError, KeyError, TypeError):
             pass
         value = content_hash((f.rel, f.path) for f in files)
-        if self.key(files, written_by_us) == key:  # nothing changed while hashing
+        try:
+            after = [JobFile.at(f.rel, f.path) for f in files]
+        except OSError:
+            return value
+        if self.key(after, written_by_us) == key:  # nothing changed while it was read
             self._store(entry, value)
         return value
 

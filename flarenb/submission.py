@@ -16,7 +16,9 @@ new kernel reattaches to the job it already submitted — while changed content 
 server scopes every token by study and submitter, so two users (or two studies) never share a job.
 
 A submit interrupted by a dropped connection or a timeout is recovered through ``list_jobs(submit_token=...)``
-and retried with the same token: never two jobs.
+and retried with the same token: never two jobs. A job with a file over NVFlare's per-file limit for tokens is
+submitted without one and matched by a marker in its meta instead (:mod:`flarenb.marker`). Staging, the hash
+cache and the bounded job cache are :mod:`flarenb.workarea` and :mod:`flarenb.jobfiles`.
 """
 
 from __future__ import annotations

@@ -40,7 +40,15 @@ def cli_jobs(flare, name: str) -> list[dict]:
 
 
 def _job_with_model(root: Path, name: str, size: int) -> Path:
+    """A job shipping a ``size``-byte model, that the POC never schedules (more clients needed than it has).
+
+    NVFlare 2.9's POC cannot deploy a job this size to its clients (their connections drop; see the README), which
+    would disturb every later test of the session: these tests are about submitting, so the job never deploys.
+    """
     job = export_job(root / name, name=name, rounds=1)
+    meta = json.loads((job / "meta.json").read_text())
+    meta["min_clients"] = 99
+    (job / "meta.json").write_text(json.dumps(meta, indent=4))
     with open(job / "app" / "custom" / "model.pt", "wb") as f:
         left = size
         while left:
@@ -48,6 +56,15 @@ def _job_with_model(root: Path, name: str, size: int) -> Path:
             f.write(block)
             left -= len(block)
     return job
+
+
+def _abort(flare, job_id: str) -> None:
+    from nvflare.fuel.flare_api.api_spec import JobNotRunning
+
+    try:
+        flare.call(lambda s: s.abort_job(job_id))
+    except JobNotRunning:  # already ended (e.g. the scheduler gave up on it)
+        pass
 
 
 def _flip_one_byte(job: Path) -> None:
@@ -96,7 +113,6 @@ def test_a_model_over_the_limit_is_one_job_across_reruns_kernels_and_a_kill(flar
             ids[name] = records[0]["job_id"]
     finally:
         k.shutdown()
-    flarenb_poc.call(lambda s: s.abort_job(ids["model-200mb"]))  # frees the POC for the 12 MiB job's run
 
     k = _setup(tmp_path)  # a new kernel
     try:
@@ -131,8 +147,8 @@ def test_a_model_over_the_limit_is_one_job_across_reruns_kernels_and_a_kill(flar
         [ids["model-200mb"], after_kill["job_id"]]
     )
     assert list((workarea.root() / "work").iterdir()) == []  # the killed kernel's work folder was swept
-    for job_id in (after_kill["job_id"], ids["model-12mib"]):
-        flarenb_poc.call(lambda s, j=job_id: s.abort_job(j))
+    for job_id in (*ids.values(), after_kill["job_id"]):
+        _abort(flarenb_poc, job_id)
 
 
 def test_submits_and_reruns_of_a_50mb_job_leave_nothing_behind(flarenb_poc, tmp_path, monkeypatch):
@@ -154,7 +170,7 @@ def test_submits_and_reruns_of_a_50mb_job_leave_nothing_behind(flarenb_poc, tmp_
         again = sub.submit(str(job), name="disk", flare=flarenb_poc)
         assert again.id == first.id and again.reattached
         ids.append(first.id)
-        flarenb_poc.call(lambda s, j=first.id: s.abort_job(j))
+        _abort(flarenb_poc, first.id)
     assert len(set(ids)) == 3
     assert list(own_tmp.iterdir()) == []
 
