@@ -85,7 +85,9 @@ def main(argv=None) -> int:
         f = bp.flare
         job_dir = common.export_job(root / "jobs", "bench-bigjob", rounds=1)
         meta = json.loads((job_dir / "meta.json").read_text())
-        meta["min_clients"] = 99  # never scheduled: the POC cannot deploy it, and a failed deploy disturbs it
+        # a site that never connects is required: never scheduled (the POC cannot deploy a job this size)
+        meta.update(deploy_map={"app": ["server", "site-1", "site-2", "offline-site"]}, min_clients=3,
+                    mandatory_clients=["offline-site"])
         (job_dir / "meta.json").write_text(json.dumps(meta, indent=4))
         write_model(job_dir / "app" / "custom" / "model.pt", args.size_mb * 1_000_000)
         for i in range(args.repeats):

@@ -278,6 +278,8 @@ def _submit_once(f, staged: workarea.StagedJob, token: str, job_name: str, conte
                 f"Job {e.job_id}, submitted earlier with token {token}, was deleted",
                 "Resubmit with --new (or pass another --submit-token)",
             ) from None
+        except A.InvalidJobDefinition as e:
+            raise _rejected(e) from None
         except A.InternalError as e:
             if "ValueError" in str(e):
                 raise _TokenUnhashable(str(e)) from None
@@ -321,6 +323,8 @@ def _submit_marked(f, staged: workarea.StagedJob, token: str, job_name: str, dig
                 raise _server_failed(f, e) from None
             except A.AuthorizationError as e:
                 raise _not_allowed(f, e) from None
+            except A.InvalidJobDefinition as e:
+                raise _rejected(e) from None
             except _connection_errors() as e:
                 last_error = e
                 f.close()
@@ -361,6 +365,10 @@ def _server_failed(f, e: BaseException) -> SubmitError:
         f"The FLARE server failed while accepting the job ({_line(e)})",
         f"See {_server_log(f)} for the cause, fix it, then run the cell again",
     )
+
+
+def _rejected(e: BaseException) -> SubmitError:
+    return SubmitError(f"The server rejected the job: {_line(e)}", "Fix the job folder and submit again")
 
 
 def _not_allowed(f, e: BaseException) -> SubmitError:

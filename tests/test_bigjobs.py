@@ -169,6 +169,21 @@ def test_an_opaque_internal_error_is_one_line_saying_what_to_do(big_job):
     )
 
 
+@pytest.mark.parametrize("size", [5, LIMIT + 1], ids=["token", "marker"])
+def test_a_rejected_job_is_one_line_on_both_paths(big_job, size):
+    from nvflare.fuel.flare_api.api_spec import InvalidJobDefinition
+
+    (big_job / "app" / "custom" / "model.pt").write_bytes(b"x" * size)
+    server = FakeServer()
+    server.fail_with = InvalidJobDefinition("invalid job definition: min 99 clients required for job big, found 2.")
+    with pytest.raises(FlareError) as e:
+        sub.submit(str(big_job), name="cell", flare=FakeFlare(server))
+    assert str(e.value) == (
+        "The server rejected the job: invalid job definition: min 99 clients required for job big, found 2.. "
+        "Fix the job folder and submit again"
+    )
+
+
 def test_a_connection_dropped_after_the_upload_is_resolved_by_the_marker(big_job):
     from nvflare.fuel.flare_api.api_spec import NoConnection
 

@@ -40,14 +40,16 @@ def cli_jobs(flare, name: str) -> list[dict]:
 
 
 def _job_with_model(root: Path, name: str, size: int) -> Path:
-    """A job shipping a ``size``-byte model, that the POC never schedules (more clients needed than it has).
+    """A job shipping a ``size``-byte model, that the POC never schedules (it needs a site that never connects).
 
     NVFlare 2.9's POC cannot deploy a job this size to its clients (their connections drop; see the README), which
     would disturb every later test of the session: these tests are about submitting, so the job never deploys.
     """
     job = export_job(root / name, name=name, rounds=1)
     meta = json.loads((job / "meta.json").read_text())
-    meta["min_clients"] = 99
+    # a site that never connects is required: never scheduled (the POC cannot deploy a job this size)
+    meta.update(deploy_map={"app": ["server", "site-1", "site-2", "offline-site"]}, min_clients=3,
+                mandatory_clients=["offline-site"])
     (job / "meta.json").write_text(json.dumps(meta, indent=4))
     with open(job / "app" / "custom" / "model.pt", "wb") as f:
         left = size
