@@ -368,7 +368,7 @@ def _server_failed(f, e: BaseException) -> SubmitError:
 
 
 def _rejected(e: BaseException) -> SubmitError:
-    return SubmitError(f"The server rejected the job: {_line(e)}", "Fix the job folder and submit again")
+    return SubmitError(f"The server rejected the job: {_line(e).rstrip('.')}", "Fix the job folder and submit again")
 
 
 def _not_allowed(f, e: BaseException) -> SubmitError:

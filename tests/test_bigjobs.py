@@ -179,7 +179,7 @@ def test_a_rejected_job_is_one_line_on_both_paths(big_job, size):
     with pytest.raises(FlareError) as e:
         sub.submit(str(big_job), name="cell", flare=FakeFlare(server))
     assert str(e.value) == (
-        "The server rejected the job: invalid job definition: min 99 clients required for job big, found 2.. "
+        "The server rejected the job: invalid job definition: min 99 clients required for job big, found 2. "
         "Fix the job folder and submit again"
     )
 
