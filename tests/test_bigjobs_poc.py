@@ -69,11 +69,11 @@ def _abort(flare, job_id: str) -> None:
         pass
 
 
-def _flip_one_byte(job: Path) -> None:
+def _flip_one_byte(job: Path, at: int = 12345) -> None:
     with open(job / "app" / "custom" / "model.pt", "r+b") as f:
-        f.seek(12345)
+        f.seek(at)
         byte = f.read(1)
-        f.seek(12345)
+        f.seek(at)
         f.write(bytes([byte[0] ^ 0xFF]))
 
 
@@ -167,7 +167,7 @@ def test_submits_and_reruns_of_a_50mb_job_leave_nothing_behind(flarenb_poc, tmp_
     ids = []
     for i in range(3):  # three contents, each submitted and rerun
         if i:
-            _flip_one_byte(job)
+            _flip_one_byte(job, at=1000 * i)
         first = sub.submit(str(job), name="disk", flare=flarenb_poc)
         again = sub.submit(str(job), name="disk", flare=flarenb_poc)
         assert again.id == first.id and again.reattached
