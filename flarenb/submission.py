@@ -36,6 +36,7 @@ from .jobs import Job, _check_token, _flare, _line
 
 RETRIES = 3
 _NOTED: set[str] = set()  # tokens whose marker path was announced in this process
+_UNHASHABLE: set[str] = set()  # tokens the server could not hash (its limit is lower): reruns go to the marker
 
 
 class SubmitError(FlareError):
@@ -181,10 +182,13 @@ def submit(
         if big:
             _note(submit_token, _over_limit_reason(big))
             job = _submit_marked(f, staged, submit_token, job_name, digest)
+        elif submit_token in _UNHASHABLE:
+            job = _submit_marked(f, staged, submit_token, job_name, digest)
         else:
             try:
                 job = _submit_once(f, staged, submit_token, job_name, content_in_token=derived)
             except _TokenUnhashable:  # the server's limit is lower than this NVFlare's: same fallback
+                _UNHASHABLE.add(submit_token)
                 _note(submit_token, "the FLARE server could not hash this job for a server-side submit token")
                 job = _submit_marked(f, staged, submit_token, job_name, digest)
         workarea.remember(staged, job_name, digest, submit_token=submit_token, job_id=job.id)
@@ -198,7 +202,8 @@ def _over_limit(limit: int | None) -> str:
 def _over_limit_reason(big: list[jobfiles.JobFile]) -> str:
     first, limit = big[0], jobfiles.token_size_limit()
     more = f" and {len(big) - 1} more" if len(big) > 1 else ""
-    return f"{first.rel} ({jobfiles.human(first.size)}){more} is over NVFlare's {_over_limit(limit)} per-file limit for server-side submit tokens"
+    size = jobfiles.human(first.size)
+    return f"{first.rel} ({size}){more} is over NVFlare's {_over_limit(limit)} per-file limit for server-side submit tokens"
 
 
 def _note(token: str, reason: str) -> None:

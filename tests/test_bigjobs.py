@@ -81,6 +81,7 @@ def big_job(tmp_path, monkeypatch):
     monkeypatch.setattr(T, "_MAX_HASH_ZIP_MEMBER_SIZE", LIMIT)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr(sub, "_NOTED", set())
+    monkeypatch.setattr(sub, "_UNHASHABLE", set())
     job = tmp_path / "job"
     (job / "app" / "custom").mkdir(parents=True)
     (job / "app" / "config").mkdir()
@@ -149,6 +150,8 @@ def test_a_server_with_a_lower_limit_falls_back_too(big_job, capsys, monkeypatch
     server = FakeServer(limit=LIMIT)
     job = sub.submit(str(big_job), name="cell", flare=FakeFlare(server))
     assert server.uploads == [job.submit_token, None] and list(server.jobs) == [job.id]
+    again = sub.submit(str(big_job), name="cell", flare=FakeFlare(server))
+    assert (again.id, again.reattached) == (job.id, True) and len(server.uploads) == 2  # no second upload
     assert capsys.readouterr().out.startswith(
         "flarenb: the FLARE server could not hash this job for a server-side submit token, so reruns of this job "
         "are matched by a marker"
