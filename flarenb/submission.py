@@ -32,15 +32,19 @@ from typing import Any
 
 from . import jobconfig, jobfiles, marker, workarea
 from .errors import FlareError
-from .jobs import Job, _check_token, _flare, _line
+from .jobs import Job, _check_token, _flare
+from .submiterrors import (
+    RETRIES,
+    SubmitError,
+    connection_errors,
+    connection_failed,
+    not_allowed,
+    rejected,
+    server_failed,
+)
 
-RETRIES = 3
 _NOTED: set[str] = set()  # tokens whose marker path was announced in this process
 _UNHASHABLE: set[str] = set()  # tokens the server could not hash (its limit is lower): reruns go to the marker
-
-
-class SubmitError(FlareError):
-    pass
 
 
 def cache_dir() -> Path:
@@ -202,8 +206,8 @@ def _over_limit(limit: int | None) -> str:
 def _over_limit_reason(big: list[jobfiles.JobFile]) -> str:
     first, limit = big[0], jobfiles.token_size_limit()
     more = f" and {len(big) - 1} more" if len(big) > 1 else ""
-    size = jobfiles.human(first.size)
-    return f"{first.rel} ({size}){more} is over NVFlare's {_over_limit(limit)} per-file limit for server-side submit tokens"
+    size, cap = jobfiles.human(first.size), _over_limit(limit)
+    return f"{first.rel} ({size}){more} is over NVFlare's {cap} per-file limit for server-side submit tokens"
 
 
 def _note(token: str, reason: str) -> None:
@@ -247,12 +251,6 @@ class _TokenUnhashable(Exception):
     """The server failed to hash the job for its submit-token record (NVFlare reports an internal ValueError)."""
 
 
-def _connection_errors() -> tuple:
-    from nvflare.fuel.flare_api import api_spec as A
-
-    return (A.NoConnection, A.SessionClosed, ConnectionError, TimeoutError, A.NoReply)
-
-
 def _submit_once(f, staged: workarea.StagedJob, token: str, job_name: str, content_in_token: bool) -> Job:
     """Submit with ``token`` unless it already named a job.
 
@@ -284,12 +282,12 @@ def _submit_once(f, staged: workarea.StagedJob, token: str, job_name: str, conte
                 "Resubmit with --new (or pass another --submit-token)",
             ) from None
         except A.InvalidJobDefinition as e:
-            raise _rejected(e) from None
+            raise rejected(e) from None
         except A.InternalError as e:
             if "ValueError" in str(e):
                 raise _TokenUnhashable(str(e)) from None
-            raise _server_failed(f, e) from None
-        except _connection_errors() as e:
+            raise server_failed(f, e) from None
+        except connection_errors() as e:
             # The upload may or may not have reached the server: ask it, by token, before trying again.
             last_error = e
             f.close()
@@ -303,8 +301,8 @@ def _submit_once(f, staged: workarea.StagedJob, token: str, job_name: str, conte
             if existing:
                 return _job_from_row(f, existing, token, reattached=False)
         except A.AuthorizationError as e:
-            raise _not_allowed(f, e) from None
-    raise _connection_failed(last_error)
+            raise not_allowed(f, e) from None
+    raise connection_failed(last_error)
 
 
 def _submit_marked(f, staged: workarea.StagedJob, token: str, job_name: str, digest: str) -> Job:
@@ -325,12 +323,12 @@ def _submit_marked(f, staged: workarea.StagedJob, token: str, job_name: str, dig
                 job_id = f.call(lambda s, p=folder: s.submit_job(p), retry=False)
                 return _new_job(f, job_id, job_name, token)
             except A.InternalError as e:
-                raise _server_failed(f, e) from None
+                raise server_failed(f, e) from None
             except A.AuthorizationError as e:
-                raise _not_allowed(f, e) from None
+                raise not_allowed(f, e) from None
             except A.InvalidJobDefinition as e:
-                raise _rejected(e) from None
-            except _connection_errors() as e:
+                raise rejected(e) from None
+            except connection_errors() as e:
                 last_error = e
                 f.close()
                 try:
@@ -342,7 +340,7 @@ def _submit_marked(f, staged: workarea.StagedJob, token: str, job_name: str, dig
                     continue
                 if found is not None:
                     return found
-        raise _connection_failed(last_error)
+        raise connection_failed(last_error)
 
 
 def _find_marked(f, token: str, name: str | None, digest: str, reattached: bool = True) -> Job | None:
@@ -356,38 +354,6 @@ def _find_marked(f, token: str, name: str | None, digest: str, reattached: bool 
             "Drop --submit-token to let flarenb derive one, or pass a new token to submit anew",
         )
     return _job_from_row(f, marker.as_row(row), token, reattached=reattached)
-
-
-def _server_log(f) -> str:
-    poc = getattr(f, "poc", None)
-    if poc is not None:
-        return f"the server log ({poc.site_dir(poc.server_name) / 'log.txt'})"
-    return "the FLARE server's log (ask its administrator)"
-
-
-def _server_failed(f, e: BaseException) -> SubmitError:
-    return SubmitError(
-        f"The FLARE server failed while accepting the job ({_line(e)})",
-        f"See {_server_log(f)} for the cause, fix it, then run the cell again",
-    )
-
-
-def _rejected(e: BaseException) -> SubmitError:
-    return SubmitError(f"The server rejected the job: {_line(e).rstrip('.')}", "Fix the job folder and submit again")
-
-
-def _not_allowed(f, e: BaseException) -> SubmitError:
-    return SubmitError(
-        f"Not allowed to submit jobs in study '{getattr(f, 'study', '?')}': {_line(e)}",
-        "Ask the project admin for a role that may submit jobs, or pass --study NAME",
-    )
-
-
-def _connection_failed(last_error: BaseException | None) -> SubmitError:
-    return SubmitError(
-        f"Could not submit the job: the connection failed {RETRIES} times ({_line(last_error)})",
-        "Check the server (%flare info) and run the cell again: it cannot create a duplicate",
-    )
 
 
 def _new_job(f, job_id: str, job_name: str, token: str) -> Job:
