@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,6 +22,17 @@ from flarenb import submission as sub
 from flarenb import workarea
 
 pytestmark = pytest.mark.poc
+
+
+@pytest.fixture
+def scratch(tmp_path):
+    """``tmp_path``, emptied afterwards: the models (and a killed kernel's upload zip) are hundreds of MB."""
+    yield tmp_path
+    for child in tmp_path.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink()
 
 CELL = "job = %flare submit {path} --no-follow\njob"
 
@@ -92,7 +104,8 @@ def _setup(tmp_path: Path):
     return k
 
 
-def test_a_model_over_the_limit_is_one_job_across_reruns_kernels_and_a_kill(flarenb_poc, tmp_path, monkeypatch):
+def test_a_model_over_the_limit_is_one_job_across_reruns_kernels_and_a_kill(flarenb_poc, scratch, monkeypatch):
+    tmp_path = scratch
     from kernel import Kernel
 
     kernel_tmp = tmp_path / "kernel-tmp"  # the kernels' system temp folder (NVFlare zips the upload there)
@@ -153,7 +166,8 @@ def test_a_model_over_the_limit_is_one_job_across_reruns_kernels_and_a_kill(flar
         _abort(flarenb_poc, job_id)
 
 
-def test_submits_and_reruns_of_a_50mb_job_leave_nothing_behind(flarenb_poc, tmp_path, monkeypatch):
+def test_submits_and_reruns_of_a_50mb_job_leave_nothing_behind(flarenb_poc, scratch, monkeypatch):
+    tmp_path = scratch
     poc = flarenb_poc.poc
     environ = Path(f"/proc/{poc.server_pid}/environ").read_bytes().split(b"\0")
     assert f"TMPDIR={poc.tmp_dir}".encode() in environ  # the server's uploads go to the POC's own temp folder
