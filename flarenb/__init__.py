@@ -10,12 +10,14 @@ from .errors import FlareError
 from .jobs import Job, get_job, list_jobs, wait
 from .session import Flare, connect, current
 from .submission import submit
+from .workarea import clean as clean_cache
 
 __all__ = [
     "Flare",
     "FlareError",
     "Job",
     "LogView",
+    "clean_cache",
     "connect",
     "current",
     "get_job",

@@ -7,6 +7,7 @@ from . import poc as _poc
 from . import session as _session
 from . import submission as _submit
 from . import validate as _validate
+from . import workarea as _workarea
 from .errors import FlareError
 from .magics import command
 
@@ -138,6 +139,15 @@ def _submit_cmd(ns):
     if ns.follow:
         _display(job.view())
     return job
+
+
+def _cache_flags(p) -> None:
+    p.add_argument("action", choices=["clean"], help="clean: empty flarenb's cache (kept jobs, content hashes)")
+
+
+@command("cache", "flarenb's cache on this machine: cache clean empties it", _cache_flags)
+def _cache_cmd(ns):
+    return _workarea.clean()
 
 
 def _display(obj) -> None:

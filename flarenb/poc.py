@@ -12,6 +12,10 @@ After ``prepare`` flarenb points the server's system-level ``JobLogReceiver`` at
 (instead of the system temp dir, where stock NVFlare strands staging files), so that logs streamed by a job's
 clients land where ``get_job_logs`` reads them while the job runs. Jobs submitted through flarenb add the
 client-side streamer (see :mod:`flarenb.jobconfig`).
+
+The POC's processes run with ``TMPDIR=<workspace>/flarenb-tmp``: the server keeps every uploaded job zip (even of
+failed submits) and log-staging folders in its temp folder, which flarenb empties whenever it starts or stops the
+POC, instead of leaving them in the system temp folder.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ START_TIMEOUT = 90.0
 MAX_CLIENTS = 100  # each client is a process of ~90 MiB
 PROJECT = "example_project"
 ADMIN = "admin@nvidia.com"
+TMP_NAME = "flarenb-tmp"
 
 
 def default_workspace() -> Path:
@@ -62,6 +67,19 @@ class Poc:
     @property
     def prepared(self) -> bool:
         return self.project_file.is_file() and self.prod_dir.is_dir()
+
+    @property
+    def tmp_dir(self) -> Path:
+        """The temp folder of the POC's processes (see the module docstring)."""
+        return self.workspace / TMP_NAME
+
+    def clean_tmp(self) -> None:
+        """Empty :attr:`tmp_dir` (only while no POC process runs)."""
+        import shutil
+
+        tmp = self.tmp_dir
+        if tmp.is_dir() and not tmp.is_symlink() and tmp.parent == self.workspace:
+            shutil.rmtree(tmp, ignore_errors=True)
 
     @property
     def prod_dir(self) -> Path:
@@ -148,8 +166,11 @@ def _check_ports(ports: list[int]) -> None:
         )
 
 
-def _nvflare(args: list[str], poc: Poc, timeout: float) -> subprocess.CompletedProcess:
+def _nvflare(args: list[str], poc: Poc, timeout: float, tmp: bool = False) -> subprocess.CompletedProcess:
     env = dict(os.environ, NVFLARE_POC_WORKSPACE=str(poc.workspace))
+    if tmp:  # the POC's processes inherit it (see the module docstring)
+        poc.tmp_dir.mkdir(parents=True, exist_ok=True)
+        env["TMPDIR"] = str(poc.tmp_dir)
     cmd = [sys.executable, "-m", "nvflare.cli", *args]
     try:
         return subprocess.run(
@@ -315,7 +336,8 @@ def start(
         prepare(poc, wanted, port=port)
         _check_ports(poc.ports)
     show("Starting the local FLARE: server …")
-    result = _nvflare(["poc", "start", "--no-wait"], poc, timeout=120)
+    poc.clean_tmp()
+    result = _nvflare(["poc", "start", "--no-wait"], poc, timeout=120, tmp=True)
     if result.returncode != 0:
         _kill_all(poc)
         raise PocError(f"nvflare poc start failed: {_tail(result)}", "Run %flare poc stop, then start again")
@@ -403,6 +425,8 @@ def stop(
         _nvflare(["poc", "stop"], poc, timeout=timeout)
     if poc.prepared:
         _wait_gone(poc, timeout)
+        if not _poc_processes(poc):
+            poc.clean_tmp()
     if clean and poc.workspace.exists():
         if poc.prepared:
             _nvflare(["poc", "clean", "--force"], poc, timeout=timeout)

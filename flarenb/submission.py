@@ -16,43 +16,43 @@ new kernel reattaches to the job it already submitted — while changed content 
 server scopes every token by study and submitter, so two users (or two studies) never share a job.
 
 A submit interrupted by a dropped connection or a timeout is recovered through ``list_jobs(submit_token=...)``
-and retried with the same token: never two jobs.
+and retried with the same token: never two jobs. A job with a file over NVFlare's per-file limit for tokens is
+submitted without one and matched by a marker in its meta instead (:mod:`flarenb.marker`). Staging, the hash
+cache and the bounded job cache are :mod:`flarenb.workarea` and :mod:`flarenb.jobfiles`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import shutil
-import tempfile
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
 
-from . import jobconfig
+from . import jobconfig, jobfiles, marker, workarea
 from .errors import FlareError
-from .jobs import Job, _check_token, _flare, _line
+from .jobs import Job, _check_token, _flare
+from .submiterrors import (
+    RETRIES,
+    SubmitError,
+    connection_errors,
+    connection_failed,
+    not_allowed,
+    rejected,
+    server_failed,
+)
 
-#: Files and folders that must never enter the uploaded job: they change NVFlare's content hash between runs.
-VOLATILE = ("__pycache__", ".ipynb_checkpoints", ".DS_Store", ".git", ".__nvfl_sig.json", ".__nvfl_submitter.crt")
-VOLATILE_SUFFIXES = (".pyc", ".pyo")
-RETRIES = 3
-
-
-class SubmitError(FlareError):
-    pass
+_NOTED: set[str] = set()  # tokens whose marker path was announced in this process
+_UNHASHABLE: set[str] = set()  # tokens the server could not hash (its limit is lower): reruns go to the marker
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base, "flarenb", "jobs")
+    """Where flarenb keeps what it uploaded, for inspection (see :mod:`flarenb.workarea`)."""
+    return workarea.jobs_dir()
 
 
 # -- what is submitted --------------------------------------------------------------------------------
-def _ignore(_dir: str, names: list[str]) -> set[str]:
-    return {n for n in names if n in VOLATILE or n.endswith(VOLATILE_SUFFIXES)}
-
-
 def _is_exportable(obj: Any) -> bool:
     return hasattr(obj, "export") or hasattr(obj, "export_job")
 
@@ -92,20 +92,23 @@ def export(target: Any, workdir: Path) -> Path:
     return folders[0]
 
 
+def _edit(stream_logs: bool, sites: list[str] | None):
+    return (lambda folder: jobconfig.enable_live_logs(folder, sites=sites)) if stream_logs else None
+
+
+def stage_job(job_dir: Path, dest: Path, stream_logs: bool, sites: list[str] | None) -> workarea.StagedJob:
+    """Stage ``job_dir`` in ``dest`` without volatile files or links out of it; add live client logs if asked."""
+    return workarea.stage(jobfiles.scan(job_dir), dest, _edit(stream_logs, sites))
+
+
 def stage(job_dir: Path, dest: Path, stream_logs: bool, sites: list[str] | None) -> Path:
-    """Copy ``job_dir`` to ``dest`` without volatile files; add live client-log streaming if asked."""
-    if dest.exists():
-        shutil.rmtree(dest)
-    shutil.copytree(job_dir, dest, ignore=_ignore, symlinks=False)
-    if stream_logs:
-        jobconfig.enable_live_logs(dest, sites=sites)
-    return dest
+    """:func:`stage_job`, complete on disk (hard links where possible): the folder that would be uploaded."""
+    return stage_job(job_dir, dest, stream_logs, sites).folder()
 
 
 def content_hash(job_dir: Path) -> str:
-    from nvflare.apis.utils.job_submit_token import canonical_job_content_hash
-
-    return canonical_job_content_hash(str(job_dir))
+    """NVFlare's content hash of a job folder (as the server computes it for a submit token)."""
+    return jobfiles.content_hash((f.rel, f.path) for f in jobfiles.scan(job_dir))
 
 
 # -- the token ------------------------------------------------------------------------------------------
@@ -167,23 +170,56 @@ def submit(
             other = "--new" if new else "--name"
             raise SubmitError(f"{other} and --submit-token cannot be combined", "Use one of them")
     f = _flare(flare)
-    with tempfile.TemporaryDirectory(prefix="flarenb-export-") as tmp:
-        source = export(target, Path(tmp))
+    with workarea.work_dir() as work:
+        source = export(target, work)
         poc = getattr(f, "poc", None)
         sites = poc.clients if poc is not None else None  # deterministic: the POC's configured sites
         job_name = _job_name(source)
-        staged = stage(source, Path(tmp) / "stage" / job_name, stream_logs, sites)
-        digest = content_hash(staged)
+        staged = stage_job(source, work / "stage" / job_name, stream_logs, sites)
+        digest = staged.content_hash()
         derived = submit_token is None
         if derived:
             if scope is None:
                 scope = f"name:{name}" if name else (cell_scope() or f"job:{job_name}")
             submit_token = derive_token(scope, digest, uuid.uuid4().hex if new else "")
-        kept = cache_dir() / f"{job_name}-{digest.split(':')[-1][:12]}"
-        if not kept.exists():  # keep exactly what was uploaded, for inspection
-            kept.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copytree(staged, kept, dirs_exist_ok=True)
-        return _submit_once(f, kept if kept.is_dir() else staged, submit_token, job_name, content_in_token=derived)
+        big = jobfiles.over_limit(staged.files)
+        if big:
+            _note(submit_token, _over_limit_reason(big))
+            job = _submit_marked(f, staged, submit_token, job_name, digest)
+        elif submit_token in _UNHASHABLE:
+            job = _submit_marked(f, staged, submit_token, job_name, digest)
+        else:
+            try:
+                job = _submit_once(f, staged, submit_token, job_name, content_in_token=derived)
+            except _TokenUnhashable:  # the server's limit is lower than this NVFlare's: same fallback
+                _UNHASHABLE.add(submit_token)
+                _note(submit_token, "the FLARE server could not hash this job for a server-side submit token")
+                job = _submit_marked(f, staged, submit_token, job_name, digest)
+        workarea.remember(staged, job_name, digest, submit_token=submit_token, job_id=job.id)
+        return job
+
+
+def _over_limit(limit: int | None) -> str:
+    return jobfiles.human(limit) if limit else "?"
+
+
+def _over_limit_reason(big: list[jobfiles.JobFile]) -> str:
+    first, limit = big[0], jobfiles.token_size_limit()
+    more = f" and {len(big) - 1} more" if len(big) > 1 else ""
+    size, cap = jobfiles.human(first.size), _over_limit(limit)
+    return f"{first.rel} ({size}){more} is over NVFlare's {cap} per-file limit for server-side submit tokens"
+
+
+def _note(token: str, reason: str) -> None:
+    """Say once per process and token, in one line, that the marker path is taken and why."""
+    if token in _NOTED:
+        return
+    _NOTED.add(token)
+    print(
+        f"flarenb: {reason}, so reruns of this job are matched by a marker in its meta.json instead "
+        "(see the README: 'Jobs with big files')",
+        file=sys.stdout,
+    )
 
 
 def _job_name(job_dir: Path) -> str:
@@ -211,7 +247,11 @@ def _lookup(f, token: str) -> dict | None:
     return rows[0] if rows else None
 
 
-def _submit_once(f, job_dir: Path, token: str, job_name: str, content_in_token: bool) -> Job:
+class _TokenUnhashable(Exception):
+    """The server failed to hash the job for its submit-token record (NVFlare reports an internal ValueError)."""
+
+
+def _submit_once(f, staged: workarea.StagedJob, token: str, job_name: str, content_in_token: bool) -> Job:
     """Submit with ``token`` unless it already named a job.
 
     A derived token contains the content hash, so a job found by it has this very content: reattach without
@@ -226,18 +266,11 @@ def _submit_once(f, job_dir: Path, token: str, job_name: str, content_in_token: 
     last_error: BaseException | None = None
     for _attempt in range(RETRIES):
         try:
-            job_id = f.call(lambda s: s.submit_job(str(job_dir), submit_token=token), retry=False)
+            folder = str(staged.folder())
+            job_id = f.call(lambda s, p=folder: s.submit_job(p, submit_token=token), retry=False)
             if existing and existing.get("job_id") == job_id:
                 return _job_from_row(f, existing, token, reattached=True)
-            meta = _meta_or_empty(f, job_id)
-            return Job(
-                id=job_id,
-                name=job_name,
-                flare=f,
-                submit_token=token,
-                submit_time=meta.get("submit_time_iso") or meta.get("submit_time"),
-                status_at_submit=str(meta.get("status", "SUBMITTED")),
-            )
+            return _new_job(f, job_id, job_name, token)
         except A.SubmitTokenConflict as e:
             raise SubmitError(
                 f"Submit token {token} already submitted job {e.existing_job_id} with different content",
@@ -249,8 +282,12 @@ def _submit_once(f, job_dir: Path, token: str, job_name: str, content_in_token: 
                 "Resubmit with --new (or pass another --submit-token)",
             ) from None
         except A.InvalidJobDefinition as e:
-            raise SubmitError(f"The server rejected the job: {_line(e)}", "Fix the job folder and submit again") from None
-        except (A.NoConnection, A.SessionClosed, ConnectionError, TimeoutError, A.NoReply) as e:
+            raise rejected(e) from None
+        except A.InternalError as e:
+            if "ValueError" in str(e):
+                raise _TokenUnhashable(str(e)) from None
+            raise server_failed(f, e) from None
+        except connection_errors() as e:
             # The upload may or may not have reached the server: ask it, by token, before trying again.
             last_error = e
             f.close()
@@ -263,9 +300,71 @@ def _submit_once(f, job_dir: Path, token: str, job_name: str, content_in_token: 
                 continue
             if existing:
                 return _job_from_row(f, existing, token, reattached=False)
-    raise SubmitError(
-        f"Could not submit the job: the connection failed {RETRIES} times ({_line(last_error)})",
-        "Check the server (%flare info) and run the cell again: it cannot create a duplicate",
+        except A.AuthorizationError as e:
+            raise not_allowed(f, e) from None
+    raise connection_failed(last_error)
+
+
+def _submit_marked(f, staged: workarea.StagedJob, token: str, job_name: str, digest: str) -> Job:
+    """Submit without a server-side token, matched by the marker in the job's meta (see :mod:`flarenb.marker`)."""
+    from nvflare.fuel.flare_api import api_spec as A
+
+    meta_file = staged.root / "meta.json"
+    name = marker.job_name(meta_file)
+    with workarea.token_lock(token):
+        last_error: BaseException | None = None
+        found = _find_marked(f, token, name, digest)
+        if found is not None:
+            return found
+        marker.mark(meta_file, token, digest)
+        for _attempt in range(RETRIES):
+            try:
+                folder = str(staged.folder())
+                job_id = f.call(lambda s, p=folder: s.submit_job(p), retry=False)
+                return _new_job(f, job_id, job_name, token)
+            except A.InternalError as e:
+                raise server_failed(f, e) from None
+            except A.AuthorizationError as e:
+                raise not_allowed(f, e) from None
+            except A.InvalidJobDefinition as e:
+                raise rejected(e) from None
+            except connection_errors() as e:
+                last_error = e
+                f.close()
+                try:
+                    found = _find_marked(f, token, name, digest, reattached=False)
+                except FlareError:
+                    raise
+                except Exception as lookup_error:
+                    last_error = lookup_error
+                    continue
+                if found is not None:
+                    return found
+        raise connection_failed(last_error)
+
+
+def _find_marked(f, token: str, name: str | None, digest: str, reattached: bool = True) -> Job | None:
+    rows = marker.find(f, token, name)
+    if not rows:
+        return None
+    row = rows[0]
+    if marker.content_of(row) != digest:
+        raise SubmitError(
+            f"Submit token {token} already submitted job {row['job_id']} with different content",
+            "Drop --submit-token to let flarenb derive one, or pass a new token to submit anew",
+        )
+    return _job_from_row(f, marker.as_row(row), token, reattached=reattached)
+
+
+def _new_job(f, job_id: str, job_name: str, token: str) -> Job:
+    meta = _meta_or_empty(f, job_id)
+    return Job(
+        id=job_id,
+        name=job_name,
+        flare=f,
+        submit_token=token,
+        submit_time=meta.get("submit_time_iso") or meta.get("submit_time"),
+        status_at_submit=str(meta.get("status", "SUBMITTED")),
     )
 
 
