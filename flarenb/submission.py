@@ -248,6 +248,11 @@ def _submit_once(f, job_dir: Path, token: str, job_name: str, content_in_token: 
                 f"Job {e.job_id}, submitted earlier with token {token}, was deleted",
                 "Resubmit with --new (or pass another --submit-token)",
             ) from None
+        except A.AuthorizationError as e:
+            from .rights import ACTIONS, refused, right_of
+
+            right = right_of(e) or "submit_job"
+            raise refused(f, right, ACTIONS.get(right, f"run {right}")) from None
         except A.InvalidJobDefinition as e:
             raise SubmitError(f"The server rejected the job: {_line(e)}", "Fix the job folder and submit again") from None
         except (A.NoConnection, A.SessionClosed, ConnectionError, TimeoutError, A.NoReply) as e:
