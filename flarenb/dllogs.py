@@ -27,7 +27,7 @@ from .rights import is_refusal, refused, right_of, rights_of
 
 _SERVER_DIRS = {"app_server", "server", "metrics", "models", "cross_site_val", "local", "startup"}
 _root: Path | None = None
-_cache: dict[tuple[str, str, str], "DownloadedLogs"] = {}
+_cache: dict[tuple[str, str, str], DownloadedLogs] = {}
 _lock = threading.Lock()
 
 
@@ -168,4 +168,4 @@ def job_logs(job: Any, site: str = "server", tail=None, since=None, max_bytes=No
     return result
 
 
-__all__ = ["DownloadedLogs", "downloaded", "job_logs", "forget_all", "is_refusal"]
+__all__ = ["DownloadedLogs", "downloaded", "forget_all", "is_refusal", "job_logs"]

@@ -17,7 +17,8 @@ something fails:
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .dllogs import download_refused, downloaded
 from .receiver import UNAVAILABLE
@@ -68,7 +69,7 @@ class RightsAwareSource(_Threaded):
 
     # the inner transport shares liveness and the finish request
     @property  # type: ignore[override]
-    def alive(self):  # noqa: D102
+    def alive(self):
         return getattr(self.inner, "alive", None)
 
     @alive.setter

@@ -140,7 +140,7 @@ class Rights:
         """True once the server refused ``right`` on this very job (rights may depend on who submitted it)."""
         return job_id in self.refused_jobs.get(right, ())
 
-    def probe(self, flare: Any, job_id: str | None = None) -> "Rights":
+    def probe(self, flare: Any, job_id: str | None = None) -> Rights:
         """Ask the server, without changing anything, about the rights not known yet (on ``job_id``, else on the
         user's newest own job). Each right is probed at most once per connection."""
         todo = [r for r in ("get_job_log", "app_command", "download_job") if self.granted(r) is None]
@@ -220,7 +220,7 @@ def _newest_own_job(flare: Any, user: str, look_at: int = 5) -> str | None:
     for row in rows:
         jid = str(row.get("job_id"))
         try:
-            meta = flare.call(lambda s: s.get_job_meta(jid))
+            meta = flare.call(lambda s, jid=jid: s.get_job_meta(jid))
         except Exception:
             continue
         if meta.get("submitter_name") == user:
@@ -228,7 +228,7 @@ def _newest_own_job(flare: Any, user: str, look_at: int = 5) -> str | None:
     return None
 
 
-_cache: "weakref.WeakKeyDictionary[Any, Rights]" = weakref.WeakKeyDictionary()
+_cache: weakref.WeakKeyDictionary[Any, Rights] = weakref.WeakKeyDictionary()
 _cache_lock = threading.Lock()
 
 

@@ -66,7 +66,7 @@ def test_lead_with_the_default_policy(flarenb_deployment, tmp_path, ip):
         # project_admin: live lanes for every site, while the job runs
         rx = admin_follow.receiver
         for site in d.clients:
-            until(lambda: client_lines(rx, site), timeout=180, what=f"{site}'s live lines for the admin")
+            until(lambda site=site: client_lines(rx, site), timeout=180, what=f"{site}'s live lines for the admin")
         # lead: no lines while it runs, and each site says why
         sites = ("server", *d.clients)
 
@@ -128,7 +128,7 @@ def test_lead_granted_the_snippet_sees_client_lines_live(flarenb_deployments, tm
     try:
         rx = handle.receiver
         for site in d.clients:
-            until(lambda: client_lines(rx, site), timeout=180, what=f"{site}'s live lines for the lead")
+            until(lambda site=site: client_lines(rx, site), timeout=180, what=f"{site}'s live lines for the lead")
         status = lead.call(lambda s: s.get_job_meta(job.id))["status"]
         assert status == "RUNNING", f"the client lines came only after the run ({status})"
         assert rights.rights_of(lead).granted("get_job_log") is not False
