@@ -63,7 +63,12 @@ class FakeSession:
             return []  # an unused token
         return [{"job_id": JOB, "job_name": "j", "status": self.status, "submit_time": "2026"}]
 
+    def _job(self, job_id):
+        if job_id != JOB:  # the server looks the job up before it authorizes
+            raise A.JobNotFound(f"no such job: {job_id}")
+
     def get_job_logs(self, job_id, target="server", log_file_name=None):
+        self._job(job_id)
         self._check("get_job_log", "get_job_log")
         return {"logs": {k: v for k, v in LOGS.items() if target in ("all", k)}, "unavailable": {}}
 
@@ -72,6 +77,7 @@ class FakeSession:
         return [{"client_name": c, "job_id": JOB, "status": "started"} for c in ("hospital-a", "hospital-b")]
 
     def download_job_result(self, job_id, destination=None):
+        self._job(job_id)
         self._check("download_job", "download_job")
         if self.status == "RUNNING":
             raise A.JobNotDone(f"job {job_id} is still running")
@@ -284,3 +290,57 @@ def test_source_thread_ends_after_the_download(lead):
         time.sleep(0.02)
     src.stop()
     assert rx.all_done and [ln.text for ln in rx.lines("hospital-a") if ln.kind != "marker"]
+
+
+# -- the widget's model (what the page renders) -------------------------------------------------------
+@pytest.mark.parametrize("failure", ["get_job_log refused", "unreachable", "job not found"])
+def test_a_view_shows_a_state_for_every_failing_source(lead, failure):
+    from flarenb import follower
+    from flarenb.live import LogView
+
+    if failure == "unreachable":
+        lead.sess.unreachable = True
+    job = Job(id=JOB if failure != "job not found" else "1b4c3c8e-8e51-4c57-9a43-1d2e3f4a5b6c", flare=lead)
+    view = LogView(job)
+    try:
+
+        def shown():
+            st = view.site_states
+            return st.get("server") and all(v.get("reason") for v in st.values())
+
+        deadline = time.monotonic() + 30
+        while not shown() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert shown(), view.site_states
+        reason = view.site_states["server"]["reason"]
+        expected = {"get_job_log refused": "get_job_log", "unreachable": "unreachable", "job not found": "not found"}
+        assert expected[failure] in reason
+    finally:
+        view.close()
+        follower.stop_all()
+
+
+def test_a_lead_view_fills_from_the_download_when_the_job_ends(lead):
+    from flarenb import follower, live
+    from flarenb.live import LogView
+
+    view = LogView(Job(id=JOB, flare=lead))
+    try:
+        deadline = time.monotonic() + 30
+        while len(view.site_states) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert all(NEEDS_GET_JOB_LOG in v["reason"] for v in view.site_states.values()), view.site_states
+        assert view.live
+        lead.sess.status = "FINISHED:COMPLETED"
+        deadline = time.monotonic() + 60
+        while view.live and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not view.live and view.status == "FINISHED:COMPLETED"
+        for site, text in LOGS.items():
+            shown = [ln.text for ln in view.lines(site) if not ln.text.startswith("[flarenb]")]
+            assert "\n".join(shown) + "\n" == text
+            assert view.site_states[site]["state"] == "done"
+    finally:
+        view.close()
+        follower.stop_all()
+        live._statuses.clear()
