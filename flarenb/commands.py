@@ -35,9 +35,11 @@ def _use(ns):
     return _session.connect(kit_id=ns.kit_id, study=ns.study)
 
 
-@command("info", "show the server's status and its connected clients")
+@command("info", "show the server's status, its connected clients, your role and which rights you have")
 def _info(ns):
-    return _session.current().system_info()
+    from .rights import connection_info
+
+    return connection_info(_session.current())
 
 
 def _poc_flags(p) -> None:

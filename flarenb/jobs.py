@@ -67,7 +67,12 @@ def _errors(job_id: str | None, flare: "_session.Flare"):
     except A.JobNotRunning:
         raise FlareError(f"Job {job_id} is not running", "See its state with %flare meta " + str(job_id)) from None
     except A.AuthorizationError as e:
-        raise FlareError(f"Not allowed: {_line(e)}", "Ask the project admin for the right role or study") from None
+        from .rights import ACTIONS, refused, right_of
+
+        right = right_of(e)
+        if right is None:
+            raise FlareError(f"Not allowed: {_line(e)}", "Ask the project admin for the right role or study") from None
+        raise refused(flare, right, ACTIONS.get(right, f"run {right}")) from None
     except A.InvalidTarget as e:
         raise FlareError(f"Unknown site: {_line(e)}", "See the connected sites with %flare info") from None
     except (A.NoReply, A.InternalError, A.CommandError) as e:
@@ -122,16 +127,10 @@ class Job:
 
     def logs(self, site: str = "server", tail=None, since=None, max_bytes=None, format: str = "text"):
         """A snapshot of the job's logs, as ``nvflare job logs`` (see :mod:`flarenb.logs`)."""
-        from .logs import get_logs
+        from .dllogs import job_logs
 
-        f = self._f()
-
-        def fetch(target, log_file_name=None):
-            kw = {"log_file_name": log_file_name} if log_file_name else {}
-            with _errors(self.id, f):
-                return f.call(lambda s: s.get_job_logs(self.id, target=target, **kw))
-
-        return get_logs(fetch, self.id, site=site, tail=tail, since=since, max_bytes=max_bytes, fmt=format)
+        # the admin API; where the get_job_log right is not granted, the job's download (once it has ended)
+        return job_logs(self, site=site, tail=tail, since=since, max_bytes=max_bytes, fmt=format)
 
     def view(self):
         """The live per-site log widget of this job (see :class:`flarenb.LogView`)."""

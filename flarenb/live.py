@@ -18,6 +18,7 @@ import weakref
 
 from . import follower as _follower
 from . import jobs as _jobs
+from .dlsource import rights_aware
 from .poc import _alive
 from .receiver import ENDED, LIVE, QUIET, STOPPED, TIMED_OUT, UNAVAILABLE, WAITING
 from .transports import Composite, LocalTail, local_job_log_paths, make_transport
@@ -87,7 +88,9 @@ def follow_job(job: _jobs.Job, **receiver_kw) -> "_follower.FollowerHandle":
 
     def factory(receiver):
         if local_root is None:
-            transport = make_transport(receiver, job.id, fetch=fetch, status=status)
+            # what the user may not call (get_job_log: NVFlare's default for lead) comes from the job's download
+            poll = make_transport(receiver, job.id, fetch=fetch, status=status)
+            transport = rights_aware(receiver, poll, flare, job.id, status)
             transport.alive = _AdminLiveness(flare, job.id, status)
             return transport
         liveness = _LocalLiveness(job.id)
@@ -300,7 +303,7 @@ class LogView(_Widget):
         elif state == QUIET:
             self.set_site_state(site, "quiet", reason, quiet_for=quiet_for)
         elif state == ENDED:
-            self.set_site_state(site, "done")
+            self.set_site_state(site, "done", reason)
         else:
             self.set_site_state(site, _STATE.get(state, state), reason)
 

@@ -156,6 +156,8 @@ class JobLogs:
         self.sites = data["sites"]
         self.filters = data["filters"]
         self.logs_truncated = data["logs_truncated"]
+        #: one line saying where the logs came from when not from the server's log API (e.g. the job's download)
+        self.source = None
 
     def site_order(self):
         names = list(self.logs)
@@ -175,9 +177,9 @@ class JobLogs:
         return terminal_safe(self._plain())
 
     def _plain(self):
-        out = []
+        out = [f"({self.source})\n"] if self.source else []
         if self.target != "all" and self.target in self.logs and len(self.logs) == 1 and not self.unavailable:
-            return _block_text(self.logs[self.target])
+            return "".join(out) + _block_text(self.logs[self.target])
         for i, name in enumerate(self.site_order()):
             if i:
                 out.append("\n")
@@ -199,6 +201,8 @@ class JobLogs:
     def _repr_html_(self):
         esc = html.escape
         parts = ['<div class="flarenb-logs">']
+        if self.source:
+            parts.append(f'<div class="flarenb-source" style="opacity:.7"><i>{esc(self.source)}</i></div>')
         for name in self.site_order():
             info = self.sites.get(name, {})
             note = f"{info.get('lines', 0)} lines" + (", truncated" if info.get("logs_truncated") else "")

@@ -6,6 +6,14 @@
 * ``pytest --nbval --flarenb-poc notebooks/`` — the same POC for notebooks run by nbval: it is started before the
   first notebook's kernel, so ``%flare poc start`` in the notebook reuses it. The plugin also sends each cell's id
   to the kernel (nbval does not), so cell-scoped submit tokens behave as they do in JupyterLab.
+* ``flarenb_deployment`` — a session-scoped, *provisioned* (non-POC) FLARE: ``nvflare provision`` of a server,
+  clients ``hospital-a``, ``hospital-b``, ``hospital-c`` and admin users ``admin@example.org`` (project_admin),
+  ``lead@example.org`` (lead), ``member@example.org`` (member), each participant started with its own startup
+  script, on a free port, in a temporary folder (:mod:`flarenb.provisioned`). It yields the
+  :class:`flarenb.provisioned.Deployment`: ``.kits`` (each user's startup kit), ``.clients``,
+  ``.server_workspace``, ``.flare(user)`` (a :class:`flarenb.Flare` logged in as that user).
+  ``flarenb_deployments.get(extra_rights={"lead": {"get_job_log": "n:submitter"}})`` starts another variant, one
+  per distinct configuration, all stopped at the end of the session.
 """
 
 from __future__ import annotations
@@ -14,8 +22,12 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from flarenb.provisioned import Deployment
 
 
 class _PocSession:
@@ -81,6 +93,39 @@ def _free_port() -> int:
 _POC = _PocSession()
 
 
+class _Deployments:
+    """Provisioned deployments of this test session, one per configuration, started on first use."""
+
+    def __init__(self) -> None:
+        self._by_key: dict[str, Deployment] = {}
+
+    def get(
+        self,
+        clients: tuple[str, ...] | None = None,
+        extra_rights: dict[str, dict[str, str]] | None = None,
+    ) -> Deployment:
+        import json
+
+        from flarenb.provisioned import CLIENTS, Deployment
+
+        clients = tuple(clients or CLIENTS)
+        key = json.dumps([clients, extra_rights or {}], sort_keys=True)
+        if key not in self._by_key:
+            self._by_key[key] = Deployment(clients=clients, extra_rights=dict(extra_rights or {})).start()
+        return self._by_key[key]
+
+    def stop_all(self) -> None:
+        deployments, self._by_key = list(self._by_key.values()), {}
+        for deployment in deployments:
+            try:
+                deployment.stop()
+            finally:
+                deployment.remove()
+
+
+_DEPLOYMENTS = _Deployments()
+
+
 def pytest_addoption(parser):
     group = parser.getgroup("flarenb")
     group.addoption(
@@ -112,6 +157,21 @@ def flarenb_poc():
     return flare
 
 
+@pytest.fixture(scope="session")
+def flarenb_deployments():
+    """Provisioned deployments by configuration: ``flarenb_deployments.get(clients=..., extra_rights=...)``."""
+    try:
+        yield _DEPLOYMENTS
+    finally:
+        _DEPLOYMENTS.stop_all()
+
+
+@pytest.fixture(scope="session")
+def flarenb_deployment(flarenb_deployments):
+    """A running provisioned FLARE (server, hospital-a/b/c, admin/lead/member users): a ``Deployment``."""
+    return flarenb_deployments.get()
+
+
 def _is_nbval_cell(item) -> bool:
     return type(item).__name__ == "IPyNbCell"
 
@@ -134,4 +194,7 @@ def pytest_runtest_call(item):
 
 
 def pytest_sessionfinish(session, exitstatus):
-    _POC.stop()
+    try:
+        _DEPLOYMENTS.stop_all()
+    finally:
+        _POC.stop()

@@ -360,6 +360,16 @@ class Receiver:
             s.last_alive = self._clock()
             self._emit(s, [])
 
+    def clear_unavailable(self, site):
+        """Undo ``set_unavailable`` (the cause went away): "waiting" if nothing came yet, else "quiet"."""
+        with self._lock:
+            s = self.site(site)
+            if s.done or s.state != UNAVAILABLE:
+                return
+            s.state, s.reason = (QUIET if s.total else WAITING), None
+            s.last_alive = self._clock()
+            self._emit(s, [])
+
     # ------------------------------------------------------------------ close
     def end(self, site, reason=None):
         """End of stream for ``site``: flush the partial line, state "ended", fire on_done once."""

@@ -281,6 +281,11 @@ def _submit_once(f, staged: workarea.StagedJob, token: str, job_name: str, conte
                 f"Job {e.job_id}, submitted earlier with token {token}, was deleted",
                 "Resubmit with --new (or pass another --submit-token)",
             ) from None
+        except A.AuthorizationError as e:
+            from .rights import ACTIONS, refused, right_of
+
+            right = right_of(e) or "submit_job"
+            raise refused(f, right, ACTIONS.get(right, f"run {right}")) from None
         except A.InvalidJobDefinition as e:
             raise rejected(e) from None
         except A.InternalError as e:

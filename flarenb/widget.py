@@ -250,6 +250,7 @@ class LogView(anywidget.AnyWidget):
         self._pending_bytes = 0
         self._sent: deque[tuple[float, int]] = deque()  # (monotonic time, bytes) of sends
         self._snapshot_dirty = False
+        self._snapshot_was_last = False
         self._last_snapshot = 0.0
         self._download_cb: DownloadCallback | None = None
         self._wake = threading.Event()
@@ -599,9 +600,12 @@ class LogView(anywidget.AnyWidget):
         with self._lock:
             if self._pending_bytes > self._max_bytes:
                 self._drop_oldest(self._max_bytes // 2)
+            pending_lines = any(self._pending.values())
             snapshot_due = self._snapshot_dirty and (
                 self._follow_closed or now - self._last_snapshot >= self._snapshot_interval
             )
+            if pending_lines and (self._follow_closed or self._snapshot_was_last):
+                snapshot_due = False  # lines first (a snapshot holds sent lines only), never starved by snapshots
             if snapshot_due:
                 snap = self._build_snapshot()
                 size = _json_size(snap) + _MSG_OVERHEAD
@@ -609,7 +613,8 @@ class LogView(anywidget.AnyWidget):
                 if self._can_send(now, size):
                     self._sent.append((now, size))
                     self._last_snapshot = now
-                    self._snapshot_dirty = False
+                    self._snapshot_dirty = pending_lines  # it holds sent lines only: again once the rest is sent
+                    self._snapshot_was_last = True
                     with self.hold_sync():
                         self.snapshot = snap["snapshot"]
                         self.line_counts = snap["line_counts"]
@@ -624,6 +629,7 @@ class LogView(anywidget.AnyWidget):
                     if self._can_send(now, size):
                         self._sent.append((now, size))
                         self.send(msg)
+                        self._snapshot_was_last = False
                     else:  # put it back in front; try again next tick
                         self._requeue(msg)
             pending = any(self._pending.values())
@@ -678,7 +684,13 @@ class LogView(anywidget.AnyWidget):
         for site, hist in self._history.items():
             rows: list[list[Any]] = []
             used = 0
+            # only lines already sent: a snapshot ahead of pending lines would make the browser drop them
+            pend = self._pending.get(site)
+            first = pend[0][0] if pend else None
+            unsent = (first[0] if isinstance(first, list) else first.get("first")) if first is not None else None
             for line in reversed(hist):
+                if unsent is not None and line.seq >= unsent:
+                    continue
                 if len(rows) >= self._snapshot_lines:
                     break
                 text = line.text[: self._max_line_chars]

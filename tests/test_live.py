@@ -47,7 +47,7 @@ def test_every_site_streams_live_then_ends(flarenb_poc, tmp_path, transport):
     handle = live.follow_job(job)
     try:
         kind = type(handle.transport).__name__
-        assert kind == ("LocalTail" if transport == "local" else "AdminPoll")
+        assert kind == ("LocalTail" if transport == "local" else "RightsAwareSource")
         rx = handle.receiver
         for site in ("site-1", "site-2"):
             until(lambda: any(f"round 0 on {site}:" in t for t in texts(rx, site)),

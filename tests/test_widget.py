@@ -439,3 +439,31 @@ def test_module_imports_and_renders_the_hint_without_a_bundle(tmp_path, fake_com
             view.close()
     finally:
         del sys.modules["unbuilt_widget"]
+
+
+def test_a_bulk_of_lines_reaches_the_browser_whole_even_with_a_snapshot_due(fake_comm, views):
+    """A whole log appended at once (a finished job's download) then the end: the browser, which drops any line
+    at or below the last seq it has, must still get every line — the snapshot never runs ahead of pending lines."""
+    view, c = make(views, fake_comm, "job-bulk", sites=["server"], snapshot_lines=5, snapshot_interval=0.05)
+    view.append("server", ["first"])
+    wait_for(lambda: c.custom("lines"))
+    time.sleep(0.2)  # a snapshot is due when the bulk arrives
+    view.append("server", [f"line {i}" for i in range(2, 401)])
+    view.close_follow("FINISHED:COMPLETED")
+    wait_for(lambda: not view._thread.is_alive())
+    last, seen, gaps = 0, [], 0
+    for _, d in c.messages():  # what js/src/store.ts does with lines messages and snapshot updates, in order
+        if d.get("method") == "custom" and d["content"].get("kind") == "lines":
+            rows = d["content"]["sites"].get("server", [])
+        elif d.get("method") == "update" and "snapshot" in d.get("state", {}):
+            rows = d["state"]["snapshot"].get("server", [])
+        else:
+            continue
+        for row in rows:
+            if row[0] <= last:
+                continue
+            gaps += row[0] > last + 1
+            last = row[0]
+            seen.append(row[0])
+    assert gaps == 0 and seen == list(range(1, 401))
+    assert [r[0] for r in view.snapshot["server"]] == [396, 397, 398, 399, 400]  # the final snapshot

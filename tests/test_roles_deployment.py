@@ -1,0 +1,138 @@
+"""Each role on a real provisioned deployment (NVFlare's default policy, and a lead granted the README's snippet).
+
+One job per deployment serves several checks: a lead submits it; while it runs, the project admin follows it live
+and the lead's view says why it has no lines; after it ends, the lead's view and ``%flare logs --site all`` hold
+every site's log, equal to the job's downloaded files. The page itself is not driven here (no browser): the
+widget's synced model (``site_states``, ``status``, ``live``) is what its page renders.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from conftest import export_job
+
+from flarenb import dllogs, jobs, live, rights, submission
+from flarenb.magics import run_line
+
+pytestmark = pytest.mark.deployment
+
+LEAD, ADMIN, MEMBER = "lead@example.org", "admin@example.org", "member@example.org"
+SNIPPET = {"lead": {"get_job_log": "n:submitter", "app_command": "n:submitter"}}
+
+
+def until(cond, timeout=120.0, period=0.2, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = cond()
+        if value:
+            return value
+        time.sleep(period)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(autouse=True)
+def _home(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # submit keeps its staged copies under ~/.cache
+    yield
+    dllogs.forget_all()
+
+
+def submit_as(d, user, tmp_path, name):
+    job_dir = export_job(tmp_path / "src", name=name, rounds=3, train_args="--sleep 2")
+    return submission.submit(str(job_dir), flare=d.flare(user), scope=f"{name}-{time.time()}")
+
+
+def downloaded_logs(d, user, job_id, tmp_path) -> dict[str, str]:
+    result = jobs.download(job_id, output_dir=str(tmp_path / "dl"), flare=d.flare(user))
+    ws = Path(result.path) / "workspace"
+    files = {"server": ws / "log.txt", **{c: ws / c / "log.txt" for c in d.clients}}
+    return {site: f.read_text() for site, f in files.items() if f.is_file()}
+
+
+def client_lines(rx, site):
+    return [ln for ln in rx.lines(site) if f"on {site}" in ln.text]
+
+
+def test_lead_with_the_default_policy(flarenb_deployment, tmp_path, ip):
+    d = flarenb_deployment
+    lead = d.flare(LEAD)
+    job = submit_as(d, LEAD, tmp_path, "lead-default")
+    view = job.view()
+    admin_follow = live.follow_job(jobs.Job(id=job.id, flare=d.flare(ADMIN)))
+    try:
+        # project_admin: live lanes for every site, while the job runs
+        rx = admin_follow.receiver
+        for site in d.clients:
+            until(lambda site=site: client_lines(rx, site), timeout=180, what=f"{site}'s live lines for the admin")
+        # lead: no lines while it runs, and each site says why
+        sites = ("server", *d.clients)
+
+        def says_why():
+            st = view.site_states
+            return all("get_job_log" in str((st.get(s) or {}).get("reason")) for s in sites)
+
+        until(says_why, timeout=60, what="every site of the lead's view to say it needs get_job_log")
+        assert view.status == "RUNNING" and view.live
+        assert not jobs.is_terminal(lead.call(lambda s: s.get_job_meta(job.id))["status"]), "checked after the run"
+        with pytest.raises(rights.RightRefused) as refused:
+            job.logs(site="all")
+        assert "role lead" in str(refused.value) and "get_job_log" in str(refused.value)
+
+        meta = jobs.wait(job.id, timeout=300, interval=1.0, flare=lead)
+        assert meta["status"] == "FINISHED:COMPLETED"
+        # the lanes fill from the download as soon as the job has ended, with no rerun
+        until(lambda: not view.live, timeout=120, what="the lead's view to finish")
+        files = downloaded_logs(d, LEAD, job.id, tmp_path)
+        assert set(files) == set(sites), "the download holds every site's log"
+        for site in sites:
+            shown = [ln.text for ln in view.lines(site) if not ln.text.startswith("[flarenb]")]
+            assert "\n".join(shown) + "\n" == files[site], site
+            assert view.site_states[site]["state"] == "done"
+        # %flare logs --site all: every site's log, equal to the downloaded files, saying where it came from
+        out = run_line(f"logs {job.id} --site all --max-bytes 100000000 --startup-kit {d.kit(LEAD)}", ip)
+        assert out.logs == files
+        assert str(out).startswith("(from the job's download")
+        # %flare info: the role and the rights, as probed
+        info = rights.connection_info(lead)
+        rows = {r: s for r, s, _ in info.rights.lines()}
+        assert info.rights.role == "lead" and rows["get_job_log"] == "no" and rows["download_job"] == "yes"
+        assert "role lead" in str(info)
+    finally:
+        admin_follow.release()
+        view.close()
+
+
+def test_member_may_list_but_not_submit(flarenb_deployment, tmp_path, ip):
+    d = flarenb_deployment
+    kit = d.kit(MEMBER)
+    job_dir = export_job(tmp_path / "src", name="member-try", rounds=1)
+    with pytest.raises(rights.RightRefused) as e:
+        run_line(f"submit {job_dir} --no-follow --startup-kit {kit}", ip)
+    text = str(e.value)
+    assert "(role member) may not submit jobs" in text and "submit_job" in text and "\n" not in text
+    listed = run_line(f"list --startup-kit {kit}", ip)
+    assert isinstance(listed, jobs.JobList)
+    if listed:
+        meta = run_line(f"meta {listed[0]['job_id']} --startup-kit {kit}", ip)
+        assert meta["job_id"] == listed[0]["job_id"]
+
+
+def test_lead_granted_the_snippet_sees_client_lines_live(flarenb_deployments, tmp_path):
+    d = flarenb_deployments.get(extra_rights=SNIPPET)
+    lead = d.flare(LEAD)
+    job = submit_as(d, LEAD, tmp_path, "lead-snippet")
+    handle = live.follow_job(job)
+    try:
+        rx = handle.receiver
+        for site in d.clients:
+            until(lambda site=site: client_lines(rx, site), timeout=180, what=f"{site}'s live lines for the lead")
+        status = lead.call(lambda s: s.get_job_meta(job.id))["status"]
+        assert status == "RUNNING", f"the client lines came only after the run ({status})"
+        assert rights.rights_of(lead).granted("get_job_log") is not False
+        jobs.wait(job.id, timeout=300, interval=1.0, flare=lead)
+        assert rights.connection_info(lead).rights.granted("get_job_log") is True
+    finally:
+        handle.release()
