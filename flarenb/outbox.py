@@ -136,6 +136,7 @@ class Outbox:
             still = []
             for site in active:
                 pend, items = self.pending[site], out.setdefault(site, [])
+                before = len(items)
                 used = 0 if items else wire_size(site) + 4
                 while pend:
                     item, size = pend[0]
@@ -151,9 +152,10 @@ class Outbox:
                     self.pending_bytes -= size
                     items.append(item)
                     used += size
-                remaining -= used if items else 0
-                if pend and items:
-                    still.append(site)
+                if len(items) > before:
+                    remaining -= used
+                    if pend:
+                        still.append(site)
             active = still
         out = {s: items for s, items in out.items() if items}
         if not out:  # every site's first line is bigger than its share: send one, cut to the whole budget
