@@ -1,0 +1,61 @@
+"""Issue 9 on the real local FLARE: a live view of a job that is deleted under it ends with a clear state."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from flarenb import follower, jobs, live
+
+pytestmark = pytest.mark.poc
+
+
+def until(cond, timeout=120.0, period=0.2, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = cond()
+        if value:
+            return value
+        time.sleep(period)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_a_deleted_job_under_a_live_view_ends_the_view_with_a_clear_state(flarenb_poc, tmp_path, fake_comm):
+    from conftest import export_job
+
+    job_dir = export_job(tmp_path, name="never-scheduled")
+    meta_path = job_dir / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    # a site that is not connected: the server keeps the job SUBMITTED (it cannot schedule it), so it can be deleted
+    meta["deploy_map"] = {app: ["server", "site-that-never-connects"] for app in meta["deploy_map"]}
+    meta["min_clients"] = 1
+    meta_path.write_text(json.dumps(meta))
+    job_id = flarenb_poc.call(lambda s: s.submit_job(str(job_dir)))
+    job = jobs.get_job(job_id, flare=flarenb_poc)
+    view = live.LogView(job)
+    try:
+        assert view.live and not jobs.is_terminal(view.status)
+        until(lambda: flarenb_poc.call(lambda s: s.delete_job(job_id)) or True, what="the delete")
+        until(lambda: not view.live, timeout=120, what="the view to end")
+        assert view.status == live.NOT_FOUND
+        assert view.problem.startswith("job not found")
+        assert view.end_ts is not None
+        assert all(st["state"] in ("done", "unavailable") for st in view.site_states.values())
+        assert "job not found" in view.snapshot_text()
+        until(lambda: view._watch_thread is None or not view._watch_thread.is_alive(), timeout=30, what="threads")
+        until(lambda: not [k for k in follower.active_followers() if k[-1] == job_id], timeout=30, what="follower")
+    finally:
+        view.close()
+
+
+@pytest.fixture
+def fake_comm(monkeypatch):
+    from test_widget import FakeComm
+
+    import comm
+
+    made = []
+    monkeypatch.setattr(comm, "create_comm", lambda **kw: made.append(FakeComm(**kw)) or made[-1])
+    return made
