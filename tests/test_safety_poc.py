@@ -22,17 +22,22 @@ def until(cond, timeout=120.0, period=0.2, what="condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_a_deleted_job_under_a_live_view_ends_the_view_with_a_clear_state(flarenb_poc, tmp_path, fake_comm):
+def submit_unschedulable(flare, tmp_path, name):
+    """A job naming a site that is not connected: the server keeps it SUBMITTED (a live view, no job processes),
+    and it can be deleted."""
     from conftest import export_job
 
-    job_dir = export_job(tmp_path, name="never-scheduled")
+    job_dir = export_job(tmp_path, name=name)
     meta_path = job_dir / "meta.json"
     meta = json.loads(meta_path.read_text())
-    # a site that is not connected: the server keeps the job SUBMITTED (it cannot schedule it), so it can be deleted
     meta["deploy_map"] = {app: ["server", "site-that-never-connects"] for app in meta["deploy_map"]}
     meta["min_clients"] = 1
     meta_path.write_text(json.dumps(meta))
-    job_id = flarenb_poc.call(lambda s: s.submit_job(str(job_dir)))
+    return flare.call(lambda s: s.submit_job(str(job_dir)))
+
+
+def test_a_deleted_job_under_a_live_view_ends_the_view_with_a_clear_state(flarenb_poc, tmp_path, fake_comm):
+    job_id = submit_unschedulable(flarenb_poc, tmp_path, "never-scheduled")
     job = jobs.get_job(job_id, flare=flarenb_poc)
     view = live.LogView(job)
     try:
@@ -52,9 +57,8 @@ def test_a_deleted_job_under_a_live_view_ends_the_view_with_a_clear_state(flaren
 
 @pytest.fixture
 def fake_comm(monkeypatch):
-    from test_widget import FakeComm
-
     import comm
+    from test_widget import FakeComm
 
     made = []
     monkeypatch.setattr(comm, "create_comm", lambda **kw: made.append(FakeComm(**kw)) or made[-1])

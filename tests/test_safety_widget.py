@@ -7,7 +7,6 @@ import json
 import threading
 import time
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_widget import FakeComm, fake_comm, make, views, wait_for  # noqa: F401  (fixtures)
