@@ -1,8 +1,11 @@
-"""Issue 9 on the real local FLARE: a live view of a job that is deleted under it ends with a clear state."""
+"""Issue 9 on the real local FLARE: a live view of a job that is deleted under it ends with a clear state; a server
+stopped under a live view shows "server unreachable" in its header, and the view resumes when it is back."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 
 import pytest
@@ -53,6 +56,33 @@ def test_a_deleted_job_under_a_live_view_ends_the_view_with_a_clear_state(flaren
         until(lambda: not [k for k in follower.active_followers() if k[-1] == job_id], timeout=30, what="follower")
     finally:
         view.close()
+
+
+def test_a_stopped_server_shows_in_the_header_and_the_view_resumes_when_it_is_back(flarenb_poc, tmp_path, fake_comm):
+    poc = flarenb_poc.poc
+    job_id = submit_unschedulable(flarenb_poc, tmp_path, "server-goes-away")
+    view = live.LogView(jobs.get_job(job_id, flare=flarenb_poc))
+    pid = poc.server_pid  # the server process of this session's own POC
+    assert pid is not None
+    try:
+        until(lambda: view.status == "SUBMITTED" and view.problem is None, timeout=60, what="a current status")
+        # SIGSTOP: the server stops answering (its watchdog does not restart a process that still exists)
+        os.kill(pid, signal.SIGSTOP)
+        until(lambda: (view.problem or "").startswith("server unreachable"), timeout=180, what="the problem shown")
+        assert view.live
+        assert "server unreachable" in view.snapshot_text()  # the text snapshot's header says it too
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    try:
+        until(lambda: view.problem is None, timeout=180, what="the view to resume")
+        assert view.live and view.status == "SUBMITTED"
+    finally:
+        # leave the session's FLARE as it was: every client connected again
+        flarenb_poc.wait_for_clients(poc.clients, timeout=180)
+        try:
+            flarenb_poc.call(lambda s: s.delete_job(job_id))
+        finally:
+            view.close()
 
 
 @pytest.fixture
