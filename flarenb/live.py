@@ -310,7 +310,10 @@ class LogView(_Widget):
                     lines = self.lines(site)
                     dropped = self.history_dropped(site)
                     note = f"; {dropped} earlier lines were dropped from its history" if dropped else ""
-                    text = f"[flarenb: the complete log could not be read ({why}): the {len(lines)} lines this view holds{note}]\n"
+                    text = (
+                        f"[flarenb: the complete log could not be read ({why}): the {len(lines)} lines this view"
+                        f" holds{note}]\n"
+                    )
                     text += "".join(line.text + "\n" for line in lines)
                 dest.write_text(text, encoding="utf-8", errors="replace")
             written.append(str(dest))
