@@ -66,7 +66,8 @@ class LogCursor:
         for _ in range(256):
             if j < min(32, len(fp) // 2 + 1):
                 break
-            if fp.endswith(body[:j]):
+            head = body[:j].lstrip("\ufffd")  # a character cut by the window start decodes as U+FFFD
+            if len(head) >= min(32, len(fp) // 2 + 1) and fp.endswith(head):
                 return j, 0
             j = body.rfind("\n", 0, j - 1) + 1
         return -1, 0
