@@ -7,10 +7,16 @@ else admin-API polling — and returns a handle on the job's one shared follower
 kept up to date. Only the newest view of a job is live: opening another view of the same job (or rerunning
 the cell) detaches the previous one — it keeps what it shows — so a job never has two followers, and no
 thread outlives its view.
+
+Failures are shown where the user looks: a status or log request that fails puts one line in the view's header
+(``problem``, e.g. "server unreachable: ..."), and in the sites' states when the logs cannot be read; the view
+resumes by itself when the server answers again. A job that no longer exists (deleted) ends the view with the
+status ``NOT FOUND`` and that reason. ``detach()``/``close()`` never wait for an admin call in flight.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -21,34 +27,60 @@ from . import jobs as _jobs
 from .dlsource import rights_aware
 from .poc import _alive
 from .receiver import ENDED, LIVE, QUIET, STOPPED, TIMED_OUT, UNAVAILABLE, WAITING
-from .transports import Composite, LocalTail, local_job_log_paths, make_transport
+from .safetext import safe_filenames
+from .transports import Composite, LocalTail, describe_problem, is_job_not_found, local_job_log_paths, make_transport
 from .widget import LogView as _Widget
-from .widget import _safe_filename
 
 STATUS_TTL = 2.0
 FINISHED_LOAD_TIMEOUT = 15.0
+WATCH_JOIN_TIMEOUT = 0.2  # seconds: detach() does not wait for a watch thread stuck in an admin call
+NOT_FOUND = "NOT FOUND"
+
+_log = logging.getLogger(__name__)
 
 
 class _Status:
-    """The job's status, fetched at most once per ``STATUS_TTL`` whoever asks (transport, view)."""
+    """The job's status, fetched at most once per ``STATUS_TTL`` whoever asks (transport, view).
+
+    A failed request keeps the last known status and sets ``problem`` (one line; logged once per distinct problem)
+    until a request succeeds; ``not_found`` turns True for good when the server says the job does not exist. A
+    caller never waits for another caller's request in flight: it gets the last known status.
+    """
 
     def __init__(self, job: _jobs.Job):
         self.job = job
         self.value = "SUBMITTED"
         self.meta: dict = {}
+        self.problem: str | None = None
+        self.not_found = False
+        self._logged: str | None = None
         self._at = 0.0
         self._lock = threading.Lock()
 
     def __call__(self) -> str:
-        with self._lock:
-            if time.monotonic() - self._at >= STATUS_TTL:
-                try:
-                    self.meta = self.job.meta()
-                    self.value = str(self.meta.get("status", self.value))
-                except Exception:
-                    pass  # keep the last known status; the transport treats it as still running
-                self._at = time.monotonic()
+        first = self._at == 0.0
+        if time.monotonic() - self._at < STATUS_TTL or self.not_found or not self._lock.acquire(blocking=first):
             return self.value
+        try:
+            if time.monotonic() - self._at >= STATUS_TTL:
+                self._fetch()
+                self._at = time.monotonic()
+        finally:
+            self._lock.release()
+        return self.value
+
+    def _fetch(self) -> None:
+        try:
+            self.meta = self.job.meta()
+            self.value = str(self.meta.get("status", self.value))
+            self.problem = None
+        except Exception as e:  # keep the last known status; say why it is not current
+            self.problem = describe_problem(e)
+            if is_job_not_found(e):
+                self.not_found = True
+            if self.problem != self._logged:
+                self._logged = self.problem
+                _log.warning("flarenb: the status of job %s: %s", self.job.id, self.problem)
 
 
 def follow_job(job: _jobs.Job, **receiver_kw) -> "_follower.FollowerHandle":
@@ -122,7 +154,7 @@ def _local_end(liveness: "_LocalLiveness", status: "_Status", every: float = 10.
         now = time.monotonic()
         if liveness("server") is False or now - last[0] >= every:
             last[0] = now
-            return _jobs.is_terminal(status())
+            return _jobs.is_terminal(status()) or status.not_found
         return False
 
     return is_finished
@@ -245,6 +277,8 @@ class LogView(_Widget):
         # not _thread/_stop: those are the base widget's flusher thread and its stop event
         self._watch_thread = None
         self._watch_stop = threading.Event()
+        self._wiring = threading.Lock()  # guards _handle/_unsubscribe against detach() racing the watch thread
+        self._transport_problem = False
         self.on_download(self._write_complete_logs)
         if follow:
             self._attach()
@@ -261,13 +295,19 @@ class LogView(_Widget):
         def local(site: str):
             return poc.job_log(poc.server_name if site == "server" else site, self.job.id) if poc is not None else None
 
+        def held(site: str) -> list[str]:
+            dropped = self.history_dropped(site)
+            note = [f"[flarenb: {dropped} earlier lines were dropped from this view's history]"] if dropped else []
+            return note + [line.text for line in self.lines(site)]
+
+        names = safe_filenames(self.sites)  # distinct files also for ".server" beside "server", "A" beside "a"
         return write_site_logs(
             directory,
             list(self.sites),
-            file_name=lambda site: f"{_safe_filename(site)}.log",
+            file_name=lambda site: f"{names[site]}.log",
             local_file=local,
             ask_server=lambda site: flare.call(lambda s: s.get_job_logs(self.job.id, target=site)),
-            held_lines=lambda site: [line.text for line in self.lines(site)],
+            held_lines=held,
         )
 
     # -- wiring --------------------------------------------------------------------------------------
@@ -308,21 +348,55 @@ class LogView(_Widget):
             self.set_site_state(site, _STATE.get(state, state), reason)
 
     def _watch(self) -> None:
-        """Keep the header current; when the job has ended and every stream is done, finish the view."""
+        """Keep the header current; when the job has ended and every stream is done, finish the view. An
+        unexpected error is logged once and shown in the header; the loop goes on."""
+        logged = None
         while not self._watch_stop.wait(1.0):
-            if self._finish_if_done():
-                return
-            now = time.monotonic()
-            rx = self._handle.receiver
-            for site in rx.sites():
-                s = rx.site(site)
-                if s.state == QUIET and s.last_data is not None:
-                    self._show_state(site, QUIET, s.reason, quiet_for=now - s.last_data)
+            try:
+                if self._finish_if_done():
+                    return
+                self._show_liveness()
+                logged = None
+            except Exception as e:
+                if self._watch_stop.is_set():
+                    return
+                what = f"{type(e).__name__}: {e}"
+                if what != logged:
+                    logged = what
+                    _log.error("flarenb view of job %s: %s", self.job.id, what, exc_info=e)
+                self.set_problem(f"the view could not update: {what}")
+
+    def _show_liveness(self) -> None:
+        """Quiet periods, and the transport's problem in every open site's state (until it works again)."""
+        with self._wiring:
+            handle = self._handle
+        if handle is None:
+            return
+        rx = handle.receiver
+        now = time.monotonic()
+        problem = rx.problem
+        for site in rx.sites():
+            s = rx.site(site)
+            if problem is not None and not s.done:
+                self.set_site_state(site, "unavailable", problem)
+            elif self._transport_problem:  # it works again: the site's own state
+                self._show_state(site, s.state, s.reason)
+            elif s.state == QUIET and s.last_data is not None:
+                self._show_state(site, QUIET, s.reason, quiet_for=now - s.last_data)
+        self._transport_problem = problem is not None
 
     def _finish_if_done(self) -> bool:
-        """Show the current status; once the job ended and every stream is done: final state, follower
-        released, and the final static snapshot sent to the outputs showing this view."""
+        """Show the current status and problem; once the job ended (or no longer exists) and every stream is done:
+        final state, follower released, and the final static snapshot sent to the outputs showing this view."""
         status = self._status()
+        if self._watch_stop.is_set():  # detached while asking the server
+            return True
+        with self._wiring:
+            handle = self._handle
+        rx = handle.receiver if handle is not None else None
+        self.set_problem(self._status.problem or (rx.problem if rx is not None else None))
+        if self._status.not_found:
+            return self._end_not_found()
         meta = self._status.meta
         self.set_status(
             status,
@@ -330,32 +404,45 @@ class LogView(_Widget):
             start_time=meta.get("start_time"),
             duration=meta.get("duration") if _jobs.is_terminal(status) else None,
         )
-        if not (_jobs.is_terminal(status) and self._handle.receiver.all_done):
+        if not (_jobs.is_terminal(status) and (rx is None or rx.all_done)):
             return False
         self.close_follow(status)
         self._release()
         self.refresh_displays()
         return True
 
+    def _end_not_found(self) -> bool:
+        """The server says the job does not exist (deleted): end the view with that state."""
+        reason = self._status.problem or "job not found"
+        self._release()
+        for site in self.sites:
+            if (self.site_states.get(site) or {}).get("state") != "done":
+                self.set_site_state(site, "unavailable", reason)
+        self.set_problem(f"{reason} — following stopped (%flare list shows the jobs of this study)")
+        self.set_status(NOT_FOUND, end_time=time.time())
+        self.close_follow()
+        self.refresh_displays()
+        return True
+
     def _release(self) -> None:
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
-        if self._handle is not None:
-            self._handle.release()
-            self._handle = None
+        with self._wiring:
+            unsubscribe, self._unsubscribe = self._unsubscribe, None
+            handle, self._handle = self._handle, None
+        if unsubscribe is not None:
+            unsubscribe()
+        if handle is not None:
+            handle.release()
 
     def detach(self, reason: str = "detached") -> None:
-        """Stop following (the view keeps what it shows)."""
+        """Stop following (the view keeps what it shows). Never waits for an admin call in flight: the watch
+        thread, if busy, exits as soon as its call returns, without touching the view."""
         self._watch_stop.set()
         thread = self._watch_thread
         if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=5)
+            thread.join(timeout=WATCH_JOIN_TIMEOUT)
         self._release()
-        try:
+        if self.live:
             self.close_follow()
-        except Exception:
-            pass
 
     def close(self) -> None:
         self.detach("closed")

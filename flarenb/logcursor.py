@@ -25,7 +25,10 @@ class LogCursor:
     * not truncated and the text at the remembered offset ends with the fingerprint: the new
       text starts at that offset;
     * otherwise the fingerprint (or, when the window start cut it, a shorter tail of it) is
-      searched in the reply: new text starts right after it;
+      searched in the reply: new text starts right after its last occurrence. When it also occurs
+      earlier (a log whose end repeats itself, e.g. the same line written again and again), the
+      new text may have begun after an earlier occurrence: a marker line says that up to N
+      repeated lines may be missing there, instead of dropping them silently;
     * not found and the reply is whole: the log was restarted/replaced -> a marker line, then the
       new log from its start;
     * not found and the reply is truncated: lines were lost (the log grew by more than the window
@@ -45,19 +48,37 @@ class LogCursor:
         self.partial = ""  # text after the last newline of the last reply (not consumed)
 
     def _locate(self, body):
+        """(where the new text starts in ``body`` or -1, lines possibly missing before it)."""
         fp = self.fp
         idx = body.rfind(fp)
         if idx >= 0:
-            return idx + len(fp)
+            return idx + len(fp), self._repeats(body, fp, idx)
         longer = len(fp)
         for n in self.needles:
             if n >= longer:
                 continue
             idx = body.rfind(fp[-n:])
             if 0 <= idx < longer - n:  # the longer needle would start before the window
-                return idx + n
+                return idx + n, self._repeats(body, fp[-n:], idx)
             longer = n
-        return -1
+        # the window start may have cut into the fingerprint itself: the body then begins with a tail of it
+        j = body.rfind("\n", 0, min(len(fp), len(body))) + 1
+        for _ in range(256):
+            if j < min(32, len(fp) // 2 + 1):
+                break
+            head = body[:j].lstrip("\ufffd")  # a character cut by the window start decodes as U+FFFD
+            if len(head) >= min(32, len(fp) // 2 + 1) and fp.endswith(head):
+                return j, 0
+            j = body.rfind("\n", 0, j - 1) + 1
+        return -1, 0
+
+    @staticmethod
+    def _repeats(body, needle, idx):
+        """Lines between the first and the last occurrence of ``needle`` (0 when it occurs once)."""
+        first = body.find(needle)
+        if first >= idx:
+            return 0
+        return body.count("\n", first + len(needle), idx + len(needle))
 
     def take(self, text, final=False):
         m = _TRUNC_RE.match(text)
@@ -69,9 +90,17 @@ class LogCursor:
             fp, c = self.fp + partial, self.consumed + len(partial)
             start = self.consumed if len(body) >= c and body[c - len(fp) : c] == fp else -1
         elif self.fp:
-            start = self._locate(body)
+            start, repeats = self._locate(body)
             if start >= 0 and not m:
                 self.abs_known, self.consumed = True, start
+            if start >= 0 and repeats:
+                out.append(
+                    (
+                        "marker",
+                        f"[flarenb] … up to {repeats} lines may be missing here: the log repeats itself and"
+                        " the server sent only its end (download the job for the complete log) …",
+                    )
+                )
         else:
             start = -1
         if start < 0 and not m:

@@ -30,8 +30,17 @@ written by nvflare's ``JsonFormatter``) are rendered like ``log.txt`` lines
 (auto: decided on the site's first non-empty line). Marker lines written by flarenb itself
 (gaps, rotations, truncations) have ``kind == "marker"`` and start with ``[flarenb]``.
 
-Memory is bounded: each site keeps its last ``max_lines`` lines; ``SiteStream.dropped`` counts
-lines that left memory from the front.
+Text is valid UTF-8 from intake on: lone surrogates (``"\\ud800"`` in a ``log.json`` record, a ``str`` chunk)
+become U+FFFD, so nothing downstream (widget messages, downloads) can fail to encode a line. A record's
+timestamp is capped at ``MAX_TS_CHARS``.
+
+Memory is bounded: each site keeps its last ``max_lines`` lines, and all sites together at most ``max_bytes``
+bytes of lines (measured as the Python objects' size; the site holding the most gives up its oldest lines
+first); ``SiteStream.dropped`` counts lines that left memory from the front.
+
+Transport problems: ``set_problem(reason)`` says the transport cannot reach the source (server unreachable,
+not authorised...); ``problem`` holds it until ``set_problem(None)``. While a problem is set, the idle timeout
+does not close streams (their senders' silence is not observable), and it restarts when the problem clears.
 
 Subscribers: ``unsubscribe = receiver.subscribe(cb, replay=True)``; ``cb(update)`` is called with
 an :class:`Update` ``(site, lines, state, reason)`` for every batch of new lines and every state
@@ -50,8 +59,11 @@ import collections
 import json
 import logging
 import re
+import sys
 import threading
 import time
+
+from .safetext import clean_text
 
 __all__ = ["Line", "SiteStream", "Update", "Receiver", "LEVELS", "TERMINAL_STATES", "format_json_record"]
 
@@ -62,6 +74,13 @@ LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 WAITING, LIVE, QUIET, UNAVAILABLE = "waiting", "live", "quiet", "unavailable"
 ENDED, TIMED_OUT, STOPPED = "ended", "timed_out", "stopped"
 TERMINAL_STATES = frozenset((ENDED, TIMED_OUT, STOPPED))
+MAX_TS_CHARS = 64
+_LINE_OVERHEAD = 120  # bytes: a Line object with its slots, beyond its strings
+
+
+def line_size(text, ts=None):
+    """Approximate memory of one line: its strings plus the object holding them."""
+    return sys.getsizeof(text) + (sys.getsizeof(ts) if ts else 0) + _LINE_OVERHEAD
 
 # Same timestamp shape as nvflare's job_cli._JOB_LOG_TS_RE, plus the level field of nvflare's
 # "%(asctime)s - %(name)s - %(levelname)s - ..." formats (also the concise/verbose ones).
@@ -114,7 +133,9 @@ class SiteStream:
 
     def __init__(self, site, max_lines, fmt, now):
         self.site = site
-        self.lines = collections.deque(maxlen=max_lines)
+        self.lines = collections.deque()
+        self.max_lines = max_lines
+        self.nbytes = 0  # memory of ``lines`` (see line_size)
         self.total = 0  # lines ever produced (== seq of the last line)
         self.pending = ""  # the partial line not yet terminated by a newline
         self.state = WAITING
@@ -148,6 +169,7 @@ class Receiver:
         self,
         max_lines=10_000,
         max_line_chars=65_536,
+        max_bytes=32 * 1024 * 1024,
         quiet_after=10.0,
         idle_timeout=60.0,
         on_done=None,
@@ -157,6 +179,10 @@ class Receiver:
     ):
         self.max_lines = max_lines
         self.max_line_chars = max_line_chars
+        self.max_bytes = max_bytes
+        self.nbytes = 0  # memory of every site's lines
+        self.problem = None  # the transport's current problem (str), None when it works
+        self.problem_since = None
         self.quiet_after = quiet_after
         self.idle_timeout = idle_timeout  # None or 0 disables the idle timeout
         self.fmt = fmt
@@ -172,6 +198,7 @@ class Receiver:
     # ----------------------------------------------------------------- queries
     def site(self, site):
         """The SiteStream for ``site``, created (state "waiting") if new."""
+        site = clean_text(str(site))
         with self._lock:
             s = self._sites.get(site)
             if s is None:
@@ -188,7 +215,7 @@ class Receiver:
     def lines(self, site):
         """A list copy of the lines of ``site`` still in memory."""
         with self._lock:
-            s = self._sites.get(site)
+            s = self._sites.get(clean_text(str(site)))
             return list(s.lines) if s else []
 
     @property
@@ -239,7 +266,10 @@ class Receiver:
             now = self._clock()
             s.bytes_in += len(data)
             s.last_data = s.last_alive = now
-            text = s._decoder.decode(data) if isinstance(data, (bytes, bytearray, memoryview)) else data
+            if isinstance(data, (bytes, bytearray, memoryview)):
+                text = s._decoder.decode(data)  # errors="replace": never a surrogate
+            else:
+                text = clean_text(str(data))
             old_state = s.state
             s.state, s.reason = LIVE, None
             new = self._split(s, text)
@@ -305,8 +335,41 @@ class Receiver:
                 seq += 1
                 ln.seq = seq
         s.total += len(new)
-        s.lines.extend(new)
+        self._keep(s, new)
         return new
+
+    def _keep(self, s, new):
+        """Add ``new`` to ``s.lines`` within ``max_lines`` per site and ``max_bytes`` overall."""
+        added = 0
+        for ln in new:
+            added += line_size(ln.text, ln.ts)
+        s.lines.extend(new)
+        s.nbytes += added
+        self.nbytes += added
+        lines = s.lines
+        while len(lines) > s.max_lines:
+            old = lines.popleft()
+            size = line_size(old.text, old.ts)
+            s.nbytes -= size
+            self.nbytes -= size
+        if self.max_bytes and self.nbytes > self.max_bytes:
+            self._shed(self.nbytes - self.max_bytes)
+
+    def _shed(self, excess):
+        """Drop the oldest lines of the sites holding the most memory until ``excess`` bytes are freed."""
+        while excess > 0:
+            biggest = max(self._sites.values(), key=lambda x: x.nbytes)
+            if not biggest.lines:
+                return
+            # free a slice at a time: at most what brings this site down to the next biggest one
+            goal = max(min(excess, biggest.nbytes // 4), 1)
+            while goal > 0 and biggest.lines:
+                old = biggest.lines.popleft()
+                size = line_size(old.text, old.ts)
+                biggest.nbytes -= size
+                self.nbytes -= size
+                goal -= size
+                excess -= size
 
     def heartbeat(self, site):
         """The sender of ``site`` is alive (nothing new). Resets the idle clock."""
@@ -324,8 +387,8 @@ class Receiver:
                 return
             new = self._flush(s)
             s.total += 1
-            ln = Line(s.total, text, None, None, site, "marker")
-            s.lines.append(ln)
+            ln = Line(s.total, clean_text(str(text)), None, None, s.site, "marker")
+            self._keep(s, [ln])
             self._emit(s, new + [ln])
 
     def flush(self, site):
@@ -370,6 +433,22 @@ class Receiver:
             s.last_alive = self._clock()
             self._emit(s, [])
 
+    def set_problem(self, reason):
+        """The transport cannot reach the source (``reason``, one line) or works again (``None``)."""
+        reason = None if reason is None else clean_text(str(reason))
+        with self._lock:
+            if reason == self.problem:
+                return
+            if reason is None:  # the source answers again: every open stream gets a fresh idle window
+                now = self._clock()
+                for s in self._sites.values():
+                    if not s.done:
+                        s.last_alive = now
+                self.problem_since = None
+            elif self.problem is None:
+                self.problem_since = self._clock()
+            self.problem = reason
+
     # ------------------------------------------------------------------ close
     def end(self, site, reason=None):
         """End of stream for ``site``: flush the partial line, state "ended", fire on_done once."""
@@ -411,7 +490,7 @@ class Receiver:
             for s in list(self._sites.values()):
                 if s.done:
                     continue
-                if self.idle_timeout and now - s.last_alive >= self.idle_timeout:
+                if self.idle_timeout and self.problem is None and now - s.last_alive >= self.idle_timeout:
                     idle = now - s.last_alive
                     self._close(s.site, TIMED_OUT, f"no data or heartbeat for {idle:.1f}s (sender vanished?)")
                 elif s.state == LIVE and now - s.last_data >= self.quiet_after:
@@ -443,7 +522,7 @@ class Receiver:
             t, self._watchdog = self._watchdog, None
         self._watchdog_stop.set()
         if t is not None and t is not threading.current_thread():
-            t.join()
+            t.join(5.0)  # bounded: tick() only waits for the receiver's lock
 
 
 def _detect_fmt(parts):
@@ -476,8 +555,11 @@ def _json_lines(parts, s, cap):
             level = rec.get("levelname") or rec.get("level")
             s.level = level if level in LEVELS else None
             ts = rec.get("asctime") or rec.get("timestamp") or rec.get("time") or None
+            ts = clean_text(str(ts))[:MAX_TS_CHARS] if ts else None
+            text = clean_text(text)
             for i, t in enumerate(text.split("\n")):
                 out.append(Line(0, t[:cap], s.level, (ts and str(ts)) if i == 0 else None, site, "log", len(t) > cap))
         elif p.strip():
+            p = clean_text(p)
             out.append(Line(0, p[:cap], s.level, None, site, "log", len(p) > cap))
     return out

@@ -26,8 +26,15 @@ drained (including partial last lines) and every stream ends.
 
 :func:`make_transport` picks LocalTail when the sites' folders are on this machine, else
 AdminPoll; :func:`local_job_log_paths` lists ``{site: path}`` for a local workspace.
+
+Failures are shown, never swallowed: a poll that raises sets the receiver's ``problem`` to one line
+(:func:`describe_problem`: "server unreachable: ...", "not authorised: ...", "cannot read the logs: ...") until a
+poll succeeds again, is logged once per distinct problem (not per tick), and keeps the streams open so the view
+resumes when the source is back. A job that no longer exists (deleted, or unknown) ends every stream with the
+reason "job not found".
 """
 
+import logging
 import os
 import threading
 import time
@@ -42,9 +49,50 @@ __all__ = [
     "make_transport",
     "local_job_log_paths",
     "is_terminal_status",
+    "describe_problem",
+    "is_job_not_found",
 ]
 
+log = logging.getLogger(__name__)
+STOP_JOIN_TIMEOUT = 2.0  # seconds: stop() never blocks longer on a thread stuck in an admin call
 
+_UNREACHABLE = ("NoConnection", "SessionClosed", "ConnectError", "ConnectionError", "TimeoutError")
+_REFUSED = ("AuthenticationError", "AuthorizationError", "PermissionError")
+
+
+def _chain(e):
+    """``e`` and the exceptions it was raised from or during (``raise ... from None`` keeps ``__context__``)."""
+    seen = []
+    while e is not None and e not in seen and len(seen) < 8:
+        seen.append(e)
+        e = e.__cause__ or e.__context__
+    return seen
+
+
+def _names(e):
+    return {cls.__name__ for x in _chain(e) for cls in type(x).__mro__}
+
+
+def is_job_not_found(e):
+    """True when ``e`` (or what it wraps) is NVFlare's ``JobNotFound``: the job was deleted or never existed."""
+    return "JobNotFound" in _names(e)
+
+
+def _one_line(e, limit=300):
+    text = " ".join(str(e).split()) or type(e).__name__
+    return text if len(text) <= limit else text[:limit] + " …"
+
+
+def describe_problem(e):
+    """One line for the user saying why the logs cannot be read now."""
+    names = _names(e)
+    if "JobNotFound" in names:
+        return f"job not found: {_one_line(e)}"
+    if names & set(_REFUSED) or "Not allowed" in str(e):
+        return f"not authorised: {_one_line(e)}"
+    if names & set(_UNREACHABLE):
+        return f"server unreachable: {_one_line(e)}"
+    return f"cannot read the logs: {type(e).__name__}: {_one_line(e)}"
 
 TERMINAL_PREFIXES = ("FINISHED", "FAILED", "ABORTED", "ABANDONED")
 
@@ -70,6 +118,8 @@ class _Threaded:
         self._stop = threading.Event()
         self._thread = None
         self._finish_requested = False
+        self._logged = None  # the last problem logged (each distinct one is logged once)
+        self._poll_problem = None  # the problem of the current poll, if any
 
     def start(self):
         if self._thread is None:
@@ -77,15 +127,32 @@ class _Threaded:
             self._thread.start()
         return self
 
-    def stop(self):
+    def stop(self, timeout=STOP_JOIN_TIMEOUT):
+        """Stop the thread; wait at most ``timeout`` s (a thread inside a slow admin call exits after it)."""
         self._stop.set()
         t = self._thread
         if t is not None and t is not threading.current_thread():
-            t.join()
+            t.join(timeout)
 
     def finish(self):
         """The job ended: drain what is left, then end the streams (on the transport's thread)."""
         self._finish_requested = True
+
+    def _failed(self, e):
+        """A poll raised: show it (the receiver's problem), log each distinct problem once, end on a lost job."""
+        self.errors += 1
+        self.last_error = e
+        if self._stop.is_set():
+            return
+        problem = self._poll_problem = describe_problem(e)
+        if problem != self._logged:
+            self._logged = problem
+            log.warning("flarenb: following the logs of job %s: %s", self.name, problem)
+        if is_job_not_found(e):
+            self.receiver.end_all(problem)
+            self.finished = True
+            return
+        self.receiver.set_problem(problem)
 
     def _interval(self):
         raise NotImplementedError
@@ -96,12 +163,16 @@ class _Threaded:
 
     def _run(self):
         while not self._stop.is_set() and not self.finished:
+            self._poll_problem = None
             try:
                 self.poll_once()
-            except Exception as e:  # keep following; the idle timeout closes a dead source
-                self.errors += 1
-                self.last_error = e
-            if self.finished or self.receiver.all_done:
+            except Exception as e:  # keep following, and say why nothing arrives
+                self._failed(e)
+            else:
+                if self._poll_problem is None and self.last_error is not None:
+                    self.receiver.set_problem(None)
+                    self.last_error = None
+            if self._stop.is_set() or self.finished or self.receiver.all_done:
                 return
             self._stop.wait(self._interval())
 
@@ -233,9 +304,8 @@ class LocalTail(_Threaded):
         self._last_check = now
         try:
             return bool(self.is_finished())
-        except Exception as e:
-            self.errors += 1
-            self.last_error = e
+        except Exception as e:  # the files are still read; the header says why the end is not known
+            self._failed(e)
             return False
 
     def _end_streams(self):
@@ -254,8 +324,8 @@ class LocalTail(_Threaded):
             for t in self._tails:
                 t.close()
 
-    def stop(self):
-        super().stop()
+    def stop(self, timeout=STOP_JOIN_TIMEOUT):
+        super().stop(timeout)
         if self._thread is None:
             for t in self._tails:
                 t.close()
@@ -313,9 +383,10 @@ class AdminPoll(_Threaded):
         try:
             reply = self.fetch(self.target)
         except Exception as e:
-            if type(e).__name__ == "JobNotFound":
-                self._end(f"job not found: {e}")
+            if is_job_not_found(e):
+                self._end(describe_problem(e))
                 return 0
+            self.interval = min(self.max_interval, self.interval * self.backoff)
             raise
         self.polls += 1
         logs = reply.get("logs") or {}
@@ -346,8 +417,8 @@ class AdminPoll(_Threaded):
         try:
             return self.status()
         except Exception as e:
-            if type(e).__name__ == "JobNotFound":
-                self._end(f"job not found: {e}")
+            if is_job_not_found(e):
+                self._end(describe_problem(e))
             self.errors += 1
             self.last_error = e
             return None
@@ -421,9 +492,9 @@ class Composite:
             t.start()
         return self
 
-    def stop(self):
+    def stop(self, timeout=STOP_JOIN_TIMEOUT):
         for t in self.transports:
-            t.stop()
+            t.stop(timeout)
 
     def finish(self):
         for t in self.transports:

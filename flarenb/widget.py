@@ -14,18 +14,25 @@ Traffic budget
 Jupyter's server silently drops iopub messages above 1000 msg/s or 1 MB/s, and one busy job can
 write thousands of lines per second. So :meth:`LogView.append` only buffers; one daemon flusher
 thread per widget sends batched ``{"kind": "lines"}`` messages, at most ``max_msgs_per_sec``
-messages and ``max_bytes_per_sec`` bytes (message content + a fixed per-message envelope
-estimate) in any one-second window, counting the low-rate ``snapshot`` trait updates too. When
-the browser cannot be sent everything, the oldest pending lines of a site are replaced by one
-explicit ``{"skipped": n, "first": seq, "last": seq}`` marker ("n lines skipped (still
-downloadable)"): nothing disappears silently, and the download still has every line.
+messages and ``max_bytes_per_sec`` wire bytes (JSON as Jupyter packs it + a fixed per-message
+envelope) in any one-second window, counting the low-rate ``snapshot`` trait updates too (see
+:mod:`flarenb.outbox`). When the browser cannot be sent everything, the oldest pending lines of a
+site are replaced by one explicit ``{"skipped": n, "first": seq, "last": seq}`` marker ("n lines
+skipped (still downloadable)"): nothing disappears silently, and the download still has every line.
+
+Nothing a site sends can stop the widget: text is made valid UTF-8 at intake (lone surrogates become
+U+FFFD), every field is capped (line text for the browser, ``ts``, site names, reasons), the snapshot
+is built within a quarter of the byte budget (so it never starves the line messages), and the
+flusher exits once following ended and everything was sent. The kernel-side history is bounded in
+bytes (``history_bytes``, 64 MiB by default; :mod:`flarenb.history`); lines that left it are counted
+and the download of a followed job still writes the complete logs from the files or the server.
 
 Synced traits (survive a re-render or page reload)
 --------------------------------------------------
 ``job_id``, ``job_name``, ``sites``, ``status``, ``submit_time``, ``start_ts``, ``end_ts``,
 ``duration``, ``site_states``, ``snapshot`` (last ``snapshot_lines`` lines per site, refreshed at
 most every ``snapshot_interval`` s), ``line_counts``, ``skipped``, ``live``, ``downloads``,
-``browser_max_lines``.
+``browser_max_lines``, ``problem`` (why the view cannot follow now, e.g. "server unreachable: ...").
 
 Custom messages
 ---------------
@@ -52,6 +59,17 @@ from typing import Any, NamedTuple
 
 import anywidget
 import traitlets as t
+
+from .history import DEFAULT_HISTORY_BYTES, History
+from .outbox import MSG_OVERHEAD, Outbox, build_snapshot
+from .safetext import (
+    cap,
+    clean_text,
+    safe_filename,
+    safe_filenames,
+    site_order,
+    wire_size,
+)
 
 __all__ = ["BUILD_HINT", "LogLine", "LogView"]
 
@@ -91,11 +109,12 @@ _ESM, _CSS = _frontend_sources(_STATIC)
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _LEVEL_ALIASES = {"WARN": "WARNING", "FATAL": "CRITICAL", "EXCEPTION": "ERROR"}
 _ANSI_RE = re.compile(r"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
-_UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
-_MSG_OVERHEAD = 1024  # bytes: Jupyter message envelope (header, parent header, ids, signature)
 _FINISHED_PREFIX = "FINISHED"
-_MARKER_SIZE = 64
-_WINDOW = 1.02  # seconds: the budget window, with a margin for scheduling jitter
+MAX_TS_CHARS = 64  # a line's timestamp field
+MAX_SITE_CHARS = 128  # a site name
+MAX_REASON_CHARS = 400  # a site state's reason, the view's problem
+MAX_SITES = 500  # more site names than this (a misbehaving server) share one lane
+OTHER_SITES = "(other sites)"
 
 
 class LogLine(NamedTuple):
@@ -149,24 +168,20 @@ def _display_time(value: object) -> str | None:
     return str(value)
 
 
-def _safe_filename(name: str) -> str:
-    """A file name that cannot leave its directory (site names come from remote sites)."""
-    cleaned = _UNSAFE_FILENAME.sub("_", name).lstrip(".") or "_"
-    return cleaned[:120]
+_safe_filename = safe_filename  # kept: other modules import it from here
+_site_order = site_order
+_json_size = wire_size
 
 
-def _site_order(sites: Iterable[str]) -> list[str]:
-    """Server first, then the others in natural order (site-2 before site-10)."""
-
-    def key(s: str) -> tuple[int, list[Any]]:
-        parts = [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", s)]
-        return (0 if s == "server" else 1, parts)
-
-    return sorted(dict.fromkeys(sites), key=key)
+def _site_name(site: object) -> str:
+    return cap(clean_text(str(site)), MAX_SITE_CHARS) or "(unnamed)"
 
 
-def _json_size(obj: object) -> int:
-    return len(json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+def _seq(value: object, default: int) -> int:
+    try:
+        return default if value is None else int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError, OverflowError):
+        return default
 
 
 def _coerce_line(item: object, next_seq: int) -> LogLine:
@@ -183,10 +198,10 @@ def _coerce_line(item: object, next_seq: int) -> LogLine:
         seq, text = getattr(item, "seq", None), getattr(item, "text", "")
         level, ts = getattr(item, "level", None), getattr(item, "ts", None)
     return LogLine(
-        next_seq if seq is None else int(seq),
-        "" if text is None else str(text).rstrip("\r\n"),
+        _seq(seq, next_seq),
+        "" if text is None else clean_text(str(text).rstrip("\r\n")),
         _norm_level(level),
-        None if ts is None else str(ts),
+        None if ts is None else cap(clean_text(str(ts)), MAX_TS_CHARS),
     )
 
 
@@ -216,6 +231,7 @@ class LogView(anywidget.AnyWidget):
     live = t.Bool(True).tag(sync=True)
     downloads = t.Dict().tag(sync=True)  # {"paths": [str], "error": str | None}
     browser_max_lines = t.Int(5000).tag(sync=True)
+    problem = t.Unicode(None, allow_none=True).tag(sync=True)  # why following is stuck now, shown in the header
 
     def __init__(
         self,
@@ -228,27 +244,25 @@ class LogView(anywidget.AnyWidget):
         snapshot_lines: int = 200,
         snapshot_interval: float = 2.0,
         history_lines: int = 200_000,
+        history_bytes: int = DEFAULT_HISTORY_BYTES,
         max_line_chars: int = 8_000,
         **kwargs: Any,
     ) -> None:
         self._lock = threading.RLock()
         self._display_handles: list[Any] = []
-        self._max_msgs = float(max_msgs_per_sec)
+        self._out = Outbox(max_msgs_per_sec, max_bytes_per_sec)
         self._max_bytes = int(max_bytes_per_sec)
-        self._interval = 1.0 / self._max_msgs
+        self._interval = self._out.interval
         self._snapshot_lines = int(snapshot_lines)
         self._snapshot_interval = float(snapshot_interval)
         self._max_line_chars = int(max_line_chars)
-        self._history: dict[str, deque[LogLine]] = {}
-        self._history_len = int(history_lines)
-        self._history_dropped: dict[str, int] = {}
+        self._hist = History(history_bytes, history_lines)
+        self._history = self._hist.lines  # {site: deque of LogLine}
         self._last_seq: dict[str, int] = {}
         self._counts: dict[str, int] = {}
-        self._skipped: dict[str, int] = {}
-        # per site: deque of (wire_item, estimated_bytes); a skip marker is a dict at the front
-        self._pending: dict[str, deque[tuple[Any, int]]] = {}
-        self._pending_bytes = 0
-        self._sent: deque[tuple[float, int]] = deque()  # (monotonic time, bytes) of sends
+        self._skipped = self._out.skipped
+        self._pending = self._out.pending
+        self._flush_error: str | None = None  # the last flusher failure logged (each distinct one once)
         self._snapshot_dirty = False
         self._snapshot_was_last = False
         self._last_snapshot = 0.0
@@ -260,7 +274,7 @@ class LogView(anywidget.AnyWidget):
         super().__init__(
             job_id=str(job_id),
             job_name=str(job_name),
-            sites=_site_order(str(s) for s in sites),
+            sites=site_order(_site_name(s) for s in sites),
             **kwargs,
         )
         self.on_msg(self._on_custom_msg)
@@ -312,10 +326,11 @@ class LogView(anywidget.AnyWidget):
         Repeated ``quiet`` updates only resync when the quiet period restarted: the browser
         counts the seconds itself from ``since``.
         """
-        site, state = str(site), str(state)
+        state = cap(clean_text(str(state)), 40)
+        reason = None if reason is None else cap(clean_text(str(reason)), MAX_REASON_CHARS)
         since = time.time() - float(quiet_for) if quiet_for is not None else None
         with self._lock:
-            self._ensure_site(site)
+            site = self._ensure_site(_site_name(site))
             old = self.site_states.get(site)
             if (
                 old is not None
@@ -331,7 +346,15 @@ class LogView(anywidget.AnyWidget):
                 **self.site_states,
                 site: {"state": state, "reason": reason, "since": since},
             }
-            self._note_sent(_json_size(self.site_states))
+            self._note_sent(wire_size(self.site_states))
+
+    def set_problem(self, problem: str | None) -> None:
+        """Say why following is stuck now (one line, e.g. "server unreachable: ..."), or ``None`` once it works."""
+        problem = None if problem is None else cap(clean_text(" ".join(str(problem).split())), MAX_REASON_CHARS)
+        with self._lock:
+            if problem != self.problem:
+                self.problem = problem
+                self._note_sent(wire_size(problem))
 
     def append(self, site: str, lines: Iterable[object]) -> int:
         """Buffer lines of ``site``; returns how many were accepted. Thread-safe and cheap.
@@ -340,34 +363,32 @@ class LogView(anywidget.AnyWidget):
         object with ``seq``/``text``/``level``/``ts``, or a plain string (``seq`` assigned).
         Lines whose ``seq`` is not above the last one of that site are ignored (duplicates).
         """
-        site = str(site)
+        name = _site_name(site)
         accepted = 0
         with self._lock:
-            self._ensure_site(site)
-            hist = self._history[site]
-            pend = self._pending[site]
+            site = self._ensure_site(name)
+            prefix = f"[{name}] " if site != name else ""  # a site beyond MAX_SITES, in the shared lane
+            hist, out, cap_chars = self._hist, self._out, self._max_line_chars
+            last = self._last_seq.get(site, 0)
             for item in lines:
-                line = _coerce_line(item, self._last_seq.get(site, 0) + 1)
-                if line.seq <= self._last_seq.get(site, 0):
+                line = _coerce_line(item, last + 1)
+                if prefix:
+                    line = LogLine(last + 1, prefix + line.text, line.level, line.ts)
+                if line.seq <= last:
                     continue
-                self._last_seq[site] = line.seq
-                if len(hist) == hist.maxlen:
-                    self._history_dropped[site] += 1
-                hist.append(line)
+                last = line.seq
+                hist.add(site, line)
                 text = line.text
-                if len(text) > self._max_line_chars:
-                    cut = len(text) - self._max_line_chars
-                    text = f"{text[: self._max_line_chars]} … [{cut} more characters in the download]"
-                wire = [line.seq, text, line.level, line.ts]
-                size = len(text) + len(line.ts or "") + 32
-                pend.append((wire, size))
-                self._pending_bytes += size
+                if len(text) > cap_chars:
+                    text = f"{text[:cap_chars]} … [{len(text) - cap_chars} more characters in the download]"
+                out.add(site, [line.seq, text, line.level, line.ts])
                 accepted += 1
+            self._last_seq[site] = last
             if accepted:
                 self._counts[site] += accepted
                 self._snapshot_dirty = True
-                if self._pending_bytes > 4 * self._max_bytes:
-                    self._drop_oldest(self._max_bytes)
+                if out.pending_bytes > 4 * self._max_bytes:
+                    out.drop_oldest(self._max_bytes)
                 self._start_flusher()
                 self._wake.set()
         return accepted
@@ -412,9 +433,14 @@ class LogView(anywidget.AnyWidget):
         return [pathlib.Path(p) for p in cb(target)]
 
     def lines(self, site: str) -> list[LogLine]:
-        """The lines of ``site`` this widget holds (at most ``history_lines``)."""
+        """The lines of ``site`` this widget holds (at most ``history_lines`` per site, ``history_bytes`` in all)."""
         with self._lock:
             return list(self._history.get(site, ()))
+
+    def history_dropped(self, site: str) -> int:
+        """How many of ``site``'s lines left this widget's history (its byte or line budget)."""
+        with self._lock:
+            return self._hist.dropped.get(site, 0)
 
     def close(self) -> None:
         """Stop the flusher thread and close the widget (its comm)."""
@@ -445,8 +471,12 @@ class LogView(anywidget.AnyWidget):
             )
             if self.live:
                 header = f"{title} — following live; this snapshot is replaced when the job ends"
+                if self.problem:
+                    header += f" — {self.problem}"
                 return [header], header, []
             header = f"{title} — {self.status}"
+            if self.problem:
+                header += f" — {self.problem}"
             if self.submit_time:
                 header += f" — submitted {self.submit_time}"
             if self.duration:
@@ -462,10 +492,13 @@ class LogView(anywidget.AnyWidget):
             blocks = []
             for site in self.sites:
                 hist = self._history.get(site, ())
-                lines = [_strip_ansi(x.text) for x in list(hist)[-tail:]] if tail else []
+                n = min(tail, len(hist))
+                lines = [_strip_ansi(hist[i].text) for i in range(len(hist) - n, len(hist))]
                 older = self._counts.get(site, 0) - len(lines)
+                dropped = self._hist.dropped.get(site, 0)
                 if older > 0:
-                    lines.insert(0, f"… {older} earlier lines")
+                    note = f" ({dropped} dropped from history: download for the complete log)" if dropped else ""
+                    lines.insert(0, f"… {older} earlier lines{note}")
                 blocks.append((site, [self.LINE_PREFIX + x for x in lines] or ["(no lines)"]))
         out = [header]
         for site, lines in blocks:
@@ -509,20 +542,25 @@ class LogView(anywidget.AnyWidget):
         for handle in self._display_handles:
             try:
                 handle.update(data, raw=True, metadata=metadata)
-            except Exception:
-                pass
+            except Exception as exc:  # the live view is fine; only the saved notebook misses the final snapshot
+                _log.warning("flarenb LogView %s: could not update its saved snapshot: %s", self.job_id, exc)
 
     # ------------------------------------------------------------------ internals
-    def _ensure_site(self, site: str) -> None:
+    def _ensure_site(self, site: str) -> str:
+        """Register ``site`` (a clean name); returns the lane its lines go to."""
         if site in self._history:
-            return
-        self._history[site] = deque(maxlen=self._history_len)
-        self._history_dropped[site] = 0
-        self._pending[site] = deque()
+            return site
+        if len(self._history) >= MAX_SITES:
+            site = OTHER_SITES
+            if site in self._history:
+                return site
+        self._hist.ensure(site)
+        self._out.pending.setdefault(site, deque())
+        self._out.skipped.setdefault(site, 0)
         self._counts[site] = 0
-        self._skipped[site] = 0
         if site not in self.sites:
-            self.sites = _site_order([*self.sites, site])
+            self.sites = site_order([*self.sites, site])
+        return site
 
     def _start_flusher(self) -> None:
         if self._thread is None and not self._stop.is_set():
@@ -532,75 +570,55 @@ class LogView(anywidget.AnyWidget):
             self._thread.start()
 
     def _run(self) -> None:
+        failures = 0
         while not self._stop.is_set():
             started = time.monotonic()
             try:
                 done = self._flush_once(started)
-            except Exception:  # never let the flusher die with lines pending
-                _log.exception("flarenb LogView flusher failed")
-                done = False
+                failures = 0
+            except Exception as exc:  # never let the flusher die, nor fail the same way every tick
+                failures += 1
+                done = self._flush_failed(exc, failures)
             if done:
                 break
             self._wake.clear()
             with self._lock:
-                idle = not self._snapshot_dirty and not any(self._pending.values())
+                idle = not self._snapshot_dirty and not self._out.has_pending()
             if idle:  # sleep until append / close_follow / close wakes us
                 self._wake.wait()
             else:
                 self._stop.wait(max(0.0, self._interval - (time.monotonic() - started)))
 
-    def _window(self, now: float) -> tuple[int, int]:
-        while self._sent and now - self._sent[0][0] >= _WINDOW:
-            self._sent.popleft()
-        return len(self._sent), sum(b for _, b in self._sent)
+    def _flush_failed(self, exc: Exception, failures: int) -> bool:
+        """Log a flusher failure once (not per tick), turn what was pending into skip markers so the next message
+        differs, and give up after repeated failures once following ended. Returns True when the thread may exit."""
+        what = f"{type(exc).__name__}: {exc}"
+        if what != self._flush_error:
+            self._flush_error = what
+            _log.error("flarenb LogView %s could not send to the browser: %s", self.job_id, what, exc_info=exc)
+        with self._lock:
+            self._out.skip_all()
+            if failures >= 2:
+                self._snapshot_dirty = False
+            return self._follow_closed and failures >= 3
 
     def _note_sent(self, size: int = 0) -> None:
         """Count a state update sent outside the flusher, so the flusher leaves room for it."""
         with self._lock:
-            self._sent.append((time.monotonic(), size + _MSG_OVERHEAD))
-
-    def _can_send(self, now: float, size: int) -> bool:
-        count, used = self._window(now)
-        if self._sent and now - self._sent[-1][0] < self._interval * 0.999:
-            return False
-        return count + 1 <= self._max_msgs and used + size <= self._max_bytes
-
-    def _drop_oldest(self, target: int) -> None:
-        """Replace the oldest pending lines with skip markers until pending <= target bytes."""
-        total = self._pending_bytes
-        if total <= target:
-            return
-        keep_ratio = target / total
-        for site, pend in self._pending.items():
-            site_bytes = sum(size for _, size in pend)
-            goal = site_bytes * keep_ratio
-            marker: dict[str, int] | None = None
-            if pend and isinstance(pend[0][0], dict):
-                marker, size = pend.popleft()
-                site_bytes -= size
-                self._pending_bytes -= size
-            while pend and site_bytes > goal:
-                wire, size = pend.popleft()
-                site_bytes -= size
-                self._pending_bytes -= size
-                if marker is None:
-                    marker = {"skipped": 0, "first": wire[0], "last": wire[0]}
-                marker["skipped"] += 1
-                marker["last"] = wire[0]
-                self._skipped[site] += 1
-            if marker is not None:
-                pend.appendleft((marker, _MARKER_SIZE))
-                self._pending_bytes += _MARKER_SIZE
+            self._out.note_sent(size)
 
     def _flush_once(self, now: float) -> bool:
-        """One flusher tick: at most one message (snapshot first when due, else lines).
+        """One flusher tick: at most one message (the snapshot first when due, else lines).
 
-        Returns True when the thread may exit (follow closed and everything sent).
+        The snapshot is built within a quarter of the byte budget, so it fits in the window within a second;
+        while it waits for room, no line message takes that room. Returns True when the thread may exit
+        (follow closed and everything sent).
         """
+        out = self._out
         with self._lock:
-            if self._pending_bytes > self._max_bytes:
-                self._drop_oldest(self._max_bytes // 2)
-            pending_lines = any(self._pending.values())
+            if out.pending_bytes > self._max_bytes:
+                out.drop_oldest(self._max_bytes // 2)
+            pending_lines = out.has_pending()
             snapshot_due = self._snapshot_dirty and (
                 self._follow_closed or now - self._last_snapshot >= self._snapshot_interval
             )
@@ -608,10 +626,10 @@ class LogView(anywidget.AnyWidget):
                 snapshot_due = False  # lines first (a snapshot holds sent lines only), never starved by snapshots
             if snapshot_due:
                 snap = self._build_snapshot()
-                size = _json_size(snap) + _MSG_OVERHEAD
-                now = time.monotonic()
-                if self._can_send(now, size):
-                    self._sent.append((now, size))
+                size = wire_size(snap)
+                now = out.clock()
+                if out.can_send(size, now):
+                    out.note_sent(size, now)
                     self._last_snapshot = now
                     self._snapshot_dirty = pending_lines  # it holds sent lines only: again once the rest is sent
                     self._snapshot_was_last = True
@@ -619,104 +637,37 @@ class LogView(anywidget.AnyWidget):
                         self.snapshot = snap["snapshot"]
                         self.line_counts = snap["line_counts"]
                         self.skipped = snap["skipped"]
-                # else: keep the window free for it (the lines wait one tick)
+                # else: keep the window free for it (the lines wait at most one window)
             else:
-                per_msg = int(self._max_bytes / self._max_msgs) - _MSG_OVERHEAD
-                msg = self._take_batch(per_msg)
+                msg = out.take_batch()
                 if msg is not None:
-                    size = _json_size(msg) + _MSG_OVERHEAD
-                    now = time.monotonic()
-                    if self._can_send(now, size):
-                        self._sent.append((now, size))
+                    size = wire_size(msg)
+                    now = out.clock()
+                    if out.can_send(size, now):
+                        out.note_sent(size, now)
                         self.send(msg)
                         self._snapshot_was_last = False
                     else:  # put it back in front; try again next tick
-                        self._requeue(msg)
-            pending = any(self._pending.values())
-            return self._follow_closed and not pending and not self._snapshot_dirty
-
-    def _take_batch(self, budget: int) -> dict[str, Any] | None:
-        """Oldest pending items of each site, fairly shared, within ``budget`` JSON bytes."""
-        active = [s for s, p in self._pending.items() if p]
-        if not active:
-            return None
-        out: dict[str, list[Any]] = {}
-        remaining = budget - 32
-        # water-filling: each round, every site with lines left may use an equal share
-        while active and remaining > 64:
-            share = remaining // len(active)
-            still = []
-            for site in active:
-                pend, items = self._pending[site], out.setdefault(site, [])
-                used = 0
-                while pend:
-                    item, estimate = pend[0]
-                    size = _json_size(item) + 1 + (len(json.dumps(site)) + 2 if not items else 0)
-                    if used + size > share:
-                        if not items and size > remaining and isinstance(item, list):
-                            # never starve on one huge line: shorten it (the download has it all)
-                            item[1] = item[1][: max(0, remaining // 8)] + " … [cut]"
-                        break
-                    pend.popleft()
-                    self._pending_bytes -= estimate
-                    items.append(item)
-                    used += size
-                remaining -= used
-                if pend and used:
-                    still.append(site)
-            active = still
-        out = {s: items for s, items in out.items() if items}
-        return {"kind": "lines", "sites": out} if out else None
-
-    def _requeue(self, msg: dict[str, Any]) -> None:
-        for site, items in msg["sites"].items():
-            pend = self._pending[site]
-            for item in reversed(items):
-                size = (
-                    len(item[1]) + len(item[3] or "") + 32 if isinstance(item, list) else _MARKER_SIZE
-                )
-                pend.appendleft((item, size))
-                self._pending_bytes += size
+                        out.requeue(msg)
+            return self._follow_closed and not out.has_pending() and not self._snapshot_dirty
 
     def _build_snapshot(self) -> dict[str, Any]:
-        snap: dict[str, list[list[Any]]] = {}
-        per_site = max(4096, self._max_bytes // 4 // max(1, len(self._history)))
-        for site, hist in self._history.items():
-            rows: list[list[Any]] = []
-            used = 0
-            # only lines already sent: a snapshot ahead of pending lines would make the browser drop them
-            pend = self._pending.get(site)
-            first = pend[0][0] if pend else None
-            unsent = (first[0] if isinstance(first, list) else first.get("first")) if first is not None else None
-            for line in reversed(hist):
-                if unsent is not None and line.seq >= unsent:
-                    continue
-                if len(rows) >= self._snapshot_lines:
-                    break
-                text = line.text[: self._max_line_chars]
-                row = [line.seq, text, line.level, line.ts]
-                used += len(text) + 32
-                if used > per_site and rows:
-                    break
-                rows.append(row)
-            rows.reverse()
-            snap[site] = rows
-        return {
-            "snapshot": snap,
-            "line_counts": dict(self._counts),
-            "skipped": dict(self._skipped),
-        }
+        budget = max(4096, self._max_bytes // 4 - MSG_OVERHEAD)
+        return build_snapshot(
+            self._history, self._counts, self._out.skipped, budget, self._snapshot_lines, self._out.first_unsent()
+        )
 
     def _write_history(self, target: pathlib.Path) -> list[pathlib.Path]:
         paths = []
         with self._lock:
-            contents = {s: (list(h), self._history_dropped[s]) for s, h in self._history.items()}
-        for site in _site_order(contents):
+            contents = {s: (list(h), self._hist.dropped[s]) for s, h in self._history.items()}
+        names = safe_filenames(contents)
+        for site in names:
             lines, dropped = contents[site]
-            path = target / f"{_safe_filename(site)}.log"
-            with path.open("w", encoding="utf-8", newline="\n") as fh:
+            path = target / f"{names[site]}.log"
+            with path.open("w", encoding="utf-8", errors="replace", newline="\n") as fh:
                 if dropped:
-                    fh.write(f"[flarenb: {dropped} earlier lines were not kept in memory]\n")
+                    fh.write(f"[flarenb: {dropped} earlier lines were dropped from the view's history]\n")
                 for line in lines:
                     fh.write(line.text + "\n")
             paths.append(path)

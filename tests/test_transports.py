@@ -398,21 +398,31 @@ def test_adminpoll_job_not_found_ends_streams():
     assert (rx.site("server").state, rx.site("server").reason) == ("ended", "job not found: job xyz does not exist")
 
 
-def test_adminpoll_fetch_errors_lead_to_idle_timeout_on_the_thread():
+def test_adminpoll_fetch_errors_are_shown_and_the_streams_resume_when_the_server_is_back():
+    down = [True]
+
     def fetch(target):
-        raise ConnectionError("server gone")
+        if down[0]:
+            raise ConnectionError("server gone")
+        return {"logs": {"server": "x\ny\n"}}
 
     rx = Receiver(idle_timeout=0.3, quiet_after=0.1, name="gone")
-    rx.feed("server", b"x\n")
-    poll = AdminPoll(rx, fetch, min_interval=0.01, name="gone").start()
+    rx.site("server")
+    poll = AdminPoll(rx, fetch, min_interval=0.01, max_interval=0.05, name="gone").start()
     rx.start_watchdog(period=0.02)
-    deadline = time.time() + 5
-    while not rx.all_done and time.time() < deadline:
+    deadline = time.time() + 30
+    while rx.problem is None and time.time() < deadline:
         time.sleep(0.02)
-    assert rx.site("server").state == "timed_out"
+    assert rx.problem == "server unreachable: server gone"
+    time.sleep(0.6)  # twice the idle timeout: the sender's silence is not observable, the stream stays open
+    assert not rx.site("server").done
+    down[0] = False
+    while (rx.problem is not None or [ln.text for ln in rx.lines("server")] != ["x", "y"]) and time.time() < deadline:
+        time.sleep(0.02)
+    assert rx.problem is None and [ln.text for ln in rx.lines("server")] == ["x", "y"]
     poll.stop()
     rx.stop_watchdog()
-    assert poll.errors >= 1 and isinstance(poll.last_error, ConnectionError)
+    assert poll.errors >= 1 and isinstance(poll.last_error, type(None))
     assert not [t for t in threading.enumerate() if t.name.endswith("-gone")]
 
 

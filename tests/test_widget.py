@@ -374,11 +374,11 @@ def test_default_download_writes_per_site_files_with_safe_names(fake_comm, views
     assert reply == {
         "kind": "download_result",
         "request_id": "r1",
-        "paths": ["job_.._10_logs/server.log", "job_.._10_logs/_evil.log"],
+        "paths": ["job_.._10_logs/server.log", "job_.._10_logs/_evil-8bf37120.log"],  # renamed: hash of the name
         "error": None,
     }
     assert (tmp_path / "job_.._10_logs" / "server.log").read_text() == "s1\ns2\n"
-    assert (tmp_path / "job_.._10_logs" / "_evil.log").read_text() == "e1\n"
+    assert (tmp_path / "job_.._10_logs" / "_evil-8bf37120.log").read_text() == "e1\n"
     assert view.downloads == {"paths": reply["paths"], "error": None}
 
 
@@ -426,9 +426,9 @@ def test_frontend_sources_fall_back_when_the_bundle_is_missing(tmp_path):
 def test_module_imports_and_renders_the_hint_without_a_bundle(tmp_path, fake_comm):
     copy = tmp_path / "unbuilt_widget.py"  # a copy whose static/ folder does not exist
     shutil.copy(widget_mod.__file__, copy)
-    spec = importlib.util.spec_from_file_location("unbuilt_widget", copy)
+    spec = importlib.util.spec_from_file_location("flarenb.unbuilt_widget", copy)  # in the package: its imports
     mod = importlib.util.module_from_spec(spec)
-    sys.modules["unbuilt_widget"] = mod
+    sys.modules["flarenb.unbuilt_widget"] = mod
     try:
         spec.loader.exec_module(mod)
         view = mod.LogView("job-12")
@@ -438,7 +438,7 @@ def test_module_imports_and_renders_the_hint_without_a_bundle(tmp_path, fake_com
         finally:
             view.close()
     finally:
-        del sys.modules["unbuilt_widget"]
+        del sys.modules["flarenb.unbuilt_widget"]
 
 
 def test_a_bulk_of_lines_reaches_the_browser_whole_even_with_a_snapshot_due(fake_comm, views):

@@ -42,6 +42,8 @@ export interface WidgetModel {
   live: boolean;
   downloads: DownloadState;
   browser_max_lines: number;
+  /** why following is stuck now ("server unreachable: ..."), null when it works */
+  problem?: string | null;
 }
 
 /** kernel -> browser custom messages */

@@ -41,6 +41,7 @@ export class LogViewUI {
   private readonly jobId = el("span", "flarenb-job-id", "flarenb-job-id");
   private readonly status = el("span", "flarenb-status", "flarenb-status");
   private readonly elapsed = el("span", "flarenb-elapsed", "flarenb-elapsed");
+  private readonly problem = el("span", "flarenb-problem", "flarenb-problem");
   private readonly siteStates = el("ul", "flarenb-site-states", "flarenb-site-states");
   private readonly tabs = el("div", "flarenb-tabs", "flarenb-lane-tabs");
   private readonly levelSelect = el("select", "flarenb-level-filter", "flarenb-level-filter");
@@ -94,6 +95,7 @@ export class LogViewUI {
     listen("change:end_ts", () => this.renderHeader());
     listen("change:duration", () => this.renderHeader());
     listen("change:live", () => this.renderHeader());
+    listen("change:problem", () => this.renderHeader());
     listen("change:site_states", () => this.renderSiteStates());
     listen("change:sites", () => {
       this.renderSiteStates();
@@ -127,7 +129,7 @@ export class LogViewUI {
   private build(): void {
     const header = el("div", "flarenb-header", "flarenb-header");
     const title = el("div", "flarenb-title");
-    title.append(this.jobName, this.jobId, this.status, this.elapsed);
+    title.append(this.jobName, this.jobId, this.status, this.elapsed, this.problem);
     header.append(title, this.siteStates);
 
     const toolbar = el("div", "flarenb-toolbar", "flarenb-toolbar");
@@ -198,6 +200,9 @@ export class LogViewUI {
     this.status.dataset.status = statusCategory(status);
     this.root.dataset.status = statusCategory(status);
     this.root.classList.toggle("flarenb-finished", isFinished(status) || !m.get("live"));
+    const problem = m.get("problem") || "";
+    this.problem.textContent = problem; // text, never HTML
+    this.problem.hidden = problem === "";
     this.renderElapsed();
   }
 
