@@ -126,8 +126,9 @@ def job_logs(job: Any, site: str = "server", tail=None, since=None, max_bytes=No
     from nvflare.fuel.flare_api import api_spec as A
 
     from .jobs import _errors, is_terminal
-    from .logs import get_logs
+    from .logs import check_flags, get_logs
 
+    check_flags(job.id, site, tail, since, max_bytes, fmt)  # bad flags: one line, before any server round trip
     f = job._f()
     rights = rights_of(f)
 

@@ -80,8 +80,9 @@ def _call_fetch(fetch, target, log_file_name):
     return fetch(target), False
 
 
-def get_logs(fetch, job_id, site="server", tail=None, since=None, max_bytes=None, fmt="text"):
-    """One snapshot of ``job_id``'s logs with the ``nvflare job logs`` semantics (module doc)."""
+def check_flags(job_id, site="server", tail=None, since=None, max_bytes=None, fmt="text"):
+    """The flags of :func:`get_logs`, validated before anything is asked of a server: ``(site, tail, since_ts,
+    max_bytes)``, or a one-line :class:`LogsInputError`."""
     if fmt not in ("text", "json"):
         raise LogsInputError(f"fmt must be 'text' or 'json', got {fmt!r}", "Example: job.logs(fmt='json')")
     if not isinstance(site, str) or not site.strip():
@@ -103,6 +104,13 @@ def get_logs(fetch, job_id, site="server", tail=None, since=None, max_bytes=None
                 f" got {_one_line(since)!r}",
                 f"Example: %flare logs {job_id} --since 2026-04-28T10:00:00",
             ) from None
+    return site, tail, since_ts, max_bytes
+
+
+def get_logs(fetch, job_id, site="server", tail=None, since=None, max_bytes=None, fmt="text"):
+    """One snapshot of ``job_id``'s logs with the ``nvflare job logs`` semantics (module doc)."""
+    site, tail, since_ts, max_bytes = check_flags(job_id, site, tail, since, max_bytes, fmt)
+    cli = _job_cli()
     since_value = str(since) if since is not None else None
     default_tail_applied = tail is None and since is None and max_bytes is None
     if default_tail_applied:
