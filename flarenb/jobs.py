@@ -338,6 +338,18 @@ def clone(job_id: str, flare=None) -> Job:
     return get_job(new_id, flare=f)
 
 
+def _shown(path: object) -> str:
+    """``path`` relative to the working directory when it is inside it, else as it is."""
+    text = str(path)
+    if not os.path.isabs(text):
+        return text
+    try:
+        rel = os.path.relpath(text)
+    except ValueError:  # another drive (Windows)
+        return text
+    return text if rel == os.pardir or rel.startswith(os.pardir + os.sep) else rel
+
+
 @dataclass
 class Download:
     """A downloaded job result with the CLI's artifact discovery."""
@@ -373,13 +385,14 @@ class Download:
         return out
 
     def __str__(self) -> str:
-        lines = [f"downloaded job {self.job_id} to {self.path}"]
+        """The paths relative to the working directory — the notebook's folder in a kernel — when inside it."""
+        lines = [f"downloaded job {self.job_id} to {_shown(self.path)}"]
         for key, value in self.artifacts.items():
             if isinstance(value, dict):
                 for site, path in sorted(value.items()):
-                    lines.append(f"  {key}[{site}]: {path}")
+                    lines.append(f"  {key}[{site}]: {_shown(path)}")
             else:
-                lines.append(f"  {key}: {value}")
+                lines.append(f"  {key}: {_shown(value)}")
         if self.missing:
             lines.append(f"  missing: {', '.join(self.missing)}")
         return "\n".join(lines)
