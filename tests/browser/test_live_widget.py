@@ -15,6 +15,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from . import lab
+from .jobinfo import duration_text
 
 pytestmark = [pytest.mark.browser, pytest.mark.poc]
 
@@ -140,6 +141,9 @@ def test_live_logview_of_a_real_job(flarenb_poc, lab_server, page, widget_bundle
     for site in ("site-1", "site-2"):
         for rnd in range(3):
             expect(lines.filter(has_text=f"round {rnd} on {site}:")).to_have_count(1)
+    # the elapsed time stopped at the job's duration (NVFlare's)
+    job_id = view.get_by_test_id("flarenb-job-id").inner_text().strip()
+    expect(view.get_by_test_id("flarenb-elapsed")).to_have_text(duration_text(flarenb_poc, job_id), timeout=TIMEOUT_MS)
 
     # ---- level filter (the log is complete now, so counts are stable): >= WARNING hides every INFO line
     before = _reading(view)
