@@ -116,21 +116,4 @@ def test_failing_site_tutorial_run_all_ends_every_view(flarenb_poc, lab_server, 
     assert switches > len(SITES), f"All sites shows one site after the other ({switches} switches)"
 
     assert page.lab_dialogs == []
-    assert _our_errors(page) == [], _our_errors(page)
-
-
-#: Errors Notebook 7 itself raises on this test server (e.g. "Cannot read properties of undefined (reading
-#: 'schema')" while loading the settings of JupyterLab plugins it does not have, seen on a notebook without any
-#: widget): every frame of their stack is in Notebook 7's own bundle.
-_NOTEBOOK_CORE = re.compile(r"/static/notebook/")
-
-
-def _our_errors(page: Page) -> list[str]:
-    """The page errors, less those raised entirely inside Notebook 7's own code."""
-    out = []
-    for message, stack in zip(page.lab_errors, page.lab_error_stacks):
-        frames = [line for line in stack.splitlines() if re.search(r"^\s*at .*\w+:/", line)]  # frames with a source
-        if frames and all(_NOTEBOOK_CORE.search(f) for f in frames):
-            continue
-        out.append(f"{message}\n{stack}")
-    return out
+    assert lab.our_page_errors(page) == [], lab.our_page_errors(page)
