@@ -72,16 +72,17 @@ class Download:
         return out
 
     def __str__(self) -> str:
+        """The paths relative to the working directory — the notebook's folder in a kernel — when inside it."""
         lines = [
-            f"downloaded job {self.job_id} to {self.path}"
+            f"downloaded job {self.job_id} to {_shown(self.path)}"
             + (" (replaced the earlier download)" if self.replaced else "")
         ]
         for key, value in self.artifacts.items():
             if isinstance(value, dict):
                 for site, path in sorted(value.items()):
-                    lines.append(f"  {key}[{site}]: {path}")
+                    lines.append(f"  {key}[{site}]: {_shown(path)}")
             else:
-                lines.append(f"  {key}: {value}")
+                lines.append(f"  {key}: {_shown(value)}")
         if self.missing:
             lines.append(f"  missing: {', '.join(map(str, self.missing))}")
         for site, note in sorted(self.missing_logs.items()):
@@ -90,6 +91,18 @@ class Download:
 
     def _repr_pretty_(self, p, cycle):
         p.text(str(self))
+
+
+def _shown(path: object) -> str:
+    """``path`` relative to the working directory when it is inside it, else as it is."""
+    text = str(path)
+    if not os.path.isabs(text):
+        return text
+    try:
+        rel = os.path.relpath(text)
+    except ValueError:  # another drive (Windows)
+        return text
+    return text if rel == os.pardir or rel.startswith(os.pardir + os.sep) else rel
 
 
 def _is_download_of(path: str, job_id: str) -> bool:

@@ -4,9 +4,10 @@
 else admin-API polling — and returns a handle on the job's one shared follower (:mod:`flarenb.follower`).
 
 ``LogView(job)`` is the live widget (:class:`flarenb.widget.LogView`) fed by that follower, with a status header
-kept up to date. Only the newest view of a job is live: opening another view of the same job (or rerunning
-the cell) detaches the previous one — it keeps what it shows — so a job never has two followers, and no
-thread outlives its view.
+kept up to date. Every view of a job shares its one follower, and each view on screen follows the job to its end
+(a view displayed by the submit cell and a ``job.view()`` further down both end with every site's final state).
+Rerunning the cell that displayed a view replaces its output, so the new view detaches the old one (it keeps
+what it showed, and its unfinished sites say why they stopped): no thread outlives its view.
 
 Failures are shown where the user looks: a status or log request that fails puts one line in the view's header
 (``problem``, e.g. "server unreachable: ..."), and in the sites' states when the logs cannot be read; the view
@@ -250,6 +251,21 @@ class _AdminLiveness(_Liveness):
         return running
 
 
+def _display_origin() -> tuple[str, str | None]:
+    """(the cell displaying a view — its id, else its source — and that execution's message id); ("", None)
+    outside a kernel."""
+    from .submission import cell_scope
+
+    try:
+        from IPython import get_ipython
+
+        kernel = getattr(get_ipython(), "kernel", None)
+        parent = (kernel.get_parent("shell") or {}) if kernel is not None else {}
+    except Exception:
+        parent = {}
+    return cell_scope(), (parent.get("header") or {}).get("msg_id")
+
+
 def job_status(job: _jobs.Job) -> _Status:
     """The shared, rate-limited status of ``job`` (the one its follower uses)."""
     flare = job._f()
@@ -272,6 +288,7 @@ class LogView(_Widget):
         poc = getattr(flare, "poc", None)
         sites = ["server", *(poc.clients if poc is not None else [])]
         super().__init__(job.id, job_name=job.name, sites=sites, **kwargs)
+        self._origin = _display_origin()
         self._handle = None
         self._unsubscribe = None
         # not _thread/_stop: those are the base widget's flusher thread and its stop event
@@ -312,12 +329,15 @@ class LogView(_Widget):
 
     # -- wiring --------------------------------------------------------------------------------------
     def _attach(self) -> None:
-        key = (self.job._f().kit.path, self.job._f().study, self.job.id)
-        with _views_lock:
-            old = _live_views.get(key)
-            old = old() if old is not None else None
-            _live_views[key] = weakref.ref(self)
-        if old is not None and old is not self:
+        scope, execution = self._origin
+        old = None
+        if scope:  # a view shown by an earlier run of the same cell: that output is gone, stop following there
+            key = (self.job._f().kit.path, self.job._f().study, self.job.id, scope)
+            with _views_lock:
+                ref = _live_views.get(key)
+                old = ref() if ref is not None else None
+                _live_views[key] = weakref.ref(self)
+        if old is not None and old is not self and old._origin[1] != execution:
             old.detach("a newer view of this job follows it")
         self._handle = follow_job(self.job)
         self._status = job_status(self.job)
@@ -441,8 +461,16 @@ class LogView(_Widget):
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=WATCH_JOIN_TIMEOUT)
         self._release()
-        if self.live:
-            self.close_follow()
+        try:
+            with self._lock, self.hold_sync():
+                for site in self.sites:  # a site still open here will not end in this view: say why
+                    state = (self.site_states.get(site) or {}).get("state")
+                    if state not in ("done", "unavailable"):
+                        self.set_site_state(site, "unavailable", reason)
+                if self.live:
+                    self.close_follow()
+        except Exception:
+            pass
 
     def close(self) -> None:
         self.detach("closed")

@@ -158,6 +158,21 @@ def _to_epoch(value: object) -> float | None:
     return None
 
 
+_TIMEDELTA_RE = re.compile(r"^\s*(?:(-?\d+) days?, )?(\d+):(\d\d):(\d\d(?:\.\d+)?)\s*$")
+
+
+def _duration_seconds(value: object) -> float | None:
+    """Seconds of a duration as NVFlare's job meta writes it (``str(timedelta)``: ``0:00:09.334051``,
+    ``1 day, 2:03:04``), or of a number; None for ``N/A`` and anything else."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    m = _TIMEDELTA_RE.match(str(value)) if value is not None else None
+    if m is None:
+        return None
+    days, hours, minutes, seconds = m.groups()
+    return int(days or 0) * 86400 + int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
 def _display_time(value: object) -> str | None:
     if value is None or value == "":
         return None
@@ -291,8 +306,10 @@ class LogView(anywidget.AnyWidget):
         """Set the job status (``SUBMITTED``, ``RUNNING``, ``FINISHED:COMPLETED``, ...).
 
         Times are epoch seconds, ``datetime`` or ISO 8601 strings. The browser ticks the elapsed
-        time itself from ``start_time`` (else ``submit_time``) until ``end_time``. Finished
-        statuses without an ``end_time`` stop the clock now.
+        time itself from ``start_time`` (else ``submit_time``) until ``end_time``. A finished job
+        with a ``duration`` (NVFlare's ``str(timedelta)``, counted from its start) ends at start +
+        duration, whenever it is looked at; else a finished status without ``end_time`` stops the
+        clock now.
         """
         status = str(status)
         with self._lock, self.hold_sync():
@@ -305,7 +322,11 @@ class LogView(anywidget.AnyWidget):
             if start is not None:
                 self.start_ts = start
             end = _to_epoch(end_time)
-            if end is None and status.startswith(_FINISHED_PREFIX) and self.end_ts is None:
+            finished = status.startswith(_FINISHED_PREFIX)
+            took = _duration_seconds(duration) if finished else None
+            if end is None and took is not None and self.start_ts is not None:
+                end = self.start_ts + took
+            if end is None and finished and self.end_ts is None:
                 end = time.time()
             if end is not None:
                 self.end_ts = end

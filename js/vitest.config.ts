@@ -5,5 +5,7 @@ export default defineConfig({
     environment: "jsdom",
     include: ["tests/**/*.test.ts"],
     css: false,
+    // the suite shares a loaded machine with real FLAREs and browsers: a slow run is not a failure
+    testTimeout: 30_000,
   },
 });

@@ -13,6 +13,7 @@ import pytest
 from flarenb import follower, live
 from flarenb import submission as sub
 from flarenb.receiver import ENDED, LIVE, QUIET, TIMED_OUT
+from flarenb.widget import _duration_seconds
 
 pytestmark = pytest.mark.poc
 
@@ -68,18 +69,34 @@ def test_every_site_streams_live_then_ends(flarenb_poc, tmp_path, transport):
     assert follower.active_followers() == {}
 
 
-def test_widget_follows_the_job_and_a_second_view_shares_the_follower(flarenb_poc, tmp_path):
+def test_widget_follows_the_job_and_a_second_view_shares_the_follower(flarenb_poc, tmp_path, monkeypatch):
     job = submit_job(flarenb_poc, tmp_path, "live-widget", rounds=2)
     ours = lambda: {t.name for t in threading.enumerate() if t.name.startswith("flarenb")}  # noqa: E731
     before = ours()
-    first = job.view()
-    second = live.LogView(job)  # a rerun of the cell: the first view is detached, one follower remains
+    origin = iter([("cell:a", "run-1"), ("cell:b", "run-2"), ("cell:b", "run-3"), ("cell:c", "run-4")])
+    monkeypatch.setattr(live, "_display_origin", lambda: next(origin))
+    first = job.view()  # the submit cell's view
+    other = live.LogView(job)  # a view in another cell: both follow the job to its end, on one follower
+    second = live.LogView(job)  # a rerun of that other cell: its old output is gone, the old view detaches
     try:
-        assert list(follower.active_followers().values()) == [1]
+        assert list(follower.active_followers().values()) == [2]
+        assert not other.live
+        for site in ("server", "site-1", "site-2"):
+            st = other.site_states.get(site) or {}
+            assert st.get("state") == "done" or st == {
+                "state": "unavailable", "reason": "a newer view of this job follows it", "since": None}, (site, st)
         until(lambda: all(second.lines(s) for s in ("server", "site-1", "site-2")), what="lines in every lane")
         until(lambda: second.status.startswith("FINISHED"), timeout=180, what="the final status")
         assert second.status == "FINISHED:COMPLETED"
         until(lambda: follower.active_followers() == {}, timeout=30, what="the follower to stop")
+        for view in (first, second):  # every live view ends with the job: final status, every site done
+            until(lambda: not view.live, timeout=30, what="the view to finish")
+            assert view.status == "FINISHED:COMPLETED"
+            assert {s: view.site_states[s]["state"] for s in view.sites} == dict.fromkeys(view.sites, "done")
+            assert [line.text for line in view.lines("site-1")] == [line.text for line in second.lines("site-1")]
+            # the elapsed time is the job's duration (start + NVFlare's duration), not the time since submit
+            assert view.duration and view.end_ts - view.start_ts == pytest.approx(
+                _duration_seconds(view.duration), abs=0.01)
         snap = second._repr_mimebundle_()
         plain = (snap[0] if isinstance(snap, tuple) else snap)["text/plain"]
         assert "===== server =====" in plain and "===== site-1 =====" in plain and "===== site-2 =====" in plain
@@ -100,6 +117,7 @@ def test_widget_follows_the_job_and_a_second_view_shares_the_follower(flarenb_po
         later.close()
     finally:
         first.close()
+        other.close()
         second.close()
     until(lambda: not (ours() - before), timeout=10, what=f"flarenb's threads to end: {ours() - before}")
 

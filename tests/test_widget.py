@@ -262,6 +262,31 @@ def test_status_times_and_site_states(fake_comm, views):
     assert [list(s) for s in c.updates("site_states")] == [["site-2"], ["site-2"], ["site-2", "site-3"]]
 
 
+def test_a_finished_job_viewed_later_shows_its_duration_not_the_time_since_submit(fake_comm, views):
+    view, _ = make(views, fake_comm, "job-6b")
+    # what live.LogView passes for a job that ran 11 s and ended minutes before the view was opened
+    view.set_status(
+        "FINISHED:COMPLETED", submit_time="2024-05-01T12:00:00+00:00", start_time="2024-05-01T12:00:01+00:00",
+        duration="0:00:11.250000",
+    )
+    assert view.start_ts == 1714564801.0
+    assert view.end_ts - view.start_ts == 11.25
+    # a later status poll does not move the end either
+    view.set_status("FINISHED:COMPLETED", duration="0:00:11.250000")
+    assert view.end_ts - view.start_ts == 11.25
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("0:00:09.334051", 9.334051), ("1 day, 2:03:04", 93784.0), ("3 days, 0:00:01.5", 259201.5), ("N/A", None),
+     ("", None), (None, None), (7, 7.0)],
+)
+def test_duration_seconds_reads_nvflares_timedelta_text(text, seconds):
+    from flarenb.widget import _duration_seconds
+
+    assert _duration_seconds(text) == (pytest.approx(seconds) if seconds is not None else None)
+
+
 @dataclass
 class ReceiverLine:
     seq: int

@@ -12,6 +12,39 @@ export function formatDuration(seconds: number): string {
   return `${sec}s`;
 }
 
+/** Seconds of NVFlare's duration text (`str(timedelta)`: "0:00:09.334051", "1 day, 2:03:04"); null otherwise. */
+export function parseDuration(text: string | null | undefined): number | null {
+  const m = /^\s*(?:(-?\d+) days?, )?(\d+):(\d\d):(\d\d(?:\.\d+)?)\s*$/.exec(text ?? "");
+  if (!m) return null;
+  return Number(m[1] ?? 0) * 86400 + Number(m[2]) * 3600 + Number(m[3]) * 60 + Number(m[4]);
+}
+
+/**
+ * The header's elapsed time. A finished job shows its duration (NVFlare's, else end - start) whenever it is
+ * looked at; a running one ticks from its start. "" when nothing is known.
+ */
+export function elapsedText(
+  status: string,
+  start: number | null,
+  end: number | null,
+  duration: string | null,
+  now: number,
+): string {
+  const finished = isFinished(status) || end != null;
+  const took = finished ? parseDuration(duration) : null;
+  if (took != null) return formatDuration(took);
+  if (start != null) return formatDuration((end ?? now) - start);
+  return duration ?? "";
+}
+
+/** Milliseconds of a log timestamp ("2024-05-01 12:00:01,250", ISO with "T"/"."), as wall-clock digits; else null. */
+export function parseTs(ts: string | null | undefined): number | null {
+  const m = /(\d{4})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d)(?:[.,](\d+))?/.exec(ts ?? "");
+  if (!m) return null;
+  const ms = m[7] ? Number(`0.${m[7]}`) * 1000 : 0;
+  return Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6]) + ms;
+}
+
 /** "running", "completed", "failed", "aborted", "submitted" or "other": for CSS. */
 export function statusCategory(status: string): string {
   const s = status.toUpperCase();

@@ -5,6 +5,7 @@
  */
 import type { AnyModel } from "@anywidget/types";
 import { stripAnsi } from "./ansi";
+import { parseTs } from "./format";
 import type {
   Entry,
   GapEntry,
@@ -31,6 +32,14 @@ export interface DownloadResult {
 const TRACEBACK = /Traceback \(most recent call last\)/;
 export const DEFAULT_CAP = 5000;
 
+/**
+ * Interleaved ("All sites") order: by timestamp, ties in arrival order. Each site's entries are already in this
+ * order (an entry's key is never below its predecessor's), so a site's own order is never changed.
+ */
+export function entryBefore(a: Entry, b: Entry): boolean {
+  return a.key < b.key || (a.key === b.key && a.gid < b.gid);
+}
+
 export function isErrorLine(level: Level | null, plain: string): boolean {
   return level === "ERROR" || level === "CRITICAL" || TRACEBACK.test(plain);
 }
@@ -44,6 +53,8 @@ function normLevel(level: unknown): Level | null {
 export class LogStore {
   readonly entries = new Map<string, Entry[]>();
   readonly lastSeq = new Map<string, number>();
+  /** the interleaving key of each site's last entry */
+  private readonly lastKey = new Map<string, number>();
   /** entries that left this view because of the per-site cap */
   readonly evicted = new Map<string, number>();
   /** sites whose first error left this view */
@@ -77,7 +88,10 @@ export class LogStore {
     return this.entries.get(site) ?? [];
   }
 
-  /** Entries of every site in arrival order (k-way merge on gid). */
+  /**
+   * Entries of every site interleaved by timestamp (k-way merge with `entryBefore`): equal times keep their
+   * arrival order, and a line without a timestamp stays right after its predecessor of the same site.
+   */
   all(): Entry[] {
     const lists = [...this.entries.values()].filter((l) => l.length > 0);
     if (lists.length === 1) return lists[0].slice();
@@ -86,7 +100,7 @@ export class LogStore {
     for (;;) {
       let best = -1;
       for (let i = 0; i < lists.length; i++) {
-        if (idx[i] < lists[i].length && (best < 0 || lists[i][idx[i]].gid < lists[best][idx[best]].gid)) {
+        if (idx[i] < lists[i].length && (best < 0 || entryBefore(lists[i][idx[i]], lists[best][idx[best]]))) {
           best = i;
         }
       }
@@ -172,15 +186,17 @@ export class LogStore {
     const text = String(wire[1] ?? "");
     const plain = stripAnsi(text);
     const level = normLevel(wire[2]);
+    const ts = wire[3] == null ? null : String(wire[3]);
     const entry: LineEntry = {
       kind: "line",
       gid: ++this.gid,
+      key: this.nextKey(site, parseTs(ts)),
       site,
       seq,
       text,
       plain,
       level,
-      ts: wire[3] == null ? null : String(wire[3]),
+      ts,
       isError: isErrorLine(level, plain),
     };
     this.list(site).push(entry);
@@ -203,9 +219,18 @@ export class LogStore {
       prev.count += count; // not rendered yet: merge
       return;
     }
-    const gap: GapEntry = { kind: "gap", gid: ++this.gid, site, count, reason };
+    const gap: GapEntry = { kind: "gap", gid: ++this.gid, key: this.nextKey(site, null), site, count, reason };
     list.push(gap);
     change.added.push(gap);
+  }
+
+  /** A new entry's key: its time, never below the site's previous key; without a time, the previous key
+   * (the first lines of a site before any timestamp sort first). */
+  private nextKey(site: string, time: number | null): number {
+    const prev = this.lastKey.get(site) ?? -Infinity;
+    const key = time == null ? prev : Math.max(time, prev);
+    this.lastKey.set(site, key);
+    return key;
   }
 
   private evict(site: string, change: StoreChange): void {

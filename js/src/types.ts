@@ -56,8 +56,10 @@ export type BrowserMsg = { kind: "download"; request_id: string };
 
 export interface LineEntry {
   kind: "line";
-  /** global arrival order across sites (interleaved view order) */
+  /** global arrival order across sites (breaks ties of `key`) */
   gid: number;
+  /** interleaved view order: the line's timestamp (ms), never below its predecessor's in the same site */
+  key: number;
   site: string;
   seq: number;
   text: string;
@@ -73,6 +75,7 @@ export interface LineEntry {
 export interface GapEntry {
   kind: "gap";
   gid: number;
+  key: number;
   site: string;
   count: number;
   /** "skipped": the kernel's message budget; "missed": not received by this browser */

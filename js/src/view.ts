@@ -4,8 +4,8 @@
  * busy. Only "Download" talks to the kernel.
  */
 import type { AnyModel } from "@anywidget/types";
-import { buildRow, fmtCount, formatDuration, isFinished, siteStateLabel, statusCategory } from "./format";
-import type { LogStore, StoreChange } from "./store";
+import { buildRow, elapsedText, fmtCount, isFinished, siteStateLabel, statusCategory } from "./format";
+import { entryBefore, type LogStore, type StoreChange } from "./store";
 import type { Entry, Level, LineEntry, WidgetModel } from "./types";
 import { LEVELS } from "./types";
 
@@ -207,11 +207,9 @@ export class LogViewUI {
   }
 
   private renderElapsed(): void {
-    const start = this.model.get("start_ts");
-    const end = this.model.get("end_ts");
-    const duration = this.model.get("duration");
-    if (start != null) this.elapsed.textContent = formatDuration((end ?? this.now()) - start);
-    else this.elapsed.textContent = duration ?? "";
+    const m = this.model;
+    const text = elapsedText(m.get("status") || "", m.get("start_ts"), m.get("end_ts"), m.get("duration"), this.now());
+    setText(this.elapsed, text);
     this.elapsed.hidden = this.elapsed.textContent === "";
   }
 
@@ -387,14 +385,15 @@ export class LogViewUI {
         this.dropRows([e]);
         removed = true;
       } else if (this.visible(e)) {
-        if (this.before > 0 && !(this.shown.length && e.gid > this.shown[0].gid)) this.before--;
+        if (this.before > 0 && !(this.shown.length && this.inOrder(this.shown[0], e))) this.before--;
         else if (this.after > 0) this.after--;
       }
     }
     if (removed) this.shown = this.shown.filter((e) => !gone.has(e));
     if (this.shown.length === 0 && this.after > 0) return this.renderLane(); // the window left the store
 
-    const fresh = added.filter((e) => !gone.has(e) && this.visible(e));
+    let fresh = added.filter((e) => !gone.has(e) && this.visible(e));
+    if (this.active === ALL && this.shown.length) fresh = this.placeInterleaved(fresh);
     let take = fresh;
     if (this.following()) {
       take = fresh.slice(Math.max(0, fresh.length - WINDOW)); // a long hidden-tab backlog: only the tail
@@ -413,6 +412,56 @@ export class LogViewUI {
     if (this.following()) this.trimTop();
     this.renderStatus();
     if (this.following()) this.scrollToBottom();
+  }
+
+  /** Lane order: a site's own order, or the interleaved order of "All sites". */
+  private inOrder(a: Entry, b: Entry): boolean {
+    return this.active === ALL ? entryBefore(a, b) : a.gid < b.gid;
+  }
+
+  /**
+   * "All sites": new lines that sort before the rendered window's last row (a site whose lines arrive later than
+   * the others') take their place by time — counted above the window, or inserted among its rows, keeping the
+   * reader's place while paused. Returns the entries that sort after the window, in order.
+   */
+  private placeInterleaved(fresh: Entry[]): Entry[] {
+    const sorted = fresh.slice().sort((a, b) => (entryBefore(a, b) ? -1 : 1));
+    const last = this.shown[this.shown.length - 1];
+    const tail = sorted.filter((e) => entryBefore(last, e));
+    if (tail.length === sorted.length) return tail;
+    this.keepPlace(() => {
+      for (const e of sorted) {
+        if (entryBefore(last, e)) break;
+        if (entryBefore(e, this.shown[0])) {
+          this.before++;
+          continue;
+        }
+        let lo = 0;
+        let hi = this.shown.length; // first shown entry after e
+        while (lo < hi) {
+          const mid = (lo + hi) >> 1;
+          if (entryBefore(this.shown[mid], e)) lo = mid + 1;
+          else hi = mid;
+        }
+        const row = buildRow(e, true, this.query);
+        this.rows.set(e, row);
+        this.rows.get(this.shown[lo])?.before(row);
+        this.shown.splice(lo, 0, e);
+      }
+    });
+    if (!this.following()) this.unseen += sorted.length - tail.length;
+    return tail;
+  }
+
+  /** Run a DOM change above the reader's viewport without moving what they read (paused only). */
+  private keepPlace(change: () => void): void {
+    if (this.following()) return change();
+    const top = this.lane.getBoundingClientRect().top;
+    const anchor = this.shown.map((e) => this.rows.get(e)).find((r) => r && r.getBoundingClientRect().bottom > top);
+    const y = anchor?.getBoundingClientRect().top ?? 0;
+    change();
+    if (anchor?.isConnected) this.lane.scrollTop += anchor.getBoundingClientRect().top - y;
+    this.lastScrollTop = this.lane.scrollTop;
   }
 
   private takePending(): StoreChange {
@@ -548,7 +597,7 @@ export class LogViewUI {
     const sites = lane === ALL ? this.store.sites() : [lane];
     for (const s of sites) {
       const e = this.store.firstError(s);
-      if (e && (!target || e.gid < target.gid)) target = e;
+      if (e && (!target || entryBefore(e, target))) target = e;
     }
     if (lane !== ALL && lane !== this.active) this.showLane(lane);
     if (!target) {

@@ -6,14 +6,14 @@
  *   flarenb-header                  the header
  *   flarenb-job-name, flarenb-job-id
  *   flarenb-status                  the job status text (data-status as above)
- *   flarenb-elapsed                 elapsed time (ticks while running)
+ *   flarenb-elapsed                 elapsed time (ticks while running; the job's duration once it ended)
  *   flarenb-site-states             list of site states
  *   flarenb-site-state-<site>       one site's state (data-state: streaming|quiet|silent|done|unavailable)
  *   flarenb-first-error-<site>      "first error" link of a site (present once it logged an ERROR/traceback)
  *   flarenb-lane-tabs               the tab list
  *   flarenb-lane-tab-all-sites      the interleaved "All sites" tab
  *   flarenb-lane-tab-<site>         one site's tab (aria-selected="true" when active)
- *   flarenb-lane-all-sites          the lane container while "All sites" is shown
+ *   flarenb-lane-all-sites          the lane container while "All sites" (every site, ordered by time) is shown
  *   flarenb-lane-<site>             the lane container while that site is shown
  *   flarenb-line                    one log line (data-site, data-seq, data-level; <mark class="flarenb-match"> for search hits)
  *   flarenb-gap                     "N lines skipped (still downloadable)" / "not received" marker (data-reason: skipped|missed)

@@ -132,6 +132,16 @@ describe("header", () => {
     expect(q(el, "flarenb-logview")!.classList.contains("flarenb-finished")).toBe(true);
   });
 
+  it("a finished job opened later shows its duration, not the time since it was submitted", () => {
+    vi.useFakeTimers();
+    vi.setSystemTime(1172 * 1000); // 2m 52s after the start
+    const model = new FakeModel({ status: "FINISHED:COMPLETED", start_ts: 1000, end_ts: null, duration: "0:00:11.25" });
+    const { el } = mount(model);
+    expect(q(el, "flarenb-elapsed")!.textContent).toBe("11s");
+    vi.advanceTimersByTime(5000);
+    expect(q(el, "flarenb-elapsed")!.textContent).toBe("11s");
+  });
+
   it("lists tabs with the interleaved view first, then the sites in model order", () => {
     const { el } = mount(new FakeModel());
     const tabs = [...q(el, "flarenb-lane-tabs")!.children].map((t) => t.getAttribute("data-testid"));
@@ -329,6 +339,49 @@ describe("lines", () => {
     search.dispatchEvent(new Event("input"));
     expect(el.querySelectorAll("mark")).toHaveLength(0);
     expect(lines(el)).toHaveLength(5);
+  });
+});
+
+describe("interleaved by time, live", () => {
+  const at = (s: number) => `2026-12-04 10:00:${String(s).padStart(2, "0")},000`;
+  const ln = (seq: number, text: string, s: number | null): WireItem => [seq, text, "INFO", s == null ? null : at(s)];
+
+  it("a site whose lines arrive late gets them inserted at their time, following or paused", () => {
+    const model = new FakeModel();
+    const { el } = mount(model);
+    const lane = q(el, "flarenb-lane-all-sites")!;
+    fakeGeometry(lane);
+    send(model, { server: [ln(1, "srv 1", 1), ln(2, "srv 4", 4), ln(3, "srv 6", 6)] });
+    send(model, { "site-1": [ln(1, "s1 2", 2), ln(2, "s1 5", 5), ln(3, "s1 tb", null), ln(4, "s1 7", 7)] });
+    expect(texts(el)).toEqual(["srv 1", "s1 2", "srv 4", "s1 5", "s1 tb", "srv 6", "s1 7"]);
+
+    // paused: later arrivals take their place by time too, and count as new
+    expect(lane.scrollTop).toBe(40); // following: at the bottom
+    scrollTo(lane, 40);
+    scrollTo(lane, 0); // the user scrolls up: paused
+    expect(q(el, "flarenb-follow")!.getAttribute("aria-pressed")).toBe("false");
+    send(model, { "site-2": [ln(1, "s2 3", 3), ln(2, "s2 8", 8)] });
+    expect(texts(el)).toEqual(["srv 1", "s1 2", "s2 3", "srv 4", "s1 5", "s1 tb", "srv 6", "s1 7", "s2 8"]);
+    expect(q(el, "flarenb-follow")!.textContent).toBe("Paused: follow (2 new)");
+    // a re-render (lane switch and back) shows the same order
+    click(q(el, "flarenb-lane-tab-site-2"));
+    click(q(el, "flarenb-lane-tab-all-sites"));
+    expect(texts(el)).toEqual(["srv 1", "s1 2", "s2 3", "srv 4", "s1 5", "s1 tb", "srv 6", "s1 7", "s2 8"]);
+  });
+
+  it("a late line older than the rendered window is counted above it", () => {
+    const model = new FakeModel();
+    const { el } = mount(model);
+    const many: WireItem[] = Array.from({ length: WINDOW + 5 }, (_, k) => [k + 1, `srv ${k}`, "INFO", at(10)]);
+    send(model, { server: many });
+    expect(lines(el)).toHaveLength(WINDOW);
+    expect(q(el, "flarenb-show-earlier")!.textContent).toBe("⋯ 5 earlier lines: show 5 more");
+    send(model, { "site-1": [ln(1, "s1 early", 1), ln(2, "s1 late", 11)] });
+    expect(lines(el)).toHaveLength(WINDOW);
+    expect(last(el)).toBe("s1 late");
+    expect(q(el, "flarenb-show-earlier")!.textContent).toBe("⋯ 7 earlier lines: show 7 more");
+    click(q(el, "flarenb-show-earlier"));
+    expect(texts(el)[0]).toBe("s1 early");
   });
 });
 

@@ -92,7 +92,8 @@ def pytest_runtest_makereport(item, call):
 @pytest.fixture
 def page(browser, request, tmp_path):
     """A new page in a fresh browser context (1400x900). Browser dialogs (``alert``...) are recorded in
-    ``page.lab_dialogs`` and dismissed; uncaught page errors in ``page.lab_errors``."""
+    ``page.lab_dialogs`` and dismissed; uncaught page errors in ``page.lab_errors`` (their stacks in
+    ``page.lab_error_stacks``)."""
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     context.set_default_timeout(30_000)
     pg = context.new_page()
@@ -106,7 +107,14 @@ def page(browser, request, tmp_path):
         d.dismiss()
 
     pg.on("dialog", on_dialog)
-    pg.on("pageerror", lambda e: errors.append(str(e)))
+    stacks: list[str] = []
+    pg.lab_error_stacks = stacks  # type: ignore[attr-defined]  # the stack of each page error, same order
+
+    def on_error(e):
+        errors.append(str(e))
+        stacks.append(e.stack or "")
+
+    pg.on("pageerror", on_error)
     try:
         yield pg
     finally:

@@ -10,8 +10,10 @@ Two halves:
   :func:`cell_output`, :func:`wait_kernel_idle`, :func:`restart_kernel_and_run_all`, ...) that only ever wait
   on locators or page state, with deadlines -- never on fixed sleeps.
 
-The page helpers work on the notebook in the *current* JupyterLab tab. Cells are addressed by their index
-in the notebook (0-based, markdown cells included).
+The page helpers work on the notebook in the *current* JupyterLab tab — or in Jupyter Notebook 7, which the same
+server serves at ``/notebooks/<path>`` (``open_notebook(..., ui="notebook")``): both are built from JupyterLab's
+components, so cells, prompts and outputs have the same classes. Cells are addressed by their index in the
+notebook (0-based, markdown cells included).
 
 Completion of an execution is detected from the input prompts: JupyterLab shows ``[*]:`` while a cell is
 queued or running and ``[n]:`` when done. A ``MutationObserver`` installed *before* the key press records
@@ -55,10 +57,12 @@ __all__ = [
     "kernel_status",
     "kernel_status_text",
     "open_notebook",
+    "our_page_errors",
     "restart_kernel_and_run_all",
     "run_all",
     "run_cell",
     "start_lab_server",
+    "UIS",
     "wait_kernel_idle",
     "write_notebook",
 ]
@@ -283,6 +287,7 @@ def start_lab_server(
         "--LabApp.news_url=None",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         "--LabApp.expose_app_in_browser=True",
+        "--JupyterNotebookApp.expose_app_in_browser=True",  # Notebook 7 (the `notebook` extension), if installed
         "--LabApp.extension_manager=readonly",
     ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
@@ -412,6 +417,10 @@ def wait_kernel_idle(page: Page, timeout: float = KERNEL_TIMEOUT) -> None:
     notebook's session to report a connected, idle kernel.
     """
     ms = timeout * 1000
+    if page.evaluate("() => !!window.jupyterapp && window.jupyterapp.name === 'Jupyter Notebook'"):
+        # Notebook 7: no status bar; its session says it all
+        page.wait_for_function(_KERNEL_READY_JS, timeout=ms, polling=100)
+        return
     expect(kernel_status(page)).to_have_attribute("data-status", "idle", timeout=ms)
     expect(kernel_status_text(page, "Idle")).to_be_visible(timeout=ms)
     if page.evaluate("() => !!window.jupyterapp"):
@@ -423,18 +432,32 @@ def current_tab(page: Page) -> Locator:
     return page.locator("#jp-main-dock-panel .lm-TabBar-tab.lm-mod-current .lm-TabBar-tabLabel").first
 
 
+#: The front ends :func:`open_notebook` drives: JupyterLab 4 and Jupyter Notebook 7.
+UIS = ("lab", "notebook")
+
+
 def open_notebook(
-    page: Page, lab_server: LabServer, name: str, timeout: float = KERNEL_TIMEOUT, reset: bool = True
+    page: Page, lab_server: LabServer, name: str, timeout: float = KERNEL_TIMEOUT, reset: bool = True,
+    ui: str = "lab",
 ) -> None:
-    """Open ``name`` (relative to the server's root) in JupyterLab and wait for its kernel to be idle.
+    """Open ``name`` (relative to the server's root) in JupyterLab (``ui="lab"``) or Notebook 7
+    (``ui="notebook"``) and wait for its kernel to be idle.
 
     ``reset`` (default) starts from an empty workspace: otherwise JupyterLab also restores the tabs a
     previous test left open, and the helpers could briefly see one of those as the current notebook.
     """
-    url = lab_server.lab_url(f"tree/{name}") + ("&reset" if reset else "")
-    page.goto(url, wait_until="domcontentloaded", timeout=timeout * 1000)
+    if ui not in UIS:
+        raise ValueError(f"ui must be one of {UIS}, not {ui!r}")
     ms = timeout * 1000
-    expect(current_tab(page)).to_have_text(Path(name).name, timeout=ms)
+    if ui == "notebook":
+        page.goto(f"{lab_server.url}/notebooks/{name}?token={lab_server.token}", wait_until="domcontentloaded",
+                  timeout=ms)
+        page.wait_for_function("() => !!(window.jupyterapp && window.jupyterapp.shell)", timeout=ms, polling=100)
+        assert page.evaluate("() => window.jupyterapp.name") == "Jupyter Notebook", "not Notebook 7"
+    else:
+        url = lab_server.lab_url(f"tree/{name}") + ("&reset" if reset else "")
+        page.goto(url, wait_until="domcontentloaded", timeout=ms)
+        expect(current_tab(page)).to_have_text(Path(name).name, timeout=ms)
     panel = _panel(page)
     expect(panel).to_be_visible(timeout=ms)
     expect(panel.locator(".jp-Cell").first).to_be_visible(timeout=ms)
@@ -552,7 +575,8 @@ def run_cell(page: Page, index: int, timeout: float = RUN_TIMEOUT) -> Locator:
 def run_all(page: Page, timeout: float = RUN_TIMEOUT) -> None:
     """Run all cells (the *Run > Run All Cells* menu item) and wait until no cell is queued or running.
 
-    Execution stops at the first failing cell, as in JupyterLab.
+    Execution stops at the first failing cell, as in JupyterLab. Works in JupyterLab and Notebook 7 (both have
+    that menu).
     """
     key = _watch(page, None)
     _menu_command(page, "Run", "Run All Cells")
@@ -587,3 +611,21 @@ def _menu_command(page: Page, menu: str, label: str) -> None:
     expect(item).to_be_visible(timeout=10_000)
     item.click()
     expect(page.locator(".lm-Menu")).to_have_count(0, timeout=10_000)
+
+
+#: Errors Notebook 7 itself raises on this test server (e.g. "Cannot read properties of undefined (reading
+#: 'schema')" while loading the settings of JupyterLab plugins it does not have, seen on a notebook without any
+#: widget): every frame of their stack is in Notebook 7's own bundle.
+_NOTEBOOK_CORE = re.compile(r"/static/notebook/")
+
+
+def our_page_errors(page: Page) -> list[str]:
+    """The page's uncaught errors (``page.lab_errors``, with ``page.lab_error_stacks``: the ``page`` fixture records
+    them), less those raised entirely inside Notebook 7's own code."""
+    out = []
+    for message, stack in zip(page.lab_errors, page.lab_error_stacks):
+        frames = [line for line in stack.splitlines() if re.search(r"^\s*at .*\w+:/", line)]  # frames with a source
+        if frames and all(_NOTEBOOK_CORE.search(f) for f in frames):
+            continue
+        out.append(f"{message}\n{stack}")
+    return out

@@ -1,4 +1,5 @@
-"""End to end in a real JupyterLab + Chromium: a real POC job's live LogView, from submit to FINISHED.
+"""End to end in a real JupyterLab 4 and a real Notebook 7 + Chromium: a real POC job's live LogView, from submit to
+FINISHED.
 
 The notebook loads flarenb, reuses the session's POC (``%flare poc start``), submits a 3-round job whose
 client sleeps 3 s per round (and prints hostile markup once), so the job runs long enough to look at the
@@ -15,6 +16,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from . import lab
+from .jobinfo import duration_text
 
 pytestmark = [pytest.mark.browser, pytest.mark.poc]
 
@@ -24,13 +26,13 @@ SITES = ("server", "site-1", "site-2")
 HOSTILE = "<img src=x onerror=alert(1)>"
 
 
-def _export_job(root: Path) -> Path:
+def _export_job(root: Path, name: str) -> Path:
     tests = str(Path(__file__).resolve().parents[1])  # tests/ (for conftest.export_job)
     if tests not in sys.path:
         sys.path.insert(0, tests)
     from conftest import export_job
 
-    job = export_job(root / "jobs", name="browser-e2e", rounds=3, train_args="--sleep 3")
+    job = export_job(root / "jobs" / name, name=name, rounds=3, train_args="--sleep 3")
     # our own copy of the client script: it also prints markup that must stay text in the page
     script = job / "app" / "custom" / "client.py"
     src = script.read_text()
@@ -66,19 +68,21 @@ def _widget(page: Page, out):
     return view
 
 
-def test_live_logview_of_a_real_job(flarenb_poc, lab_server, page, widget_bundle):
-    job_dir = _export_job(Path(lab_server.root_dir))
+@pytest.mark.parametrize("ui", lab.UIS)
+def test_live_logview_of_a_real_job(flarenb_poc, lab_server, page, widget_bundle, ui):
+    name = f"browser-e2e-{ui}"  # a job of its own per front end (the submit token is scoped by --name)
+    job_dir = _export_job(Path(lab_server.root_dir), name)
     lab.write_notebook(
         lab_server.root_dir,
-        "live.ipynb",
+        f"live-{ui}.ipynb",
         [
             "%load_ext flarenb",
             "%flare poc start",
-            f"job = %flare submit {job_dir} --name browser-e2e",
+            f"job = %flare submit {job_dir} --name {name}",
             "meta = job.wait(timeout=300)\nprint('WAITED', job.id, meta['status'])",
         ],
     )
-    lab.open_notebook(page, lab_server, "live.ipynb")
+    lab.open_notebook(page, lab_server, f"live-{ui}.ipynb", ui=ui)
     lab.run_cell(page, 0)
     lab.run_cell(page, 1, timeout=120)
     out = lab.run_cell(page, 2, timeout=120)
@@ -140,6 +144,9 @@ def test_live_logview_of_a_real_job(flarenb_poc, lab_server, page, widget_bundle
     for site in ("site-1", "site-2"):
         for rnd in range(3):
             expect(lines.filter(has_text=f"round {rnd} on {site}:")).to_have_count(1)
+    # the elapsed time stopped at the job's duration (NVFlare's)
+    job_id = view.get_by_test_id("flarenb-job-id").inner_text().strip()
+    expect(view.get_by_test_id("flarenb-elapsed")).to_have_text(duration_text(flarenb_poc, job_id), timeout=TIMEOUT_MS)
 
     # ---- level filter (the log is complete now, so counts are stable): >= WARNING hides every INFO line
     before = _reading(view)
@@ -166,4 +173,4 @@ def test_live_logview_of_a_real_job(flarenb_poc, lab_server, page, widget_bundle
     expect(view.locator("img")).to_have_count(0)
     expect(out.locator("img")).to_have_count(0)
     assert page.lab_dialogs == []
-    assert page.lab_errors == [], page.lab_errors
+    assert lab.our_page_errors(page) == [], lab.our_page_errors(page)
