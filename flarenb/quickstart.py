@@ -53,7 +53,7 @@ _OFFLINE_TEMPLATE = """{%- extends 'index.html.j2' -%}
 
 
 def _fmt_elapsed(seconds: float) -> str:
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     return f"{seconds // 60}:{seconds % 60:02d}"
 
 
@@ -147,21 +147,21 @@ class Progress:
 
     def _display(self, content: dict[str, Any]) -> None:
         data = content.get("data") or {}
+        plain = str(data.get("text/plain", "")).strip()
         record = (content.get("metadata") or {}).get("flarenb")
-        if isinstance(record, dict) and record.get("job_id"):
+        if isinstance(record, dict) and record.get("job_id"):  # the submit's output: which job, by name
             job = self._job(str(record["job_id"]))
             job.name = str(record.get("job_name") or job.name)
-        wait = _WAIT_RESULT.match(str(data.get("text/plain", "")).strip())
+        wait = _WAIT_RESULT.match(plain)
         if wait and not self._job(wait.group(1)).status.startswith(_FINISHED):
             self._job(wait.group(1)).status = wait.group(2)
-        downloaded = _DOWNLOADED.match(str(data.get("text/plain", "")).strip().splitlines()[0] if data.get(
-            "text/plain") else "")
+        downloaded = _DOWNLOADED.match(plain.split("\n", 1)[0])
         if downloaded:
             self._job(downloaded.group(1)).result = downloaded.group(2).strip()
         if WIDGET_VIEW in data:  # the live view: its progress comes from the widget's messages
             return
-        images = [m.split("/")[1] for m in data if m.startswith("image/")]
-        text = f"a figure ({images[0]}), kept in the notebook" if images else _first_line(str(data.get("text/plain", "")))
+        images = [mime.split("/")[1] for mime in data if mime.startswith("image/")]
+        text = f"a figure ({images[0]}), kept in the notebook" if images else _first_line(plain)
         if text and text not in self._shown:
             self._shown.add(text)
             self.say(text)
