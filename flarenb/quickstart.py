@@ -23,24 +23,16 @@ from __future__ import annotations
 import argparse
 import copy
 import os
-import re
+import queue
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 from .errors import FlareError
-
-WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-#: NVFlare's workflow banners in the server log ("Round 1 started.", "Finished FedAvg.")
-_BANNER = re.compile(r"^\s*((?:Round \d+ started|Finished \w+)\.)\s*$")
-_FINISHED = "FINISHED"
-_DOWNLOADED = re.compile(r"^downloaded job (\S+) to (.+)$")  # the first line of a Download's text
-_WAIT_RESULT = re.compile(r"^job (\S+): ([A-Z_]+(?::[A-Z_]+)?)$")  # what %flare wait / job.wait() return
-HEARTBEAT = 20.0  # seconds without a progress line before a "still running" line
-STREAM_LINES = 8  # printed lines of a cell's stdout/stderr before "…"
+from .nbprogress import JobSeen, Progress, first_line, fmt_elapsed
 
 # nbconvert's lab template without the scripts it would fetch from CDNs (require.js, MathJax, mermaid, the
 # widget manager): the page is one file that shows the same in any browser, offline.
@@ -51,29 +43,7 @@ _OFFLINE_TEMPLATE = """{%- extends 'index.html.j2' -%}
 {%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
 """
 
-
-def _fmt_elapsed(seconds: float) -> str:
-    seconds = round(seconds)
-    return f"{seconds // 60}:{seconds % 60:02d}"
-
-
-def _first_line(text: str, width: int = 110) -> str:
-    lines = [x for x in text.strip().splitlines() if x.strip()]
-    if not lines:
-        return ""
-    line = lines[0].rstrip()
-    more = len(lines) > 1
-    if len(line) > width:
-        line, more = line[: width - 1], True
-    return line + (" …" if more else "")
-
-
-def _cell_title(source: str) -> str:
-    """The first line of a cell that is not a comment."""
-    for line in source.splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
-            return _first_line(line, 80)
-    return _first_line(source, 80)
+SETTLE_TIMEOUT = 60.0  # seconds to let live views finish after the last cell
 
 
 def display_path(path: str | os.PathLike[str]) -> str:
@@ -81,154 +51,6 @@ def display_path(path: str | os.PathLike[str]) -> str:
     path = os.path.abspath(path)
     rel = os.path.relpath(path, os.getcwd())
     return path if rel.startswith("..") else rel
-
-
-@dataclass
-class JobSeen:
-    """What the run showed about one job (from the submit's output metadata and the log widget's state)."""
-
-    job_id: str
-    name: str = ""
-    status: str = ""
-    duration: str | None = None
-    sites: list[str] = field(default_factory=list)
-    result: str | None = None  # where its result was downloaded
-
-    def describe(self) -> str:
-        name = f"{self.name} " if self.name else ""
-        text = f"job {name}{self.job_id}: {self.status or 'status unknown'}"
-        if self.duration:
-            text += f" after {self.duration.split('.')[0]}"
-        if self.sites:
-            text += f" (sites: {', '.join(self.sites)})"
-        return text
-
-
-class Progress:
-    """Turns the kernel's iopub messages into lines a person can follow. Pure: messages in, text out."""
-
-    def __init__(self, out: TextIO | None = None, clock: Any = time.monotonic):
-        self.out = out if out is not None else sys.stdout
-        self.clock = clock
-        self.started = clock()
-        self.last_print = self.started
-        self.jobs: dict[str, JobSeen] = {}
-        self._comm_job: dict[str, str] = {}  # widget comm id -> job id
-        self._line_counts: dict[str, dict[str, int]] = {}  # job id -> {site: lines}
-        self._shown: set[str] = set()  # display texts already printed in this cell
-        self._events: set[str] = set()  # job events already printed (a second view of a job replays them)
-        self._stream_lines = 0
-
-    # -- output ------------------------------------------------------------------------------------
-    def say(self, text: str, indent: bool = True) -> None:
-        now = self.clock()
-        self.last_print = now
-        prefix = f"{_fmt_elapsed(now - self.started):>6}  " + ("    " if indent else "")
-        print(prefix + text, file=self.out, flush=True)
-
-    def cell(self, number: int, total: int, source: str) -> None:
-        self._shown.clear()
-        self._stream_lines = 0
-        self.say(f"[{number}/{total}] {_cell_title(source)}", indent=False)
-
-    # -- messages ----------------------------------------------------------------------------------
-    def message(self, msg: dict[str, Any]) -> None:
-        kind = msg.get("msg_type") or msg.get("header", {}).get("msg_type", "")
-        content = msg.get("content") or {}
-        if kind in ("display_data", "update_display_data", "execute_result"):
-            self._display(content)
-        elif kind == "stream":
-            self._stream(content.get("text", ""))
-        elif kind == "error":
-            self.say(f"error: {content.get('ename', '')}: {_first_line(content.get('evalue', ''))}")
-        elif kind in ("comm_open", "comm_msg"):
-            self._comm(content)
-        self._heartbeat()
-
-    def _display(self, content: dict[str, Any]) -> None:
-        data = content.get("data") or {}
-        plain = str(data.get("text/plain", "")).strip()
-        record = (content.get("metadata") or {}).get("flarenb")
-        if isinstance(record, dict) and record.get("job_id"):  # the submit's output: which job, by name
-            job = self._job(str(record["job_id"]))
-            job.name = str(record.get("job_name") or job.name)
-        wait = _WAIT_RESULT.match(plain)
-        if wait and not self._job(wait.group(1)).status.startswith(_FINISHED):
-            self._job(wait.group(1)).status = wait.group(2)
-        downloaded = _DOWNLOADED.match(plain.split("\n", 1)[0])
-        if downloaded:
-            self._job(downloaded.group(1)).result = downloaded.group(2).strip()
-        if WIDGET_VIEW in data:  # the live view: its progress comes from the widget's messages
-            return
-        images = [mime.split("/")[1] for mime in data if mime.startswith("image/")]
-        text = f"a figure ({images[0]}), kept in the notebook" if images else _first_line(plain)
-        if text and text not in self._shown:
-            self._shown.add(text)
-            self.say(text)
-
-    def _stream(self, text: str) -> None:
-        for line in text.splitlines():
-            if not line.strip():
-                continue
-            self._stream_lines += 1
-            if self._stream_lines <= STREAM_LINES:
-                self.say(_first_line(line))
-            elif self._stream_lines == STREAM_LINES + 1:
-                self.say("… (the rest of this cell's output is in the notebook)")
-
-    def _comm(self, content: dict[str, Any]) -> None:
-        comm_id = str(content.get("comm_id", ""))
-        data = content.get("data") or {}
-        state = data.get("state") or {}
-        if state.get("job_id"):
-            self._comm_job[comm_id] = str(state["job_id"])
-        job_id = self._comm_job.get(comm_id)
-        if job_id is None:
-            return
-        job = self._job(job_id)
-        job.name = str(state.get("job_name") or job.name)
-        if state.get("sites"):
-            job.sites = [str(s) for s in state["sites"]]
-        if state.get("duration"):
-            job.duration = str(state["duration"])
-        if isinstance(state.get("line_counts"), dict):
-            self._line_counts[job_id] = {str(k): int(v) for k, v in state["line_counts"].items()}
-        for site, st in (state.get("site_states") or {}).items():
-            if isinstance(st, dict) and st.get("state") == "unavailable":
-                self._once(f"{job_id}:{site}:unavailable", f"{site}: log unavailable ({st.get('reason') or '?'})")
-        status = str(state.get("status") or "")
-        if status and not job.status.startswith(_FINISHED):  # a later view of a finished job starts at SUBMITTED
-            job.status = status
-            after = f" after {job.duration.split('.')[0]}" if status.startswith(_FINISHED) and job.duration else ""
-            if status != "SUBMITTED":  # the submit cell's own output says that
-                self._once(f"{job_id}:status:{status}", f"job {job.name or job_id}: {status}{after}")
-        if data.get("method") == "custom" and (data.get("content") or {}).get("kind") == "lines":
-            for site, lines in (data["content"].get("sites") or {}).items():
-                for line in lines if isinstance(lines, list) else ():
-                    text = str(line[1]) if isinstance(line, list) and len(line) > 1 else ""
-                    match = _BANNER.match(text)
-                    if match:
-                        self._once(f"{job_id}:{site}:{match.group(1)}", f"{site}: {match.group(1)}")
-
-    def _once(self, key: str, text: str) -> None:
-        if key not in self._events:
-            self._events.add(key)
-            self.say(text)
-
-    def _job(self, job_id: str) -> JobSeen:
-        if job_id not in self.jobs:
-            self.jobs[job_id] = JobSeen(job_id)
-        return self.jobs[job_id]
-
-    def _heartbeat(self) -> None:
-        if self.clock() - self.last_print < HEARTBEAT:
-            return
-        for job_id, job in self.jobs.items():
-            if job.status and not job.status.startswith(_FINISHED):
-                counts = self._line_counts.get(job_id, {})
-                lines = ", ".join(f"{site} {n}" for site, n in counts.items())
-                self.say(f"job {job.name or job_id}: still {job.status}" + (f" — log lines: {lines}" if lines else ""))
-                return
 
 
 @dataclass
@@ -246,17 +68,73 @@ def _client_class() -> type:
     except ImportError:
         raise FlareError("nbclient is not installed", 'Install it with: pip install -e ".[test]"') from None
 
+    from nbclient.exceptions import CellExecutionComplete
+    from nbclient.util import ensure_async
+
     class _Client(NotebookClient):  # type: ignore[misc, valid-type]
-        """nbclient, sending each cell's id as JupyterLab does and reporting every message to a Progress."""
+        """nbclient, reporting every message to a Progress and applying, as JupyterLab does, what a cell's
+        background threads send after the cell returned: a live view's final state and its display updates
+        (nbclient alone drops them, so the saved notebook would keep "following live")."""
 
         progress: Progress
 
         def process_message(self, msg: dict[str, Any], cell: Any, cell_index: int) -> Any:
+            self._report(msg)
+            return super().process_message(msg, cell, cell_index)
+
+        def _report(self, msg: dict[str, Any]) -> None:
             try:
                 self.progress.message(msg)
             except Exception:  # progress is a courtesy: never let it break the run
                 pass
-            return super().process_message(msg, cell, cell_index)
+
+        def _late_message(self, msg: dict[str, Any]) -> None:
+            kind = msg.get("msg_type", "")
+            if kind == "update_display_data":
+                display_id = (msg["content"].get("transient") or {}).get("display_id")
+                if display_id:
+                    self._update_display_id(display_id, msg)
+            elif kind == "comm_msg":
+                self._report(msg)
+                self.handle_comm_msg([], msg, -1)
+
+        async def _async_poll_output_msg(self, parent_msg_id: str, cell: Any, cell_index: int) -> None:
+            while True:
+                assert self.kc is not None
+                msg = await ensure_async(self.kc.iopub_channel.get_msg(timeout=None))
+                if msg["parent_header"].get("msg_id") != parent_msg_id:
+                    self._late_message(msg)
+                    continue
+                try:
+                    self.process_message(msg, cell, cell_index)
+                except CellExecutionComplete:
+                    return
+
+        async def async_execute_cell(self, cell: Any, cell_index: int, *args: Any, **kwargs: Any) -> Any:
+            result = await super().async_execute_cell(cell, cell_index, *args, **kwargs)
+            if cell_index == len(self.nb.cells) - 1:
+                await self._async_settle()
+            return result
+
+        def _live_views(self) -> list[str]:
+            return [str(s["job_id"]) for s in self.widget_state.values() if s.get("job_id") and s.get("live")]
+
+        async def _async_settle(self, timeout: float = SETTLE_TIMEOUT, quiet: float = 2.0) -> None:
+            """After the last cell: let live views that are still following see their job's end, so the saved
+            notebook holds their final state and snapshot (up to ``timeout`` s, then as they are)."""
+            if not self._live_views():
+                return
+            self.progress.say(f"waiting for the live log views to finish (up to {timeout:g} s) …")
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                assert self.kc is not None
+                try:
+                    msg = await ensure_async(self.kc.iopub_channel.get_msg(timeout=quiet))
+                except queue.Empty:
+                    if not self._live_views():
+                        return
+                    continue
+                self._late_message(msg)
 
     return _Client
 
@@ -300,14 +178,14 @@ def _describe_failure(exc: Exception, kernel_err: Any) -> str:
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
     if isinstance(exc, CellExecutionError):
-        return f"{exc.ename}: {_first_line(exc.evalue or '')}" if getattr(exc, "ename", None) else _first_line(str(exc))
+        return f"{exc.ename}: {first_line(exc.evalue or '')}" if getattr(exc, "ename", None) else first_line(str(exc))
     if isinstance(exc, CellTimeoutError):
-        return _first_line(str(exc))
+        return first_line(str(exc))
     if isinstance(exc, DeadKernelError):
         kernel_err.seek(0)
         tail = kernel_err.read().strip().splitlines()[-5:]
         return "the kernel died" + (": " + " / ".join(tail) if tail else "")
-    return f"{type(exc).__name__}: {_first_line(str(exc))}"
+    return f"{type(exc).__name__}: {first_line(str(exc))}"
 
 
 def to_html(nb: Any, name: str = "notebook") -> str:
@@ -341,9 +219,9 @@ def summary(outcome: Outcome, notebook: Path, flare_before: bool, flare_after: b
     lines = [""]
     ran = display_path(notebook)
     if outcome.error:
-        lines.append(f"{ran} stopped after {_fmt_elapsed(outcome.seconds)}: a cell failed — {outcome.error}")
+        lines.append(f"{ran} stopped after {fmt_elapsed(outcome.seconds)}: a cell failed — {outcome.error}")
     else:
-        lines.append(f"{ran} ran to the end in {_fmt_elapsed(outcome.seconds)} (min:s).")
+        lines.append(f"{ran} ran to the end in {fmt_elapsed(outcome.seconds)} (min:s).")
     for job in outcome.jobs:
         lines.append(f"  It ran {job.describe()}.")
         if job.result:

@@ -1,4 +1,4 @@
-"""``python -m flarenb.quickstart`` without a kernel: the progress it prints from kernel messages, its HTML page,
+"""``python -m flarenb.quickstart`` (and its :mod:`flarenb.nbprogress`) without a kernel: the progress it prints from kernel messages, its HTML page,
 its summary. The real run (the README's command against a real FLARE) is in ``test_quickstart.py``."""
 
 from __future__ import annotations
@@ -9,8 +9,9 @@ import re
 import nbformat
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from flarenb import quickstart
-from flarenb.quickstart import WIDGET_VIEW, JobSeen, Outcome, Progress
+from flarenb import nbprogress, quickstart
+from flarenb.nbprogress import WIDGET_VIEW, JobSeen, Progress
+from flarenb.quickstart import Outcome
 
 JOB = "8a3d3df0-525a-40db-b34f-7b08b27dae60"
 
@@ -90,7 +91,7 @@ def test_progress_says_it_is_still_running_when_nothing_else_happened():
     p = Progress(out, clock=clock)
     p.message(_msg("comm_open", comm_id="w", data={"state": {"job_id": JOB, "job_name": "qs"}}))
     p.message(_state("w", status="RUNNING", line_counts={"server": 40, "site-1": 12}))
-    clock.now += quickstart.HEARTBEAT - 1
+    clock.now += nbprogress.HEARTBEAT - 1
     p.message(_state("w", line_counts={"server": 41, "site-1": 12}))
     assert _printed(out) == ["job qs: RUNNING"]
     clock.now += 2
@@ -107,8 +108,8 @@ def test_progress_caps_a_chatty_cell_and_reports_errors_and_downloads():
     p.message(_msg("execute_result", data={"text/plain": f"downloaded job {JOB} to /x/results/{JOB}\n  model: /x/m.npy"}))
     p.message(_msg("error", ename="UsageError", evalue="The job failed. See its logs"))
     printed = _printed(out)
-    assert printed[1 : 1 + quickstart.STREAM_LINES] == [str(i) for i in range(quickstart.STREAM_LINES)]
-    assert printed[1 + quickstart.STREAM_LINES] == "… (the rest of this cell's output is in the notebook)"
+    assert printed[1 : 1 + nbprogress.STREAM_LINES] == [str(i) for i in range(nbprogress.STREAM_LINES)]
+    assert printed[1 + nbprogress.STREAM_LINES] == "… (the rest of this cell's output is in the notebook)"
     assert printed[-2] == f"downloaded job {JOB} to /x/results/{JOB} …"
     assert printed[-1] == "error: UsageError: The job failed. See its logs"
     assert p.jobs[JOB].result == f"/x/results/{JOB}"
@@ -156,3 +157,23 @@ def test_summary_names_the_job_and_each_file_relative_to_the_cwd(tmp_path, monke
     text = quickstart.summary(failed, tmp_path / "nb/q.ipynb", flare_before=False, flare_after=False, workspace=None)
     assert "nb/q.ipynb stopped after 0:05: a cell failed — UsageError: The job failed" in text
     assert "local FLARE" not in text
+
+
+def test_the_live_views_final_status_is_reported_even_after_the_wait_result():
+    """Under load the widget's final state can arrive after ``%flare wait`` returned (in the next cell)."""
+    out = io.StringIO()
+    p = Progress(out, clock=Clock())
+    p.message(_msg("comm_open", comm_id="w1", data={"state": {"job_id": JOB, "job_name": "qs", "status": "SUBMITTED"}}))
+    p.message(_state("w1", status="RUNNING"))
+    p.message(_msg("execute_result", data={"text/plain": f"job {JOB}: FINISHED:COMPLETED"}))
+    p.message(_msg("comm_open", comm_id="w2", data={"state": {"job_id": JOB, "status": "SUBMITTED"}}))
+    assert p.jobs[JOB].status == "RUNNING"  # a second view starting at SUBMITTED does not move the job back
+    p.message(_state("w1", duration="0:00:41.2", status="FINISHED:COMPLETED"))
+    p.message(_state("w2", status="FINISHED:COMPLETED"))
+    assert _printed(out) == ["job qs: RUNNING", f"job {JOB}: FINISHED:COMPLETED", "job qs: FINISHED:COMPLETED after 0:00:41"]
+
+
+def test_a_job_without_a_live_view_gets_its_status_from_the_wait_result():
+    p = Progress(io.StringIO(), clock=Clock())
+    p.message(_msg("execute_result", data={"text/plain": f"job {JOB}: FINISHED:EXECUTION_EXCEPTION"}))
+    assert p.jobs[JOB].describe() == f"job {JOB}: FINISHED:EXECUTION_EXCEPTION"
