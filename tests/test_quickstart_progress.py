@@ -177,3 +177,36 @@ def test_a_job_without_a_live_view_gets_its_status_from_the_wait_result():
     p = Progress(io.StringIO(), clock=Clock())
     p.message(_msg("execute_result", data={"text/plain": f"job {JOB}: FINISHED:EXECUTION_EXCEPTION"}))
     assert p.jobs[JOB].describe() == f"job {JOB}: FINISHED:EXECUTION_EXCEPTION"
+
+
+def _iopub(kind: str, parent: str, **content) -> dict:
+    return {"msg_type": kind, "header": {"msg_type": kind, "msg_id": f"m-{kind}"}, "parent_header": {"msg_id": parent},
+            "metadata": {}, "content": content}
+
+
+def test_a_views_late_messages_reach_the_saved_notebook():
+    """What a live view sends after its cell returned — its final state, its display's update — is applied as
+    JupyterLab applies it; nbclient alone drops it and the saved notebook keeps "following live"."""
+    nb = new_notebook(cells=[new_code_cell("job = %flare submit recipe"), new_code_cell("print(1)")])
+    client = quickstart._client_class()(nb)
+    client.progress = Progress(io.StringIO(), clock=Clock())
+    client.clear_before_next_output = False  # what nbclient sets when a cell starts
+    following = {"text/plain": "flarenb job qs — following live", WIDGET_VIEW: {"model_id": "w1"}}
+    client.process_message(_iopub("comm_open", "cell-0", comm_id="w1", target_name="jupyter.widget",
+                                  data={"state": {"_model_name": "AnyModel", "_model_module": "anywidget",
+                                                   "job_id": JOB, "live": True}}),
+                           nb.cells[0], 0)
+    client.process_message(_iopub("display_data", "cell-0", data=following, metadata={},
+                                  transient={"display_id": "d1"}), nb.cells[0], 0)
+    assert client._live_views() == [JOB]
+    final = {"text/plain": "flarenb job qs — FINISHED:COMPLETED", WIDGET_VIEW: {"model_id": "w1"}}
+    client._late_message(_iopub("comm_msg", "cell-0", comm_id="w1",
+                                data={"method": "update", "state": {"live": False, "status": "FINISHED:COMPLETED"}}))
+    client._late_message(_iopub("update_display_data", "cell-0", data=final, metadata={},
+                                transient={"display_id": "d1"}))
+    assert nb.cells[0].outputs[0]["data"]["text/plain"] == "flarenb job qs — FINISHED:COMPLETED"
+    assert client._live_views() == []
+    client.set_widgets_metadata()
+    saved = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]["w1"]["state"]
+    assert saved["status"] == "FINISHED:COMPLETED" and saved["live"] is False
+    assert client.progress.jobs[JOB].status == "FINISHED:COMPLETED"
