@@ -358,6 +358,7 @@ class LogView(_Widget):
         self._release()
         try:
             self.close_follow()
+            self.refresh_displays()  # the outputs showing this view keep what it showed, not "following live"
         except Exception:
             pass
 
