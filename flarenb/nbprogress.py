@@ -24,7 +24,6 @@ HEARTBEAT = 20.0  # seconds without a progress line before a "still running" lin
 STREAM_LINES = 8  # printed lines of a cell's stdout/stderr before "…"
 
 
-
 def _rank(status: str) -> int:
     """How far a job got: statuses only move forward (a second view of a job replays them from the start)."""
     if status.startswith(_FINISHED):

@@ -146,6 +146,9 @@ def execute(notebook: Path, output_dir: Path, timeout: int = 600, out: TextIO | 
     notebook = notebook.resolve()
     if not notebook.is_file():
         raise FlareError(f"No notebook at {notebook}", "Give the path of an .ipynb file")
+    executed, html = output_dir.resolve() / notebook.name, output_dir.resolve() / (notebook.stem + ".html")
+    if executed == notebook:
+        raise FlareError(f"The executed copy would overwrite {notebook}", "Choose another --output-dir")
     nb = nbformat.read(notebook, as_version=4)
     code_cells = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.source.strip()]
     progress = Progress(out)
@@ -167,9 +170,7 @@ def execute(notebook: Path, output_dir: Path, timeout: int = 600, out: TextIO | 
         except Exception as exc:  # a failing cell, a timeout, a dead kernel: keep what ran
             error = _describe_failure(exc, kernel_err)
     output_dir.mkdir(parents=True, exist_ok=True)
-    executed = output_dir / notebook.name
     nbformat.write(nb, executed)
-    html = output_dir / (notebook.stem + ".html")
     html.write_text(to_html(nb, name=notebook.stem), encoding="utf-8")
     return Outcome(executed, html, error, progress.clock() - progress.started, list(progress.jobs.values()))
 
@@ -255,8 +256,10 @@ def main(argv: list[str] | None = None) -> int:
     notebook = Path(args.notebook)
     output_dir = Path(args.output_dir) if args.output_dir else notebook.parent / "results"
     flare_before, _ = _poc_running()
-    print(f"Running {display_path(notebook)} in a Jupyter kernel (the terminal follows it; the notebook is kept).",
-          flush=True)
+    print(
+        f"Running {display_path(notebook)} in a Jupyter kernel (the terminal follows it; the notebook is kept).",
+        flush=True,
+    )
     try:
         outcome = execute(notebook, output_dir, timeout=args.timeout)
     except FlareError as err:

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
 from conftest import readme_quickstart_step
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,9 +41,15 @@ def test_quickstart_leaves_the_executed_notebook_and_its_page(quickstart_run, fl
     page = root / "notebooks" / "results" / "01_quickstart.html"
 
     # progress a person can follow, then the summary in words, naming each file relative to the cwd
-    for line in ("[2/9] %flare poc start", "Local FLARE reused: 2 clients connected (site-1, site-2)",
-                 "[5/9] job = %flare submit recipe", "job quickstart-fedavg: RUNNING", "server: Round 0 started.",
-                 "[9/9] import matplotlib.pyplot as plt", "a figure (png), kept in the notebook"):
+    for line in (
+        "[2/9] %flare poc start",
+        "Local FLARE reused: 2 clients connected (site-1, site-2)",
+        "[5/9] job = %flare submit recipe",
+        "job quickstart-fedavg: RUNNING",
+        "server: Round 0 started.",
+        "[9/9] import matplotlib.pyplot as plt",
+        "a figure (png), kept in the notebook",
+    ):
         assert line in out, out
     job_id = re.search(r"submitted job ([0-9a-f-]{36}) \(quickstart-fedavg\)", out).group(1)
     assert re.search(r"job quickstart-fedavg: FINISHED:COMPLETED after \d+:\d\d:\d\d", out), out
@@ -78,7 +83,8 @@ def test_quickstart_leaves_the_executed_notebook_and_its_page(quickstart_run, fl
 
     # the committed tutorial stays clean: the copy it ran from is byte for byte the repository's
     assert (root / "notebooks" / "01_quickstart.ipynb").read_bytes() == (
-        ROOT / "notebooks" / "01_quickstart.ipynb").read_bytes()
+        ROOT / "notebooks" / "01_quickstart.ipynb"
+    ).read_bytes()
 
 
 def test_quickstart_leaves_no_process_behind(quickstart_run, flarenb_poc):

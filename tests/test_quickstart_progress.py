@@ -1,5 +1,5 @@
-"""``python -m flarenb.quickstart`` (and its :mod:`flarenb.nbprogress`) without a kernel: the progress it prints from kernel messages, its HTML page,
-its summary. The real run (the README's command against a real FLARE) is in ``test_quickstart.py``."""
+"""``python -m flarenb.quickstart`` (and its :mod:`flarenb.nbprogress`) without a kernel: the progress it prints
+from kernel messages, its HTML page, its summary, its refusals. The real run (the README's command against a real FLARE) is in ``test_quickstart.py``."""
 
 from __future__ import annotations
 
@@ -34,7 +34,9 @@ def _state(comm: str, **state) -> dict:
 
 def _lines(comm: str, site: str, *texts: str) -> dict:
     lines = [[i + 1, text, "INFO", None] for i, text in enumerate(texts)]
-    return _msg("comm_msg", comm_id=comm, data={"method": "custom", "content": {"kind": "lines", "sites": {site: lines}}})
+    return _msg(
+        "comm_msg", comm_id=comm, data={"method": "custom", "content": {"kind": "lines", "sites": {site: lines}}}
+    )
 
 
 def _printed(out: io.StringIO) -> list[str]:
@@ -45,15 +47,34 @@ def test_progress_follows_a_job_through_its_widget_messages():
     out, clock = io.StringIO(), Clock()
     p = Progress(out, clock=clock)
     p.cell(2, 9, "# NBVAL_IGNORE_OUTPUT\n%flare poc start")
-    p.message(_msg("display_data", data={"text/plain": "Starting the local FLARE: server …"}, transient={"display_id": "d"}))
+    p.message(
+        _msg("display_data", data={"text/plain": "Starting the local FLARE: server …"}, transient={"display_id": "d"})
+    )
     p.message(_msg("update_display_data", data={"text/plain": "Starting the local FLARE: server …"}))  # same: once
     p.message(_msg("update_display_data", data={"text/plain": "Local FLARE started: 2 clients connected"}))
     p.cell(5, 9, "job = %flare submit recipe\njob")
-    p.message(_msg("comm_open", comm_id="w1", data={"state": {"job_id": JOB, "job_name": "qs", "status": "SUBMITTED",
-                                                               "sites": ["server", "site-1", "site-2"]}}))
+    p.message(
+        _msg(
+            "comm_open",
+            comm_id="w1",
+            data={
+                "state": {
+                    "job_id": JOB,
+                    "job_name": "qs",
+                    "status": "SUBMITTED",
+                    "sites": ["server", "site-1", "site-2"],
+                }
+            },
+        )
+    )
     p.message(_msg("display_data", data={WIDGET_VIEW: {"model_id": "w1"}, "text/plain": "flarenb job qs — following"}))
-    p.message(_msg("execute_result", data={"text/plain": f"submitted job {JOB} (qs)"},
-                   metadata={"flarenb": {"job_id": JOB, "job_name": "qs"}}))
+    p.message(
+        _msg(
+            "execute_result",
+            data={"text/plain": f"submitted job {JOB} (qs)"},
+            metadata={"flarenb": {"job_id": JOB, "job_name": "qs"}},
+        )
+    )
     p.cell(6, 9, "%flare wait {job.id} --timeout 300")
     p.message(_state("w1", status="RUNNING"))
     p.message(_lines("w1", "server", "2026-12-04 05:36:23 - FedAvg - INFO - x", "      Round 0 started.      "))
@@ -83,7 +104,12 @@ def test_progress_follows_a_job_through_its_widget_messages():
         "a figure (png), kept in the notebook",
     ]
     (job,) = p.jobs.values()
-    assert (job.job_id, job.name, job.status, job.sites) == (JOB, "qs", "FINISHED:COMPLETED", ["server", "site-1", "site-2"])
+    assert (job.job_id, job.name, job.status, job.sites) == (
+        JOB,
+        "qs",
+        "FINISHED:COMPLETED",
+        ["server", "site-1", "site-2"],
+    )
 
 
 def test_progress_says_it_is_still_running_when_nothing_else_happened():
@@ -105,7 +131,9 @@ def test_progress_caps_a_chatty_cell_and_reports_errors_and_downloads():
     p = Progress(out, clock=Clock())
     p.cell(1, 1, "for i in range(100): print(i)")
     p.message(_msg("stream", name="stdout", text="".join(f"{i}\n" for i in range(100))))
-    p.message(_msg("execute_result", data={"text/plain": f"downloaded job {JOB} to /x/results/{JOB}\n  model: /x/m.npy"}))
+    p.message(
+        _msg("execute_result", data={"text/plain": f"downloaded job {JOB} to /x/results/{JOB}\n  model: /x/m.npy"})
+    )
     p.message(_msg("error", ename="UsageError", evalue="The job failed. See its logs"))
     printed = _printed(out)
     assert printed[1 : 1 + nbprogress.STREAM_LINES] == [str(i) for i in range(nbprogress.STREAM_LINES)]
@@ -119,13 +147,23 @@ def _widget_notebook() -> nbformat.NotebookNode:
     snapshot = '<div class="flarenb-logview-static"><pre>===== site-1 =====\n│ round 0 on site-1 &lt;b&gt;</pre></div>'
     widget = new_output(
         "display_data",
-        data={WIDGET_VIEW: {"model_id": "m1", "version_major": 2, "version_minor": 1},
-              "text/html": snapshot, "text/plain": "flarenb job"},
+        data={
+            WIDGET_VIEW: {"model_id": "m1", "version_major": 2, "version_minor": 1},
+            "text/html": snapshot,
+            "text/plain": "flarenb job",
+        },
     )
     plot = new_output("display_data", data={"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"})
-    nb = new_notebook(cells=[new_code_cell("job.view()", outputs=[widget]), new_code_cell("plt.show()", outputs=[plot])])
-    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {
-        "version_major": 2, "version_minor": 0, "state": {"m1": {"model_name": "AnyModel", "state": {}}}}}
+    nb = new_notebook(
+        cells=[new_code_cell("job.view()", outputs=[widget]), new_code_cell("plt.show()", outputs=[plot])]
+    )
+    nb.metadata["widgets"] = {
+        "application/vnd.jupyter.widget-state+json": {
+            "version_major": 2,
+            "version_minor": 0,
+            "state": {"m1": {"model_name": "AnyModel", "state": {}}},
+        }
+    }
     return nb
 
 
@@ -142,11 +180,18 @@ def test_html_page_shows_the_static_snapshot_and_fetches_nothing():
 
 def test_summary_names_the_job_and_each_file_relative_to_the_cwd(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    job = JobSeen(JOB, name="qs", status="FINISHED:COMPLETED", duration="0:00:26.8", sites=["server", "site-1"],
-                  result=str(tmp_path / "nb" / "results" / JOB))
+    job = JobSeen(
+        JOB,
+        name="qs",
+        status="FINISHED:COMPLETED",
+        duration="0:00:26.8",
+        sites=["server", "site-1"],
+        result=str(tmp_path / "nb" / "results" / JOB),
+    )
     outcome = Outcome(tmp_path / "nb/results/q.ipynb", tmp_path / "nb/results/q.html", None, 83.4, [job])
-    text = quickstart.summary(outcome, tmp_path / "nb/q.ipynb", flare_before=False, flare_after=True,
-                              workspace=tmp_path / "poc")
+    text = quickstart.summary(
+        outcome, tmp_path / "nb/q.ipynb", flare_before=False, flare_after=True, workspace=tmp_path / "poc"
+    )
     assert "nb/q.ipynb ran to the end in 1:23" in text
     assert f"It ran job qs {JOB}: FINISHED:COMPLETED after 0:00:26 (sites: server, site-1)." in text
     assert "Executed notebook (outputs, the log view's per-site snapshot, plots): nb/results/q.ipynb" in text
@@ -170,7 +215,11 @@ def test_the_live_views_final_status_is_reported_even_after_the_wait_result():
     assert p.jobs[JOB].status == "RUNNING"  # a second view starting at SUBMITTED does not move the job back
     p.message(_state("w1", duration="0:00:41.2", status="FINISHED:COMPLETED"))
     p.message(_state("w2", status="FINISHED:COMPLETED"))
-    assert _printed(out) == ["job qs: RUNNING", f"job {JOB}: FINISHED:COMPLETED", "job qs: FINISHED:COMPLETED after 0:00:41"]
+    assert _printed(out) == [
+        "job qs: RUNNING",
+        f"job {JOB}: FINISHED:COMPLETED",
+        "job qs: FINISHED:COMPLETED after 0:00:41",
+    ]
 
 
 def test_a_job_without_a_live_view_gets_its_status_from_the_wait_result():
@@ -180,8 +229,13 @@ def test_a_job_without_a_live_view_gets_its_status_from_the_wait_result():
 
 
 def _iopub(kind: str, parent: str, **content) -> dict:
-    return {"msg_type": kind, "header": {"msg_type": kind, "msg_id": f"m-{kind}"}, "parent_header": {"msg_id": parent},
-            "metadata": {}, "content": content}
+    return {
+        "msg_type": kind,
+        "header": {"msg_type": kind, "msg_id": f"m-{kind}"},
+        "parent_header": {"msg_id": parent},
+        "metadata": {},
+        "content": content,
+    }
 
 
 def test_a_views_late_messages_reach_the_saved_notebook():
@@ -192,21 +246,50 @@ def test_a_views_late_messages_reach_the_saved_notebook():
     client.progress = Progress(io.StringIO(), clock=Clock())
     client.clear_before_next_output = False  # what nbclient sets when a cell starts
     following = {"text/plain": "flarenb job qs — following live", WIDGET_VIEW: {"model_id": "w1"}}
-    client.process_message(_iopub("comm_open", "cell-0", comm_id="w1", target_name="jupyter.widget",
-                                  data={"state": {"_model_name": "AnyModel", "_model_module": "anywidget",
-                                                   "job_id": JOB, "live": True}}),
-                           nb.cells[0], 0)
-    client.process_message(_iopub("display_data", "cell-0", data=following, metadata={},
-                                  transient={"display_id": "d1"}), nb.cells[0], 0)
+    client.process_message(
+        _iopub(
+            "comm_open",
+            "cell-0",
+            comm_id="w1",
+            target_name="jupyter.widget",
+            data={"state": {"_model_name": "AnyModel", "_model_module": "anywidget", "job_id": JOB, "live": True}},
+        ),
+        nb.cells[0],
+        0,
+    )
+    client.process_message(
+        _iopub("display_data", "cell-0", data=following, metadata={}, transient={"display_id": "d1"}), nb.cells[0], 0
+    )
     assert client._live_views() == [JOB]
     final = {"text/plain": "flarenb job qs — FINISHED:COMPLETED", WIDGET_VIEW: {"model_id": "w1"}}
-    client._late_message(_iopub("comm_msg", "cell-0", comm_id="w1",
-                                data={"method": "update", "state": {"live": False, "status": "FINISHED:COMPLETED"}}))
-    client._late_message(_iopub("update_display_data", "cell-0", data=final, metadata={},
-                                transient={"display_id": "d1"}))
+    client._late_message(
+        _iopub(
+            "comm_msg",
+            "cell-0",
+            comm_id="w1",
+            data={"method": "update", "state": {"live": False, "status": "FINISHED:COMPLETED"}},
+        )
+    )
+    client._late_message(
+        _iopub("update_display_data", "cell-0", data=final, metadata={}, transient={"display_id": "d1"})
+    )
     assert nb.cells[0].outputs[0]["data"]["text/plain"] == "flarenb job qs — FINISHED:COMPLETED"
     assert client._live_views() == []
     client.set_widgets_metadata()
     saved = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]["w1"]["state"]
     assert saved["status"] == "FINISHED:COMPLETED" and saved["live"] is False
     assert client.progress.jobs[JOB].status == "FINISHED:COMPLETED"
+
+
+def test_the_command_refuses_a_missing_notebook_and_never_overwrites_the_source(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert quickstart.main(["nowhere/nb.ipynb"]) == 2
+    assert f"error: No notebook at {tmp_path / 'nowhere' / 'nb.ipynb'}. Give the path of an .ipynb file" in (
+        capsys.readouterr().err
+    )
+    source = tmp_path / "nb.ipynb"
+    nbformat.write(new_notebook(cells=[new_code_cell("1 + 1")]), source)
+    before = source.read_bytes()
+    assert quickstart.main(["nb.ipynb", "--output-dir", "."]) == 2
+    assert "error: The executed copy would overwrite" in capsys.readouterr().err
+    assert source.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["nb.ipynb"]
