@@ -46,11 +46,11 @@ def test_quickstart_leaves_the_executed_notebook_and_its_page(quickstart_run, fl
         "Local FLARE reused: 2 clients connected (site-1, site-2)",
         "[5/9] job = %flare submit recipe",
         "job quickstart-fedavg: RUNNING",
-        "server: Round 0 started.",
         "[9/9] import matplotlib.pyplot as plt",
         "a figure (png), kept in the notebook",
     ):
         assert line in out, out
+    assert re.search(r"server: Round \d started\.", out), out  # NVFlare's FedAvg banners, from the live log lines
     job_id = re.search(r"submitted job ([0-9a-f-]{36}) \(quickstart-fedavg\)", out).group(1)
     assert re.search(r"job quickstart-fedavg: FINISHED:COMPLETED after \d+:\d\d:\d\d", out), out
     assert "notebooks/01_quickstart.ipynb ran to the end in" in out
