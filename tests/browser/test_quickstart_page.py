@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-pytestmark = [pytest.mark.browser, pytest.mark.poc]
+pytestmark = [pytest.mark.browser, pytest.mark.poc, pytest.mark.timeout(1200)]  # may run the README's step
 
 
 def test_quickstart_page_shows_the_per_site_snapshot_and_the_plot(quickstart_run, page):
