@@ -247,7 +247,12 @@ def main(argv: list[str] | None = None) -> int:
         description="Run a FLARE notebook in a Jupyter kernel, follow it, and keep the executed notebook and an "
         "HTML page of it.",
     )
-    parser.add_argument("notebook", nargs="?", default="notebooks/01_quickstart.ipynb", help="the notebook to run (default: %(default)s)")
+    parser.add_argument(
+        "notebook",
+        nargs="?",
+        default="notebooks/01_quickstart.ipynb",
+        help="the notebook to run (default: %(default)s)",
+    )
     parser.add_argument(
         "--output-dir", help="where to write the executed notebook and its page (default: NOTEBOOK's folder/results)"
     )
