@@ -281,11 +281,17 @@ class LogView(_Widget):
             old = _live_views.get(key)
             old = old() if old is not None else None
             _live_views[key] = weakref.ref(self)
-        if old is not None and old is not self:
-            old.detach("a newer view of this job follows it")
         self._handle = follow_job(self.job)
         self._status = job_status(self.job)
         self._unsubscribe = self._handle.subscribe(self._on_update, replay=True)
+        # detached only now: the job's follower (and the lines it read live) is shared, never stopped and restarted
+        # (after the job, a new follower reads the server's log from the admin API, which may not answer in time)
+        if old is not None and old is not self:
+            try:  # what the old view keeps showing ends with the job's latest status
+                old._show_status()
+            except Exception:
+                pass
+            old.detach("a newer view of this job follows it")
         if _jobs.is_terminal(self._status()):
             # A finished job's logs do not change: read them now, so what is displayed is already complete.
             deadline = time.monotonic() + FINISHED_LOAD_TIMEOUT
@@ -326,6 +332,15 @@ class LogView(_Widget):
     def _finish_if_done(self) -> bool:
         """Show the current status; once the job ended and every stream is done: final state, follower
         released, and the final static snapshot sent to the outputs showing this view."""
+        status = self._show_status()
+        if not (_jobs.is_terminal(status) and self._handle.receiver.all_done):
+            return False
+        self.close_follow(status)
+        self._release()
+        self.refresh_displays()
+        return True
+
+    def _show_status(self) -> str:
         status = self._status()
         meta = self._status.meta
         self.set_status(
@@ -334,12 +349,7 @@ class LogView(_Widget):
             start_time=meta.get("start_time"),
             duration=meta.get("duration") if _jobs.is_terminal(status) else None,
         )
-        if not (_jobs.is_terminal(status) and self._handle.receiver.all_done):
-            return False
-        self.close_follow(status)
-        self._release()
-        self.refresh_displays()
-        return True
+        return status
 
     def _release(self) -> None:
         if self._unsubscribe is not None:

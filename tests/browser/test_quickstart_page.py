@@ -4,6 +4,7 @@ network), shows the log view's per-site snapshot of the finished job and the plo
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -44,3 +45,24 @@ def test_quickstart_page_shows_the_per_site_snapshot_and_the_plot(quickstart_run
     expect(page.locator("body")).to_contain_text("loss per round: {0: 1.0, 1: 0.5, 2: 0.3333333333333333}")
     assert fetched == [], f"the page fetched {fetched}"
     assert page.lab_errors == []  # type: ignore[attr-defined]
+
+
+def test_quickstart_notebook_opens_in_jupyterlab_with_its_snapshots(quickstart_run, lab_server, widget_bundle, page):
+    """``jupyter lab notebooks/results/01_quickstart.ipynb`` (the command's last hint): without running a cell, each
+    log view shows its saved snapshot — the finished job's header and every site's last lines — and the plot."""
+    import shutil
+
+    from . import lab
+
+    root, proc = quickstart_run
+    assert proc.returncode == 0, f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    shutil.copy(root / "notebooks" / "results" / "01_quickstart.ipynb", Path(lab_server.root_dir) / "qs_result.ipynb")
+    lab.open_notebook(page, lab_server, "qs_result.ipynb")
+    for index in (8, 12):  # the submit cell's view and job.view()'s
+        out = lab.cell_output(page, index)
+        expect(out).to_contain_text(re.compile(r"quickstart-fedavg \([0-9a-f-]{36}\) — FINISHED:COMPLETED"))
+        for site in ("server", "site-1", "site-2"):
+            expect(out.locator("pre", has_text=f"===== {site} =====")).to_contain_text("│ ")
+    plot = lab.cell_output(page, 15).locator("img")
+    plot.scroll_into_view_if_needed()
+    expect(plot).to_be_visible()
