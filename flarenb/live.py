@@ -38,9 +38,9 @@ class _Status:
         self._at = 0.0
         self._lock = threading.Lock()
 
-    def __call__(self) -> str:
+    def __call__(self, fresh: bool = False) -> str:
         with self._lock:
-            if time.monotonic() - self._at >= STATUS_TTL:
+            if fresh or time.monotonic() - self._at >= STATUS_TTL:
                 try:
                     self.meta = self.job.meta()
                     self.value = str(self.meta.get("status", self.value))
@@ -288,7 +288,7 @@ class LogView(_Widget):
         # (after the job, a new follower reads the server's log from the admin API, which may not answer in time)
         if old is not None and old is not self:
             try:  # what the old view keeps showing ends with the job's latest status
-                old._show_status()
+                old._show_status(fresh=True)
             except Exception:
                 pass
             old.detach("a newer view of this job follows it")
@@ -340,8 +340,8 @@ class LogView(_Widget):
         self.refresh_displays()
         return True
 
-    def _show_status(self) -> str:
-        status = self._status()
+    def _show_status(self, fresh: bool = False) -> str:
+        status = self._status(fresh=True) if fresh else self._status()
         meta = self._status.meta
         self.set_status(
             status,
