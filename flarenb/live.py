@@ -58,12 +58,15 @@ class _Status:
         self._at = 0.0
         self._lock = threading.Lock()
 
-    def __call__(self) -> str:
-        first = self._at == 0.0
-        if time.monotonic() - self._at < STATUS_TTL or self.not_found or not self._lock.acquire(blocking=first):
+    def __call__(self, fresh: bool = False) -> str:
+        """The job's status, asked again when older than STATUS_TTL (``fresh``: now, waiting for a request in
+        flight)."""
+        first = self._at == 0.0 or fresh
+        stale = fresh or time.monotonic() - self._at >= STATUS_TTL
+        if not stale or self.not_found or not self._lock.acquire(blocking=first):
             return self.value
         try:
-            if time.monotonic() - self._at >= STATUS_TTL:
+            if fresh or time.monotonic() - self._at >= STATUS_TTL:
                 self._fetch()
                 self._at = time.monotonic()
         finally:
@@ -337,11 +340,17 @@ class LogView(_Widget):
                 ref = _live_views.get(key)
                 old = ref() if ref is not None else None
                 _live_views[key] = weakref.ref(self)
-        if old is not None and old is not self and old._origin[1] != execution:
-            old.detach("a newer view of this job follows it")
         self._handle = follow_job(self.job)
         self._status = job_status(self.job)
         self._unsubscribe = self._handle.subscribe(self._on_update, replay=True)
+        # detached only now: the job's follower (and the lines it read live) is shared, never stopped and restarted
+        # (after the job, a new follower reads the server's log from the admin API, which may not answer in time)
+        if old is not None and old is not self and old._origin[1] != execution:
+            try:  # what the old view keeps showing ends with the job's latest status
+                old._show_status(fresh=True)
+            except Exception:
+                pass
+            old.detach("a newer view of this job follows it")
         if _jobs.is_terminal(self._status()):
             # A finished job's logs do not change: read them now, so what is displayed is already complete.
             deadline = time.monotonic() + FINISHED_LOAD_TIMEOUT
@@ -417,6 +426,21 @@ class LogView(_Widget):
         self.set_problem(self._status.problem or (rx.problem if rx is not None else None))
         if self._status.not_found:
             return self._end_not_found()
+        self._set_header(status)
+        if not (_jobs.is_terminal(status) and (rx is None or rx.all_done)):
+            return False
+        self.close_follow(status)
+        self._release()
+        self.refresh_displays()
+        return True
+
+    def _show_status(self, fresh: bool = False) -> str:
+        """Ask the job's status (``fresh``: now) and show it in the header."""
+        status = self._status(fresh=fresh)
+        self._set_header(status)
+        return status
+
+    def _set_header(self, status: str) -> None:
         meta = self._status.meta
         self.set_status(
             status,
@@ -424,12 +448,6 @@ class LogView(_Widget):
             start_time=meta.get("start_time"),
             duration=meta.get("duration") if _jobs.is_terminal(status) else None,
         )
-        if not (_jobs.is_terminal(status) and (rx is None or rx.all_done)):
-            return False
-        self.close_follow(status)
-        self._release()
-        self.refresh_displays()
-        return True
 
     def _end_not_found(self) -> bool:
         """The server says the job does not exist (deleted): end the view with that state."""
@@ -469,6 +487,7 @@ class LogView(_Widget):
                         self.set_site_state(site, "unavailable", reason)
                 if self.live:
                     self.close_follow()
+            self.refresh_displays()  # the outputs showing this view keep what it showed, not "following live"
         except Exception:
             pass
 

@@ -57,3 +57,37 @@ def ip():
     shell = get_ipython()
     shell.run_line_magic("load_ext", "flarenb")
     return shell
+
+
+def readme_quickstart_step() -> str:
+    """The notebook step of the README's first command: the last ``&&`` part of its first bash block."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = readme.split("```bash\n", 1)[1].split("```", 1)[0].strip()
+    assert "\n" not in block, "the README's quickstart is one line"
+    return block.split(" && ")[-1].strip()
+
+
+@pytest.fixture(scope="session")
+def quickstart_run(flarenb_poc):
+    """The README quickstart's notebook step, exactly as written, run by bash in a fresh copy of ``notebooks/``
+    (a temporary folder, removed at the end). Its kernel inherits the ``flarenb_poc`` session's HOME and
+    ``NVFLARE_POC_WORKSPACE``, so ``%flare poc start`` reuses that FLARE, as with ``--flarenb-poc``.
+    Yields ``(folder, CompletedProcess)``."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    step = readme_quickstart_step()
+    root = Path(tempfile.mkdtemp(prefix="flarenb-quickstart-"))
+    try:
+        shutil.copytree(CLIENT.parent, root / "notebooks", ignore=shutil.ignore_patterns("results", "*_logs", ".*"))
+        env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+        proc = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", step],
+            cwd=root, env=env, capture_output=True, text=True, timeout=1000, stdin=subprocess.DEVNULL,
+        )
+        yield root, proc
+    finally:
+        assert str(root).startswith(tempfile.gettempdir()) and root.name.startswith("flarenb-quickstart-")
+        shutil.rmtree(root, ignore_errors=True)
