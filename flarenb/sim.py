@@ -251,7 +251,8 @@ class Simulation:
         if not (self.root / "result.json").exists():
             from ._simrun import write_json
 
-            write_json(self.root / "result.json", {"returncode": None, "status": "FINISHED:ABORTED", "end_time": time.time()})
+            ended = {"returncode": None, "status": "FINISHED:ABORTED", "end_time": time.time()}
+            write_json(self.root / "result.json", ended)
         return f"aborted simulation {self.id}"
 
     def delete(self) -> str:
@@ -263,40 +264,9 @@ class Simulation:
 
     def download(self, output_dir: str | None = None, force: bool = False):
         """Copy the result to ``output_dir/<id>`` as ``nvflare job download`` lays it out; the same ``Download``."""
-        from .jobs import Download
+        from .simstore import download
 
-        status = self.status
-        if not is_terminal(status):
-            raise SimError(
-                f"Simulation {self.id} has not ended yet ({status})",
-                f"Wait for it with %flare wait {self.id}, then download",
-            )
-        dest = Path(os.path.abspath(output_dir or "."))
-        target = dest / self.id
-        if target.exists():
-            if not force:
-                raise SimError(f"{target} already exists", "Pass --force to replace it, or choose another --output-dir")
-            shutil.rmtree(target) if target.is_dir() and not target.is_symlink() else target.unlink()
-        ws = self.workspace
-        run = ws / "server" / "simulate_job"
-        if run.is_dir():
-            shutil.copytree(run, target / "workspace", symlinks=True)
-        for site in self.sites:
-            for name in SITE_FILES:
-                src = ws / site / name
-                if src.is_file():
-                    to = target / "workspace" / name if site == "server" else target / site / name
-                    to.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(src, to)
-        target.mkdir(parents=True, exist_ok=True)
-        from nvflare.tool.job.job_cli import _discover_job_download_artifacts
-
-        artifacts, missing = _discover_job_download_artifacts(str(target))
-        model = target / "workspace" / "models" / "server.npy"
-        if "global_model" not in artifacts and model.is_file():  # numpy jobs: NPModelPersistor's file
-            artifacts["global_model"] = str(model)
-            missing = [m for m in missing if m != "global_model"]
-        return Download(job_id=self.id, path=str(target), artifacts=artifacts, missing=list(missing))
+        return download(self, output_dir=output_dir, force=force)
 
     # -- display ----------------------------------------------------------------------------------------
     def summary(self) -> str:
@@ -340,39 +310,12 @@ def _mtime(path: Path) -> float | None:
 
 
 def get(sim_id: str, root: Path | None = None) -> Simulation:
-    """The simulation ``sim_id`` (a ``SimError`` if there is none)."""
+    """The simulation ``sim_id`` (a ``SimError`` if there is none); all of them: :mod:`flarenb.simstore`."""
     d = (root or data_dir()) / sim_id
     st = _read(d / "state.json")
     if not is_sim_id(sim_id) or not st:
         raise SimError(f"No local simulation {sim_id}", "List them with %flare list")
     return Simulation(id=sim_id, name=str(st.get("name", "")), submit_token=st.get("token"), root=d)
-
-
-def all_simulations(root: Path | None = None) -> list[Simulation]:
-    base = root or data_dir()
-    try:
-        names = sorted(os.listdir(base))
-    except OSError:
-        return []
-    out = []
-    for n in names:
-        if is_sim_id(n) and (base / n / "state.json").is_file():
-            out.append(get(n, base))
-    return out
-
-
-def rows(name: str | None = None, id: str | None = None) -> list[dict]:
-    """``nvflare job list`` rows of the local simulations (``where: simulator``), oldest first."""
-    out = []
-    for s in all_simulations():
-        if (name and not s.name.startswith(name)) or (id and not s.id.startswith(id)):
-            continue
-        m = s.meta()
-        row = {k: m[k] for k in ("job_id", "status", "submit_time", "duration")}
-        row.update(job_name=s.name, submit_time=m["submit_time_iso"], where="simulator", _t=m["submit_time"] or 0)
-        out.append(row)
-    out.sort(key=lambda r: r.pop("_t"))
-    return out
 
 
 # -- starting ---------------------------------------------------------------------------------------------
@@ -472,34 +415,7 @@ def _reattach(sim_id: str, root: Path) -> Simulation:
 # -- cleaning ---------------------------------------------------------------------------------------------
 def _remove(sim: Simulation) -> None:
     ws = sim.workspace
-    if ws.is_dir() and sim.root not in ws.parents:  # a workspace under a SimEnv's own workspace_root
-        if ws.name == sim.id:  # only ever the folder flarenb created for this simulation
-            shutil.rmtree(ws, ignore_errors=True)
+    # a workspace under a SimEnv's own workspace_root: only ever the folder flarenb created for this simulation
+    if ws.is_dir() and sim.root not in ws.parents and ws.name == sim.id:
+        shutil.rmtree(ws, ignore_errors=True)
     shutil.rmtree(sim.root, ignore_errors=True)
-
-
-class Cleaned(list):
-    def __str__(self) -> str:
-        if not self:
-            return "No simulations removed."
-        return f"removed {len(self)} simulation(s): " + ", ".join(self)
-
-    def _repr_pretty_(self, p, cycle):
-        p.text(str(self))
-
-
-def clean(older_than: float | None = None) -> Cleaned:
-    """Remove ended simulations (those that ended more than ``older_than`` days ago); never a running one."""
-    if older_than is not None and older_than < 0:
-        raise SimError(f"--older-than must be >= 0 days, got {older_than:g}", "Example: --older-than 7")
-    cutoff = time.time() - older_than * 86400 if older_than is not None else None
-    removed = Cleaned()
-    for sim in all_simulations():
-        if not is_terminal(sim.status) or sim.running():
-            continue
-        end = _read(sim.root / "result.json").get("end_time") or _mtime(sim.root / "state.json") or 0
-        if cutoff is not None and end > cutoff:
-            continue
-        _remove(sim)
-        removed.append(sim.id)
-    return removed

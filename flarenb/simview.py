@@ -46,7 +46,7 @@ class SimStatus:
             return self.value
 
 
-def follow_sim(sim: Simulation, status: SimStatus | None = None, **receiver_kw) -> "_follower.FollowerHandle":
+def follow_sim(sim: Simulation, status: SimStatus | None = None, **receiver_kw) -> _follower.FollowerHandle:
     """A handle on the simulation's one follower: a local tail of every site's ``log.txt``."""
     status = status or SimStatus(sim)
     paths = {site: str(sim.site_log(site)) for site in sim.sites}
@@ -59,7 +59,7 @@ def follow_sim(sim: Simulation, status: SimStatus | None = None, **receiver_kw) 
     return _follower.follow(sim.id, factory, key=("sim", sim.id), **receiver_kw)
 
 
-_live_views: "dict[str, weakref.ref]" = {}
+_live_views: dict[str, weakref.ref] = {}
 _views_lock = threading.Lock()
 
 
