@@ -22,7 +22,8 @@ FAILURE_MARKS = ("FATAL_SYSTEM_ERROR", "Aborting current RUN due to")
 
 
 def command(state: dict) -> list[str]:
-    cmd = [sys.executable, "-m", "nvflare.private.fed.app.simulator.simulator", state["job_dir"], "-w", state["workspace"]]
+    cmd = [sys.executable, "-m", "nvflare.private.fed.app.simulator.simulator", state["job_dir"]]
+    cmd += ["-w", state["workspace"]]
     cmd += ["-c", ",".join(state["clients"]), "-n", str(len(state["clients"]))]
     cmd += ["-t", str(state.get("threads") or len(state["clients"]))]
     if state.get("gpu"):
