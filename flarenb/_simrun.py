@@ -1,8 +1,8 @@
 """The process that runs one simulation: ``python -m flarenb._simrun SIM_DIR``.
 
 Started by :func:`flarenb.sim.submit` in its own session (``start_new_session=True``), away from the kernel, so a
-kernel restart neither stops nor orphans it half-way. It reads ``SIM_DIR/state.json``, installs the standard
-component policy in the workspace (as ``nvflare.recipe.SimEnv.deploy`` does), runs NVFlare's simulator — the very
+kernel restart neither stops nor orphans it half-way. It reads ``SIM_DIR/state.json`` (the workspace was prepared by
+:func:`flarenb.sim.submit`, with the standard component policy), runs NVFlare's simulator — the very
 command ``FedJob.simulator_run`` runs (``nvflare/job_config/fed_job_config.py``) — with its console output in
 ``SIM_DIR/simulator.out``, and writes the outcome to ``SIM_DIR/result.json`` when it ends (exit code, status, end
 time), which is how any kernel, even a new one, learns how the simulation ended.
@@ -56,10 +56,6 @@ def main(sim_dir: str) -> int:
     root = Path(sim_dir)
     state = json.loads((root / "state.json").read_text())
     workspace = Path(state["workspace"])
-    workspace.mkdir(parents=True, exist_ok=True)
-    from nvflare.recipe.sim_env import SimEnv
-
-    SimEnv._ensure_default_component_policy(str(workspace))
     write_json(root / "started.json", {"pid": os.getpid(), "start_time": time.time()})
     with open(root / "simulator.out", "ab") as out:
         proc = subprocess.Popen(command(state), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)

@@ -382,8 +382,12 @@ def submit(
         "log_config": log_config,
         "submit_time": time.time(),
     }
+    from nvflare.recipe.sim_env import SimEnv
+
     from ._simrun import write_json
 
+    ws.mkdir(parents=True, exist_ok=True)
+    SimEnv._ensure_default_component_policy(str(ws))  # as SimEnv.deploy does; here, so the runner starts at once
     write_json(root / "state.json", state)
     env = dict(os.environ, **{simprocs.ENV_MARK: sim_id})
     with open(root / "runner.err", "ab") as err:

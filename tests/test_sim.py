@@ -286,3 +286,27 @@ def test_abort_stops_the_whole_tree_and_keeps_the_logs(background, ip, guarded_r
     assert s.id not in simstore.clean(older_than=1)  # ended just now
     assert s.id in ip.run_line_magic("flare", "sim clean")
     assert not s.root.exists()
+
+
+@pytest.mark.poc
+def test_poc_env_and_prod_env_submit_to_the_same_deployment(flarenb_poc, simroot):
+    """NVFlare's PocEnv reuses the managed local FLARE (never wiped); ProdEnv connects with its startup kit: the
+    same cell scope and content reattach to the same job there."""
+    import flarenb
+    from nvflare.recipe.poc_env import PocEnv
+    from nvflare.recipe.prod_env import ProdEnv
+
+    recipe = make_recipe("env-dispatch", rounds=1)
+    job = flarenb.submit(recipe, env=PocEnv(num_clients=2), scope="test-envs")
+    try:
+        assert isinstance(job, flarenb.Job) and not job.id.startswith("sim-")
+        kit = str(flarenb_poc.kit.path)
+        again = flarenb.submit(recipe, env=ProdEnv(startup_kit_location=kit), scope="test-envs")
+        assert again.id == job.id and again.reattached
+        with pytest.raises(flarenb.FlareError, match="env or flare"):
+            flarenb.submit(recipe, env=ProdEnv(startup_kit_location=kit), flare=flarenb_poc)
+    finally:
+        try:
+            job.abort()
+        except flarenb.FlareError:
+            pass  # it already ended
