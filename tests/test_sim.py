@@ -292,9 +292,10 @@ def test_abort_stops_the_whole_tree_and_keeps_the_logs(background, ip, guarded_r
 def test_poc_env_and_prod_env_submit_to_the_same_deployment(flarenb_poc, simroot):
     """NVFlare's PocEnv reuses the managed local FLARE (never wiped); ProdEnv connects with its startup kit: the
     same cell scope and content reattach to the same job there."""
-    import flarenb
     from nvflare.recipe.poc_env import PocEnv
     from nvflare.recipe.prod_env import ProdEnv
+
+    import flarenb
 
     recipe = make_recipe("env-dispatch", rounds=1)
     job = flarenb.submit(recipe, env=PocEnv(num_clients=2), scope="test-envs")
