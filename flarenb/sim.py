@@ -68,7 +68,10 @@ def _read(path: Path) -> dict:
 
 
 def _iso(t: float | None) -> str | None:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(t)) if t else None
+    """An epoch time as the server writes its job times (ISO 8601, UTC), so server jobs and simulations sort."""
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(t, timezone.utc).isoformat() if t else None
 
 
 def _duration(seconds: float | None) -> str:

@@ -118,7 +118,7 @@ def _list(ns: argparse.Namespace, original: Callable) -> Any:
         server = []
     if not sims:
         return JobList(server)
-    rows = [{**r, "where": "server"} for r in server] + sims
+    rows = sorted([{**r, "where": "server"} for r in server] + sims, key=lambda r: str(r.get("submit_time") or ""))
     if ns.reverse:
         rows.reverse()
     if ns.max is not None:
