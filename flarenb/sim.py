@@ -28,6 +28,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -205,7 +206,8 @@ class Simulation:
         if code:
             raise JobFailed(
                 f"Simulation {self.id} ended {status} ({code})",
-                f"See which site failed with %flare logs {self.id} --site all",
+                f"See which site failed with %flare logs {self.id} --site all (the simulator's own output: "
+                f"{self.root / 'simulator.out'})",
             )
         return JobMeta(self.meta(), job_id=self.id)
 
@@ -404,6 +406,8 @@ def submit(
             start_new_session=True,
         )
     _children[sim_id] = proc
+    # reap the runner the moment it ends, so a finished simulation never leaves a zombie in the kernel
+    threading.Thread(target=proc.wait, name=f"flarenb-sim-reap-{sim_id}", daemon=True).start()
     state.update(pid=proc.pid, pid_ticks=simprocs.start_ticks(proc.pid))
     write_json(root / "state.json", state)
     return Simulation(id=sim_id, name=job_name, submit_token=submit_token, status_at_submit="SUBMITTED", root=root)
