@@ -245,7 +245,7 @@ def test_submit_returns_while_the_simulation_runs_live_and_reruns_reattach(simro
 
 
 @pytest.mark.sim
-def test_a_failing_client_fails_the_simulation_and_wait_fails_the_cell(background, ip):
+def test_a_failing_client_fails_the_simulation_and_wait_fails_the_cell(background, ip, guarded_rmtree):
     from flarenb.jobs import JobFailed
 
     failing = background["failing"]
@@ -254,6 +254,10 @@ def test_a_failing_client_fails_the_simulation_and_wait_fails_the_cell(backgroun
     assert failing.status == "FINISHED:EXECUTION_EXCEPTION"
     site1 = failing.logs(site="site-1", tail=2000)["site-1"]
     assert "cannot read its data (this failure is on purpose)" in site1
+    listed = str(ip.run_line_magic("flare", "sim list"))
+    assert any(line.startswith(failing.id) and "FINISHED:EXECUTION_EXCEPTION" in line for line in listed.splitlines())
+    assert "deleted simulation" in ip.run_line_magic("flare", f"delete {failing.id}")
+    assert not failing.root.exists()
 
 
 @pytest.mark.sim
