@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from . import poc
+from . import poc, sim
 from .errors import FlareError
 from .jobs import Job, get_job, list_jobs, wait
 from .session import Flare, connect, current
@@ -23,6 +23,7 @@ __all__ = [
     "get_job",
     "list_jobs",
     "poc",
+    "sim",
     "submit",
     "wait",
     "load_ipython_extension",

@@ -264,3 +264,9 @@ def _logs_cmd(ns):
     if ns.follow:
         return _jobs.get_job(ns.job_id, flare=job.flare).view()
     return job.logs(site=ns.site, tail=ns.tail, since=ns.since, max_bytes=ns.max_bytes, format=ns.format)
+
+
+# -- the simulator: --sim on submit, %flare sim, job commands on simulation ids (see flarenb.sim_commands) ---------
+from . import sim_commands as _sim_commands  # noqa: E402 - registers on the commands defined above
+
+_sim_commands.install()

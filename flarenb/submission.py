@@ -157,13 +157,24 @@ def submit(
     stream_logs: bool = True,
     flare=None,
     scope: str | None = None,
+    env: Any = None,
 ) -> Job:
     """Submit ``target`` once: rerunning returns the job it already submitted (see the module docstring).
 
     ``target`` is a job folder, an NVFlare ``Recipe`` or a ``FedJob``. ``name`` scopes the token explicitly,
     ``new=True`` forces a fresh job, ``submit_token`` is used verbatim. ``stream_logs=False`` submits the job
     exactly as it is (client logs are then not readable live through the admin API).
+    ``env`` is one of NVFlare's ``SimEnv`` (a background simulation), ``PocEnv`` or ``ProdEnv`` (see
+    :mod:`flarenb.envs`).
     """
+    if env is not None:
+        if flare is not None:
+            raise SubmitError("Pass either env or flare, not both", "Drop one of them")
+        from .envs import submit_to_env
+
+        return submit_to_env(
+            target, env, name=name, new=new, submit_token=submit_token, stream_logs=stream_logs, scope=scope
+        )
     if submit_token is not None:
         _check_token(submit_token)  # refused before anything is exported or uploaded
         if new or name:
