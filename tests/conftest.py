@@ -91,3 +91,16 @@ def quickstart_run(flarenb_poc):
     finally:
         assert str(root).startswith(tempfile.gettempdir()) and root.name.startswith("flarenb-quickstart-")
         shutil.rmtree(root, ignore_errors=True)
+
+
+#: markers of tests that drive real processes (a POC, a provisioned deployment, the simulator, a browser)
+REAL_SYSTEM_MARKERS = ("poc", "browser", "deployment", "sim")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Real-system tests are retried once on failure (pytest-rerunfailures): on a shared, loaded machine a second
+    attempt separates a slow moment from a broken feature. A retry shows as ``R`` in the summary; a test that fails
+    twice fails the run. Pure unit tests are never retried."""
+    for item in items:
+        if any(item.get_closest_marker(m) for m in REAL_SYSTEM_MARKERS) and not item.get_closest_marker("flaky"):
+            item.add_marker(pytest.mark.flaky(reruns=1, reruns_delay=5))
