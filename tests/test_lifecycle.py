@@ -41,10 +41,12 @@ def test_meta_stats_log_config_clone_list_abort_download_delete(ip, flarenb_poc,
 
     def stats():
         try:
-            return ip.run_line_magic("flare", f"stats {job.id} --site server")
+            r = ip.run_line_magic("flare", f"stats {job.id} --site server")
         except FlareError as e:  # the server job process may still be starting
             assert str(e) == f"Job {job.id} is RUNNING but has no statistics yet. Try again in a few seconds"
             return None
+        # the server answers before its runner registers its statistics: ask again until it has
+        return r if isinstance(r.get("server"), dict) and "ServerRunner" in r["server"] else None
 
     assert until(stats, what="stats")["server"]["ServerRunner"]["job_id"] == job.id
 
