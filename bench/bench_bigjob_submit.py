@@ -49,7 +49,11 @@ def write_model(path: Path, size: int) -> None:
 def cli_submit(job_dir: Path, kit: str) -> str:
     out = subprocess.run(
         [sys.executable, "-m", "nvflare.cli", "job", "submit", "-j", str(job_dir), "--startup-kit", kit],
-        capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL, check=False,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        stdin=subprocess.DEVNULL,
+        check=False,
     )
     text = out.stdout + out.stderr
     m = re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", text)
@@ -86,8 +90,11 @@ def main(argv=None) -> int:
         job_dir = common.export_job(root / "jobs", "bench-bigjob", rounds=1)
         meta = json.loads((job_dir / "meta.json").read_text())
         # a site that never connects is required: never scheduled (the POC cannot deploy a job this size)
-        meta.update(deploy_map={"app": ["server", "site-1", "site-2", "offline-site"]}, min_clients=3,
-                    mandatory_clients=["offline-site"])
+        meta.update(
+            deploy_map={"app": ["server", "site-1", "site-2", "offline-site"]},
+            min_clients=3,
+            mandatory_clients=["offline-site"],
+        )
         (job_dir / "meta.json").write_text(json.dumps(meta, indent=4))
         write_model(job_dir / "app" / "custom" / "model.pt", args.size_mb * 1_000_000)
         for i in range(args.repeats):
@@ -100,7 +107,7 @@ def main(argv=None) -> int:
                 dt, again = timed(lambda i=i: flarenb.submit(str(job_dir), name=f"bench-{i}", flare=f))
                 assert again.id == job.id and again.reattached, again
                 reruns.append(dt)
-            print(f"  reruns: median {common.summary(reruns[-args.reruns:])['median']:.3f} s", flush=True)
+            print(f"  reruns: median {common.summary(reruns[-args.reruns :])['median']:.3f} s", flush=True)
             dispose(f, job.id)
             dt, cli_job = timed(lambda: cli_submit(job_dir, bp.kit_path))
             clis.append(dt)
@@ -115,8 +122,11 @@ def main(argv=None) -> int:
     res["rerun_vs_cli"] = common.ratio(res["rerun_s"]["median"], res["cli_submit_s"]["median"])
     rows = [
         [name, common.fmt(s["median"]), common.fmt(s["p95"]), s["n"]]
-        for name, s in (("first submit (cold hash cache)", res["first_submit_s"]), ("rerun", res["rerun_s"]),
-                        ("nvflare job submit", res["cli_submit_s"]))
+        for name, s in (
+            ("first submit (cold hash cache)", res["first_submit_s"]),
+            ("rerun", res["rerun_s"]),
+            ("nvflare job submit", res["cli_submit_s"]),
+        )
     ]
     print(common.table(["", "median", "p95", "n"], rows, title=f"{args.size_mb} MB job, one file"))
     print(f"first/CLI {common.fmt(res['first_vs_cli'], 'x')}, rerun/CLI {common.fmt(res['rerun_vs_cli'], 'x')}")

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402  (must come before flarenb/nvflare: it isolates HOME)
+import common
 
 CLIENT = '''\
 """flarenb bench client: one line, then a long silence."""
@@ -137,8 +137,12 @@ def main(argv=None) -> int:
     ap.add_argument("--warmup", type=float, default=3.0, help="seconds a new follower reads the log so far")
     ap.add_argument("--settle", type=float, default=5.0, help="seconds after the client's last line")
     ap.add_argument("--named-sites", action="store_true", help="submit through the POC connection (sites named)")
-    ap.add_argument("--whatif", action="store_true", help="one more LocalTail window with the job status and the "
-                    "process scan rate-limited to every 5 s (flarenb.live.STATUS_TTL, _LocalLiveness.TTL patched)")
+    ap.add_argument(
+        "--whatif",
+        action="store_true",
+        help="one more LocalTail window with the job status and the "
+        "process scan rate-limited to every 5 s (flarenb.live.STATUS_TTL, _LocalLiveness.TTL patched)",
+    )
     ap.add_argument("--keep", action="store_true", help="keep the temp POC workspace")
     args = ap.parse_args(argv)
 
@@ -158,8 +162,9 @@ def main(argv=None) -> int:
         counts_local, counts_remote = collections.Counter(), collections.Counter()
         count_calls(f, counts_local)
         count_calls(remote, counts_remote)
-        job_dir = common.export_job(root / "jobs", "bench-idle", rounds=1, client_src=CLIENT,
-                                    train_args=f"--sleep {sleep:.0f}")
+        job_dir = common.export_job(
+            root / "jobs", "bench-idle", rounds=1, client_src=CLIENT, train_args=f"--sleep {sleep:.0f}"
+        )
         job = flarenb.submit(str(job_dir), name="idle", flare=f if args.named_sites else remote)
         print(f"job {job.id} submitted; waiting for the clients to go quiet", flush=True)
         logs = [bp.poc.job_log(site, job.id) for site in bp.poc.clients]
@@ -177,7 +182,7 @@ def main(argv=None) -> int:
                 plan.append(("LocalTail (5 s status/scan)", f, counts_local))
             for name, flare, counts in plan:
                 if name.startswith("LocalTail ("):
-                    import flarenb.live as live
+                    from flarenb import live
 
                     live.STATUS_TTL = 5.0
                     live._LocalLiveness.TTL = 5.0
@@ -205,30 +210,36 @@ def main(argv=None) -> int:
     for name, r in results.items():
         extra = r["cpu_s"] - base["cpu_s"] if name != "baseline" else 0.0
         r["extra_cpu_pct_core"] = 100 * extra / r["wall_s"]
-        rows.append([
-            name,
-            f"{r['cpu_pct_core']:.2f} %",
-            f"{r['extra_cpu_pct_core']:.2f} %" if name != "baseline" else "-",
-            f"{100 * r['flarenb_threads_cpu_s'] / r['wall_s']:.2f} %",
-            f"{r['bytes_per_min'] / 1024:.1f} KiB",
-            f"{r['admin_calls_per_min']:.0f}",
-            f"{r['polls_per_min']:.0f}" if r.get("polls_per_min") is not None else "-",
-        ])
+        rows.append(
+            [
+                name,
+                f"{r['cpu_pct_core']:.2f} %",
+                f"{r['extra_cpu_pct_core']:.2f} %" if name != "baseline" else "-",
+                f"{100 * r['flarenb_threads_cpu_s'] / r['wall_s']:.2f} %",
+                f"{r['bytes_per_min'] / 1024:.1f} KiB",
+                f"{r['admin_calls_per_min']:.0f}",
+                f"{r['polls_per_min']:.0f}" if r.get("polls_per_min") is not None else "-",
+            ]
+        )
     res.update(job_id=job.id, windows=results, total_s=time.monotonic() - t_total)
     print()
-    print(common.table(
-        ["window", "process CPU", "minus baseline", "flarenb threads", "bytes/min", "admin calls/min", "polls/min"],
-        rows, title=f"Idle follow cost ({args.window:g} s windows, job {job.id}; CPU as % of one core)",
-    ))
+    print(
+        common.table(
+            ["window", "process CPU", "minus baseline", "flarenb threads", "bytes/min", "admin calls/min", "polls/min"],
+            rows,
+            title=f"Idle follow cost ({args.window:g} s windows, job {job.id}; CPU as % of one core)",
+        )
+    )
     u = res["unit_costs"]
-    print(f"unit CPU costs (this process): get_job_meta call {u['get_job_meta_cpu_ms']:.2f} ms, "
-          f"get_job_logs(site-1) call {u['get_job_logs_cpu_ms']:.2f} ms, local process scan "
-          f"{u['process_scan_cpu_ms']:.2f} ms ({u['processes']} processes), LocalTail poll of 3 idle files "
-          f"{u['tail_poll_cpu_us']:.0f} µs")
+    print(
+        f"unit CPU costs (this process): get_job_meta call {u['get_job_meta_cpu_ms']:.2f} ms, "
+        f"get_job_logs(site-1) call {u['get_job_logs_cpu_ms']:.2f} ms, local process scan "
+        f"{u['process_scan_cpu_ms']:.2f} ms ({u['processes']} processes), LocalTail poll of 3 idle files "
+        f"{u['tail_poll_cpu_us']:.0f} µs"
+    )
     for name in [k for k in results if k != "baseline"]:
         r = results[name]
-        print(f"{name}: admin calls {r['admin_calls']}; busiest threads "
-              f"{dict(list(r['threads_cpu_s'].items())[:4])}")
+        print(f"{name}: admin calls {r['admin_calls']}; busiest threads {dict(list(r['threads_cpu_s'].items())[:4])}")
         ok = max(r["extra_cpu_pct_core"], 100 * r["flarenb_threads_cpu_s"] / r["wall_s"]) < 1.0
         print(f"target {name} < 1 % of a core: {'OK' if ok else 'MISSED'}")
     path = common.write_results("idle_follow", res)

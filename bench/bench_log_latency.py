@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402  (must come before flarenb/nvflare: it isolates HOME)
+import common
 
 CLIENT = '''\
 """flarenb bench client: prints a timestamped LAT line every PERIOD s for DURATION s each round."""
@@ -96,14 +96,28 @@ class Recorder:
     def delays(self, site=None, rounds=None):
         with self.lock:
             rows = list(self.seen.values())
-        return [r["delay"] for r in rows if (site is None or r["site"] == site) and (rounds is None or r["round"] in rounds)]
+        return [
+            r["delay"] for r in rows if (site is None or r["site"] == site) and (rounds is None or r["round"] in rounds)
+        ]
 
 
 def cli_loop(job_id, kit, rec: Recorder, start: threading.Event, stop: threading.Event, calls: list):
     start.wait()
     rec.since = time.time()
-    cmd = [sys.executable, "-m", "nvflare.cli", "job", "logs", job_id, "--site", "site-1", "--tail", "50",
-           "--startup-kit", kit]
+    cmd = [
+        sys.executable,
+        "-m",
+        "nvflare.cli",
+        "job",
+        "logs",
+        job_id,
+        "--site",
+        "site-1",
+        "--tail",
+        "50",
+        "--startup-kit",
+        kit,
+    ]
     while not stop.is_set():
         t0 = time.time()
         p = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
@@ -118,8 +132,12 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--duration", type=float, default=30.0, help="seconds of LAT lines per round")
     ap.add_argument("--period", type=float, default=0.25, help="seconds between LAT lines")
-    ap.add_argument("--cli-from-round", type=int, default=1, help="start the CLI loop at this round (0: at once; "
-                    "-1: no CLI baseline)")
+    ap.add_argument(
+        "--cli-from-round",
+        type=int,
+        default=1,
+        help="start the CLI loop at this round (0: at once; -1: no CLI baseline)",
+    )
     ap.add_argument("--named-sites", action="store_true", help="submit through the POC connection (sites named)")
     ap.add_argument("--keep", action="store_true", help="keep the temp POC workspace")
     args = ap.parse_args(argv)
@@ -139,7 +157,10 @@ def main(argv=None) -> int:
         remote = bp.admin_flare(alias=True)
         res["poc_start_s"] = bp.started_in
         job_dir = common.export_job(
-            root / "jobs", "bench-latency", rounds=args.rounds, client_src=CLIENT,
+            root / "jobs",
+            "bench-latency",
+            rounds=args.rounds,
+            client_src=CLIENT,
             train_args=f"--period {args.period} --duration {args.duration}",
         )
         job = flarenb.submit(str(job_dir), name="latency", flare=f if args.named_sites else remote)
@@ -172,9 +193,12 @@ def main(argv=None) -> int:
                 if common.terminal(status):
                     break
                 if int(time.monotonic() - t_total) % 10 == 0:
-                    print(f"  {status}: {len(recs['LocalTail'].seen)} LAT lines tailed, "
-                          f"{len(recs['AdminPoll'].seen)} polled, {len(recs['CLI'].seen)} via CLI "
-                          f"({len(cli_calls)} calls)", flush=True)
+                    print(
+                        f"  {status}: {len(recs['LocalTail'].seen)} LAT lines tailed, "
+                        f"{len(recs['AdminPoll'].seen)} polled, {len(recs['CLI'].seen)} via CLI "
+                        f"({len(cli_calls)} calls)",
+                        flush=True,
+                    )
                 time.sleep(1.0)
             res["job_status"] = status
         finally:
@@ -210,10 +234,21 @@ def main(argv=None) -> int:
                 got = len(rec.delays(site))
                 exp = expected.get(site) if site else sum(expected.values())
                 if name == "CLI":  # only lines written while the CLI loop ran count
-                    exp = sum(1 for r in recs["LocalTail"].seen.values()
-                              if r["site"] == "site-1" and r["emb"] >= rec.since and r["emb"] <= recs["CLI"].until)
-                rows.append([f"{name} {label} ({part})", s["n"], common.fmt(s["median"]), common.fmt(s["p95"]),
-                             common.fmt(s["max"]), f"{got}/{exp}" if part == "all" else ""])
+                    exp = sum(
+                        1
+                        for r in recs["LocalTail"].seen.values()
+                        if r["site"] == "site-1" and r["emb"] >= rec.since and r["emb"] <= recs["CLI"].until
+                    )
+                rows.append(
+                    [
+                        f"{name} {label} ({part})",
+                        s["n"],
+                        common.fmt(s["median"]),
+                        common.fmt(s["p95"]),
+                        common.fmt(s["max"]),
+                        f"{got}/{exp}" if part == "all" else "",
+                    ]
+                )
 
     def med(key):
         return summary.get(key, {}).get("median", float("nan"))
@@ -231,21 +266,33 @@ def main(argv=None) -> int:
     }
     cli_s = common.summary([c["s"] for c in cli_calls])
     res.update(
-        job_id=job.id, transports=transports, summary=summary, ratios=ratios, targets=targets,
+        job_id=job.id,
+        transports=transports,
+        summary=summary,
+        ratios=ratios,
+        targets=targets,
         cli_calls={"n": len(cli_calls), "failed": sum(1 for c in cli_calls if c["rc"]), "duration": cli_s},
-        quiet_rounds=quiet_rounds, loaded_rounds=loaded_rounds,
+        quiet_rounds=quiet_rounds,
+        loaded_rounds=loaded_rounds,
         samples={k: list(r.seen.values()) for k, r in recs.items()},
         total_s=time.monotonic() - t_total,
     )
     print()
-    print(common.table(["consumer / site (rounds)", "n", "median", "p95", "max", "lines"], rows,
-                       title=f"Log delivery latency, job {job.id} ({res.get('job_status')}); "
-                             f"CLI loop from round {args.cli_from_round}"))
+    print(
+        common.table(
+            ["consumer / site (rounds)", "n", "median", "p95", "max", "lines"],
+            rows,
+            title=f"Log delivery latency, job {job.id} ({res.get('job_status')}); "
+            f"CLI loop from round {args.cli_from_round}",
+        )
+    )
     print()
     for k, v in ratios.items():
         print(f"{k:42s} {common.fmt(v, 'x')}")
-    print(f"CLI calls: {len(cli_calls)}, median {cli_s['median']:.2f} s each; AdminPoll polls: {res['admin_polls']}; "
-          f"bytes read: {res['bytes_read']}")
+    print(
+        f"CLI calls: {len(cli_calls)}, median {cli_s['median']:.2f} s each; AdminPoll polls: {res['admin_polls']}; "
+        f"bytes read: {res['bytes_read']}"
+    )
     for k, ok in targets.items():
         print(f"target {k}: {'OK' if ok else 'MISSED'}")
     path = common.write_results("log_latency", res)

@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from flarenb.receiver import Receiver  # noqa: E402
-from flarenb.transports import LogCursor  # noqa: E402
+from flarenb.receiver import Receiver
+from flarenb.transports import LogCursor
 
 
 def make_text_log(n):
@@ -69,7 +69,7 @@ def cursor_poll_cost(runs):
     line = "2026-05-01 12:00:00,000 - ClientRunner - INFO - [identity=site-1] - step %d\n"
     body = "".join(line % i for i in range(80_000))
     body = body[-5 * 1024 * 1024 :]
-    old, new = body[: -4096], body
+    old, new = body[:-4096], body
     times = []
     for _ in range(runs):
         c = LogCursor()
@@ -96,8 +96,10 @@ def main():
     print(f"log.txt: {a.lines:,} lines, {len(buf) / 2**20:.1f} MiB, {a.chunk} B chunks, median of {a.runs} runs")
     print(f"  receiver : {rx_rate:>12,.0f} lines/s  ({len(buf) / 2**20 * rx_rate / a.lines:.1f} MiB/s)")
     print(f"  naive    : {base_rate:>12,.0f} lines/s  (bytes.decode().splitlines(), whole buffer)")
-    print(f"  ratio    : receiver = {rx_rate / base_rate:.3f} x naive; target 300,000 lines/s -> "
-          f"{'OK' if rx_rate >= 300_000 else 'BELOW TARGET'}")
+    print(
+        f"  ratio    : receiver = {rx_rate / base_rate:.3f} x naive; target 300,000 lines/s -> "
+        f"{'OK' if rx_rate >= 300_000 else 'BELOW TARGET'}"
+    )
 
     jn = max(1, a.lines // 5)
     jbuf = make_json_log(jn)

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402  (must come before flarenb/nvflare: it isolates HOME)
+import common
 
 CLIENT_MARK = "round 0 on "
 
@@ -69,7 +69,7 @@ class AsyncKernel:
         while not self._stop.is_set():
             try:
                 msg = self.k.kc.get_shell_msg(timeout=0.2)
-            except Exception:  # noqa: BLE001 - queue.Empty
+            except Exception:
                 continue
             self.done[msg["parent_header"].get("msg_id")] = time.perf_counter()
 
@@ -114,8 +114,15 @@ def main() -> None:
         f"import sys, time\nsys.path.insert(0, {str(common.REPO / 'tests')!r})\nfrom conftest import make_recipe\n"
         f"recipe = make_recipe('bench-sim', rounds={args.rounds}, train_args='--sleep 2')\n%load_ext flarenb\n"
     )
-    out: dict = {"sim_first_client": [], "sim_cell_return": [], "execute_first_line": [],
-                 "execute_first_client": [], "poc_first_client": [], "latency_sim": [], "latency_blocking": []}
+    out: dict = {
+        "sim_first_client": [],
+        "sim_cell_return": [],
+        "execute_first_line": [],
+        "execute_first_client": [],
+        "poc_first_client": [],
+        "latency_sim": [],
+        "latency_blocking": [],
+    }
     bp = None
     k = Kernel(cwd=str(nb))
     ak = None
@@ -141,8 +148,14 @@ def main() -> None:
                 f".execute(SimEnv(num_clients=2, workspace_root={str(root / 'exec')!r}))\n"
             )
             t0 = time.perf_counter()
-            p = subprocess.Popen([sys.executable, "-u", "-c", code], cwd=nb, stdout=subprocess.PIPE,
-                                 stderr=subprocess.STDOUT, text=True, start_new_session=True)
+            p = subprocess.Popen(
+                [sys.executable, "-u", "-c", code],
+                cwd=nb,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                start_new_session=True,
+            )
             first = client = None
             for line in p.stdout:
                 if first is None:
@@ -152,9 +165,12 @@ def main() -> None:
             p.wait()
             out["execute_first_line"].append(first)
             out["execute_first_client"].append(client)
-            print(f"run {i + 1}: --sim first client line {out['sim_first_client'][-1]:.2f} s (cell returned in "
-                  f"{out['sim_cell_return'][-1]:.2f} s); execute(SimEnv): first line {first:.2f} s, first client "
-                  f"line {client:.2f} s", flush=True)
+            print(
+                f"run {i + 1}: --sim first client line {out['sim_first_client'][-1]:.2f} s (cell returned in "
+                f"{out['sim_cell_return'][-1]:.2f} s); execute(SimEnv): first line {first:.2f} s, first client "
+                f"line {client:.2f} s",
+                flush=True,
+            )
 
         # 2. responsiveness: --sim vs a blocking execute in the kernel
         ak_k = Kernel(cwd=str(nb))
@@ -164,8 +180,10 @@ def main() -> None:
         ak.wait(ak.send("job = %flare submit recipe --sim --new"), 60)  # with the live view following
         (new,) = [s for s in simstore.all_simulations() if s.id not in before]
         out["latency_sim"] = probe_latencies(ak, lambda: not sim.is_terminal(new.status))
-        blocking = ak.send(f"from nvflare.recipe.sim_env import SimEnv\n"
-                           f"recipe.execute(SimEnv(num_clients=2, workspace_root={str(root / 'exec2')!r}))")
+        blocking = ak.send(
+            f"from nvflare.recipe.sim_env import SimEnv\n"
+            f"recipe.execute(SimEnv(num_clients=2, workspace_root={str(root / 'exec2')!r}))"
+        )
         time.sleep(0.5)
         out["latency_blocking"] = probe_latencies(ak, lambda: blocking not in ak.done)
 
@@ -205,9 +223,11 @@ def main() -> None:
     if out["poc_first_client"]:
         ratio += f", --sim / POC = {med['sim_first_client'] / med['poc_first_client']:.2f}x"
     print(ratio)
-    print(f"trivial execute during a run: --sim median {med['latency_sim'] * 1000:.0f} ms p95 "
-          f"{p95['latency_sim'] * 1000:.0f} ms; blocking execute median {med['latency_blocking']:.1f} s p95 "
-          f"{p95['latency_blocking']:.1f} s")
+    print(
+        f"trivial execute during a run: --sim median {med['latency_sim'] * 1000:.0f} ms p95 "
+        f"{p95['latency_sim'] * 1000:.0f} ms; blocking execute median {med['latency_blocking']:.1f} s p95 "
+        f"{p95['latency_blocking']:.1f} s"
+    )
     common.write_results("sim", {"args": vars(args), "samples": out, "median": med, "p95": p95})
 
 

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402  (must come before flarenb/nvflare: it isolates HOME)
+import common
 
 
 def timed(fn):
@@ -85,6 +85,7 @@ def main(argv=None) -> int:
         # 3. the parts of a rerun
         local = []
         for _ in range(args.reruns):
+
             def local_part():
                 import tempfile
 
@@ -94,7 +95,9 @@ def main(argv=None) -> int:
                     return submission.content_hash(staged)
 
             local.append(timed(local_part)[0])
-        lookup = [timed(lambda: f.call(lambda s: s.list_jobs(submit_token=job.submit_token)))[0] for _ in range(args.reruns)]
+        lookup = [
+            timed(lambda: f.call(lambda s: s.list_jobs(submit_token=job.submit_token)))[0] for _ in range(args.reruns)
+        ]
 
         # 4. fresh submits
         fresh, fresh_ids = [], []
@@ -111,8 +114,20 @@ def main(argv=None) -> int:
         for i in range(args.cli):
             folder = root / "cli" / f"job{i}"
             shutil.copytree(job_dir, folder)
-            cmd = [sys.executable, "-m", "nvflare.cli", "job", "submit", "-j", str(folder), "--startup-kit", bp.kit_path]
-            dt, p = timed(lambda: subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120))
+            cmd = [
+                sys.executable,
+                "-m",
+                "nvflare.cli",
+                "job",
+                "submit",
+                "-j",
+                str(folder),
+                "--startup-kit",
+                bp.kit_path,
+            ]
+            dt, p = timed(
+                lambda: subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
+            )
             m = re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", p.stdout + p.stderr)
             if p.returncode != 0 or not m:
                 print(f"CLI submit failed ({p.returncode}): {(p.stdout + p.stderr)[-400:]}", file=sys.stderr)
@@ -133,17 +148,27 @@ def main(argv=None) -> int:
     all_reruns = common.summary(running + finished)
     ratios = {
         "rerun/fresh (median)": common.ratio(all_reruns["median"], rows["fresh submit (new=True)"]["median"]),
-        "rerun, job finished/fresh": common.ratio(rows["rerun (job finished)"]["median"],
-                                                   rows["fresh submit (new=True)"]["median"]),
-        "rerun, job running/fresh": common.ratio(rows["rerun (job running)"]["median"],
-                                                  rows["fresh submit (new=True)"]["median"]),
+        "rerun, job finished/fresh": common.ratio(
+            rows["rerun (job finished)"]["median"], rows["fresh submit (new=True)"]["median"]
+        ),
+        "rerun, job running/fresh": common.ratio(
+            rows["rerun (job running)"]["median"], rows["fresh submit (new=True)"]["median"]
+        ),
         "rerun/CLI (median)": common.ratio(all_reruns["median"], rows["nvflare job submit (CLI)"]["median"]),
-        "fresh/CLI (median)": common.ratio(rows["fresh submit (new=True)"]["median"], rows["nvflare job submit (CLI)"]["median"]),
+        "fresh/CLI (median)": common.ratio(
+            rows["fresh submit (new=True)"]["median"], rows["nvflare job submit (CLI)"]["median"]
+        ),
     }
     res.update(
         job_id=job.id,
-        samples={"rerun_running": running, "rerun_finished": finished, "local": local, "lookup": lookup,
-                 "fresh": fresh, "cli": cli},
+        samples={
+            "rerun_running": running,
+            "rerun_finished": finished,
+            "local": local,
+            "lookup": lookup,
+            "fresh": fresh,
+            "cli": cli,
+        },
         summary=rows,
         rerun_all=all_reruns,
         ratios=ratios,
@@ -153,19 +178,32 @@ def main(argv=None) -> int:
         total_s=time.monotonic() - t_total,
     )
     print()
-    print(common.table(
-        ["what", "n", "median", "p95", "min", "max"],
-        [[k, v["n"], common.fmt(v["median"], "ms"), common.fmt(v["p95"], "ms"), common.fmt(v["min"], "ms"),
-          common.fmt(v["max"], "ms")] for k, v in rows.items()],
-        title=f"Submit: first {first_s * 1000:.0f} ms; reruns all reattached to {job.id} "
-              f"({res['rerun_relogins']} re-logins)",
-    ))
+    print(
+        common.table(
+            ["what", "n", "median", "p95", "min", "max"],
+            [
+                [
+                    k,
+                    v["n"],
+                    common.fmt(v["median"], "ms"),
+                    common.fmt(v["p95"], "ms"),
+                    common.fmt(v["min"], "ms"),
+                    common.fmt(v["max"], "ms"),
+                ]
+                for k, v in rows.items()
+            ],
+            title=f"Submit: first {first_s * 1000:.0f} ms; reruns all reattached to {job.id} "
+            f"({res['rerun_relogins']} re-logins)",
+        )
+    )
     print()
     for k, v in ratios.items():
         print(f"{k:26s} {common.fmt(v, 'x')}")
     verdict = "OK" if all_reruns["p95"] <= 0.5 else "MISSED"
-    print(f"target rerun <= 0.5 s: median {all_reruns['median'] * 1000:.0f} ms, p95 {all_reruns['p95'] * 1000:.0f} ms "
-          f"-> {verdict}")
+    print(
+        f"target rerun <= 0.5 s: median {all_reruns['median'] * 1000:.0f} ms, p95 {all_reruns['p95'] * 1000:.0f} ms "
+        f"-> {verdict}"
+    )
     path = common.write_results("submit_reattach", res)
     print(f"\nresults: {path}  (total {res['total_s']:.0f} s)")
     return 0

@@ -137,9 +137,9 @@ def _decode(payload) -> tuple[str, dict] | None:
             msg = json.loads(payload)
             return msg.get("channel", ""), msg
         n = int.from_bytes(payload[:8], "little")
-        offs = [int.from_bytes(payload[8 * (i + 1): 8 * (i + 2)], "little") for i in range(n)]
-        channel = payload[offs[0]:offs[1]].decode()
-        parts = [payload[offs[i]:offs[i + 1]] for i in range(1, n - 1)]
+        offs = [int.from_bytes(payload[8 * (i + 1) : 8 * (i + 2)], "little") for i in range(n)]
+        channel = payload[offs[0] : offs[1]].decode()
+        parts = [payload[offs[i] : offs[i + 1]] for i in range(1, n - 1)]
         msg = {"header": json.loads(parts[0]), "content": json.loads(parts[3])}
         return channel, msg
     except Exception:
@@ -279,7 +279,10 @@ def run(seconds: float, rate: int, baseline_seconds: float) -> dict:
     server = lab.start_lab_server()
     cap = Capture()
     result: dict = {
-        "seconds": seconds, "rate": rate, "baseline_seconds": baseline_seconds, "sites": SITES,
+        "seconds": seconds,
+        "rate": rate,
+        "baseline_seconds": baseline_seconds,
+        "sites": SITES,
         "lab_startup_s": server.startup_seconds,
     }
     try:
@@ -345,7 +348,7 @@ def run(seconds: float, rate: int, baseline_seconds: float) -> dict:
             result["rates_widget"] = cap.rates("widget", t_widget, t_widget_end)
             closed = lab.run_cell(page, 2)
             text = closed.inner_text()
-            result["kernel_widget"] = json.loads(text[text.index("{"): text.rindex("}") + 1])
+            result["kernel_widget"] = json.loads(text[text.index("{") : text.rindex("}") + 1])
             page.wait_for_timeout(2000)
 
             # ---- phase 2: baseline, print() per line
@@ -353,8 +356,9 @@ def run(seconds: float, rate: int, baseline_seconds: float) -> dict:
             heap0 = _heap(cdp)
             t_base = time.time()
             lab.run_cell(page, 3)
-            phase = _follow_phase(page, cdp, baseline_seconds, end_hook=lambda: result.update(
-                baseline_busy_after_s=_busy_after(page)))
+            phase = _follow_phase(
+                page, cdp, baseline_seconds, end_hook=lambda: result.update(baseline_busy_after_s=_busy_after(page))
+            )
             t_base_end = time.time()
             result["frames_baseline"] = _frames(page, "baseline")
             result["heap_baseline"] = {"before": heap0, **phase["heap"]}
@@ -367,7 +371,7 @@ def run(seconds: float, rate: int, baseline_seconds: float) -> dict:
                 page.wait_for_timeout(int(max(0.0, t_base + baseline_seconds - time.time()) * 1000) + 1000)
                 rep = lab.run_cell(page, 4, timeout=120)
                 rtext = rep.inner_text()
-                result["generated"] = json.loads(rtext[rtext.index("GEN=") + 4:].strip().splitlines()[0])
+                result["generated"] = json.loads(rtext[rtext.index("GEN=") + 4 :].strip().splitlines()[0])
             except Exception as exc:
                 result["generated"] = {"error": repr(exc)[:200]}
             result["server_log_rate_lines"] = [
@@ -391,20 +395,43 @@ def table(r: dict) -> str:
 
     rows = [
         ("", "LogView", "print() baseline", "LogView / baseline"),
-        ("lines generated / received as text", f"{r['kernel_widget']['gen']['lines']:,}",
-         f"{r['generated'].get('baseline', {}).get('lines', -1):,} / {r['baseline_lines_received']:,}", ""),
-        ("msgs/s median (max)", f"{w['msgs_per_s_median']:.0f} ({w['msgs_per_s_max']})",
-         f"{b['msgs_per_s_median']:.0f} ({b['msgs_per_s_max']})", ratio(w["msgs_per_s_median"], b["msgs_per_s_median"])),
-        ("KB/s median (max)", f"{w['bytes_per_s_median'] / 1000:.0f} ({w['bytes_per_s_max'] / 1000:.0f})",
-         f"{b['bytes_per_s_median'] / 1000:.0f} ({b['bytes_per_s_max'] / 1000:.0f})",
-         ratio(w["bytes_per_s_median"], b["bytes_per_s_median"])),
-        ("frame ms median / p95 / max", f"{fw['median_ms']:.1f} / {fw['p95_ms']:.1f} / {fw['max_ms']:.0f}",
-         f"{fb['median_ms']:.1f} / {fb['p95_ms']:.1f} / {fb['max_ms']:.0f}", ratio(fw["median_ms"], fb["median_ms"])),
+        (
+            "lines generated / received as text",
+            f"{r['kernel_widget']['gen']['lines']:,}",
+            f"{r['generated'].get('baseline', {}).get('lines', -1):,} / {r['baseline_lines_received']:,}",
+            "",
+        ),
+        (
+            "msgs/s median (max)",
+            f"{w['msgs_per_s_median']:.0f} ({w['msgs_per_s_max']})",
+            f"{b['msgs_per_s_median']:.0f} ({b['msgs_per_s_max']})",
+            ratio(w["msgs_per_s_median"], b["msgs_per_s_median"]),
+        ),
+        (
+            "KB/s median (max)",
+            f"{w['bytes_per_s_median'] / 1000:.0f} ({w['bytes_per_s_max'] / 1000:.0f})",
+            f"{b['bytes_per_s_median'] / 1000:.0f} ({b['bytes_per_s_max'] / 1000:.0f})",
+            ratio(w["bytes_per_s_median"], b["bytes_per_s_median"]),
+        ),
+        (
+            "frame ms median / p95 / max",
+            f"{fw['median_ms']:.1f} / {fw['p95_ms']:.1f} / {fw['max_ms']:.0f}",
+            f"{fb['median_ms']:.1f} / {fb['p95_ms']:.1f} / {fb['max_ms']:.0f}",
+            ratio(fw["median_ms"], fb["median_ms"]),
+        ),
         ("frames > 50 ms", f"{fw['over_50ms']} of {fw['count']}", f"{fb['over_50ms']} of {fb['count']}", ""),
-        ("fps / time in frames > 50 ms", f"{fw['fps']:.1f} / {fw['time_in_long_frames']:.0%}",
-         f"{fb['fps']:.1f} / {fb['time_in_long_frames']:.0%}", ""),
-        ("JS heap MiB start / mid / end", f"{hw['start'] * mb:.0f} / {hw.get('middle', 0) * mb:.0f} / {hw['end'] * mb:.0f}",
-         f"{hb['start'] * mb:.0f} / {hb.get('middle', 0) * mb:.0f} / {hb['end'] * mb:.0f}", ""),
+        (
+            "fps / time in frames > 50 ms",
+            f"{fw['fps']:.1f} / {fw['time_in_long_frames']:.0%}",
+            f"{fb['fps']:.1f} / {fb['time_in_long_frames']:.0%}",
+            "",
+        ),
+        (
+            "JS heap MiB start / mid / end",
+            f"{hw['start'] * mb:.0f} / {hw.get('middle', 0) * mb:.0f} / {hw['end'] * mb:.0f}",
+            f"{hb['start'] * mb:.0f} / {hb.get('middle', 0) * mb:.0f} / {hb['end'] * mb:.0f}",
+            "",
+        ),
     ]
     widths = [max(len(str(row[i])) for row in rows) for i in range(4)]
     lines = [" | ".join(str(c).ljust(widths[i]) for i, c in enumerate(row)) for row in rows]
@@ -428,9 +455,13 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--rate", type=int, default=5000, help="lines/s in total over the three sites")
-    ap.add_argument("--baseline-seconds", type=float, default=20.0,
-                    help="print() baseline duration (default 20: JupyterLab renders that output for minutes after "
-                         "a longer one, and the page cannot be measured meanwhile)")
+    ap.add_argument(
+        "--baseline-seconds",
+        type=float,
+        default=20.0,
+        help="print() baseline duration (default 20: JupyterLab renders that output for minutes after "
+        "a longer one, and the page cannot be measured meanwhile)",
+    )
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results")
     args = ap.parse_args(argv)
     started = time.monotonic()

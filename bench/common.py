@@ -75,7 +75,7 @@ class BenchPoc:
         self.port = None
         self.started_in = None
 
-    def __enter__(self) -> "BenchPoc":
+    def __enter__(self) -> BenchPoc:
         from flarenb import poc
 
         self.port = free_port()
@@ -152,7 +152,7 @@ def wait_status(flare, job_id: str, pred, timeout: float, interval: float = 0.5)
     while True:
         try:
             status = str(flare.call(lambda s: s.get_job_meta(job_id)).get("status"))
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             status = f"error: {e}"
         if pred(status) or time.monotonic() > deadline:
             return status
@@ -166,7 +166,7 @@ def terminal(status: str) -> bool:
 def abort_quietly(flare, job_id: str) -> None:
     try:
         flare.call(lambda s: s.abort_job(job_id))
-    except Exception:  # noqa: BLE001 - already finished, or not yet dispatched
+    except Exception:
         pass
 
 

@@ -22,12 +22,12 @@ __all__ = [
     "current",
     "get_job",
     "list_jobs",
+    "load_ipython_extension",
     "poc",
     "sim",
     "submit",
-    "wait",
-    "load_ipython_extension",
     "unload_ipython_extension",
+    "wait",
 ]
 
 
@@ -37,6 +37,8 @@ def __getattr__(name: str):
 
         return LogView
     raise AttributeError(f"module 'flarenb' has no attribute {name!r}")
+
+
 __version__ = "0.1.0"
 
 

@@ -280,7 +280,7 @@ def _site_log(site: str, ask_server: Callable[[], dict], held: Callable[[], list
         text = (reply.get("logs") or {}).get(site)
         if text is None:
             reason = f"the server has no log for it ({(reply.get('unavailable') or {}).get(site, 'not available')})"
-    except Exception as e:  # noqa: BLE001 - reported in the file and the result; the view's lines are written instead
+    except Exception as e:
         text, reason = None, f"the server could not be asked ({' '.join(str(e).split()) or type(e).__name__})"
     if text is None:
         lines = held()

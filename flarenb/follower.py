@@ -26,7 +26,7 @@ import threading
 
 from .receiver import ENDED, Receiver
 
-__all__ = ["follow", "FollowerHandle", "Follower", "active_followers", "stop_all"]
+__all__ = ["Follower", "FollowerHandle", "active_followers", "follow", "stop_all"]
 
 _lock = threading.Lock()
 _registry = {}

@@ -43,12 +43,12 @@ def failure_of(status: str) -> str | None:
     return failure[0] if failure else None
 
 
-def _flare(flare) -> "_session.Flare":
+def _flare(flare) -> _session.Flare:
     return flare if flare is not None else _session.current()
 
 
 @contextmanager
-def _errors(job_id: str | None, flare: "_session.Flare"):
+def _errors(job_id: str | None, flare: _session.Flare):
     """Turn NVFlare's exceptions into one-line FlareErrors."""
     from nvflare.fuel.flare_api import api_spec as A
 
@@ -107,7 +107,7 @@ class Job:
     def __post_init__(self) -> None:
         self.id = validate.job_id(self.id)
 
-    def _f(self) -> "_session.Flare":
+    def _f(self) -> _session.Flare:
         return _flare(self.flare)
 
     # -- reads -------------------------------------------------------------------------------------
@@ -154,10 +154,10 @@ class Job:
     def delete(self) -> str:
         return delete(self.id, flare=self.flare)
 
-    def clone(self) -> "Job":
+    def clone(self) -> Job:
         return clone(self.id, flare=self.flare)
 
-    def download(self, output_dir: str | None = None, force: bool = False) -> "Download":
+    def download(self, output_dir: str | None = None, force: bool = False) -> Download:
         return download(self.id, output_dir=output_dir, force=force, flare=self.flare)
 
     def log_config(self, level: str, site: str = "all") -> dict:

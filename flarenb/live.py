@@ -87,7 +87,7 @@ class _Status:
                 _log.warning("flarenb: the status of job %s: %s", self.job.id, self.problem)
 
 
-def follow_job(job: _jobs.Job, **receiver_kw) -> "_follower.FollowerHandle":
+def follow_job(job: _jobs.Job, **receiver_kw) -> _follower.FollowerHandle:
     """A handle on ``job``'s one follower (shared by every consumer in this kernel; ``release()`` it).
 
     On the local POC: each site's job log file, tailed directly; once the job has ended the server's run folder
@@ -149,7 +149,7 @@ def follow_job(job: _jobs.Job, **receiver_kw) -> "_follower.FollowerHandle":
     return _follower.follow(job.id, factory, key=key, **receiver_kw)
 
 
-def _local_end(liveness: "_LocalLiveness", status: "_Status", every: float = 10.0):
+def _local_end(liveness: _LocalLiveness, status: _Status, every: float = 10.0):
     """``is_finished`` for a local tail without an admin call per check: ask the server only once the job's
     server process is gone (or every ``every`` seconds, in case it was never seen)."""
     last = [time.monotonic()]
@@ -164,7 +164,7 @@ def _local_end(liveness: "_LocalLiveness", status: "_Status", every: float = 10.
     return is_finished
 
 
-_statuses: "dict[tuple, _Status]" = {}
+_statuses: dict[tuple, _Status] = {}
 
 
 class _Liveness:
@@ -242,7 +242,7 @@ class _AdminLiveness(_Liveness):
 
     TTL = 2.0
 
-    def __init__(self, flare, job_id: str, status: "_Status"):
+    def __init__(self, flare, job_id: str, status: _Status):
         super().__init__()
         self.flare, self.job_id, self.status = flare, job_id, status
 
@@ -276,14 +276,14 @@ def job_status(job: _jobs.Job) -> _Status:
 
 
 _STATE = {WAITING: "silent", LIVE: "streaming", QUIET: "quiet", UNAVAILABLE: "unavailable", ENDED: "done"}
-_live_views: "dict[tuple, weakref.ref]" = {}
+_live_views: dict[tuple, weakref.ref] = {}
 _views_lock = threading.Lock()
 
 
 class LogView(_Widget):
     """The live per-site log widget of a job: ``flarenb.LogView(job)`` (or ``job.view()``)."""
 
-    def __init__(self, job: "_jobs.Job | str", follow: bool = True, **kwargs):
+    def __init__(self, job: _jobs.Job | str, follow: bool = True, **kwargs):
         if isinstance(job, str):
             job = _jobs.get_job(job)
         self.job = job

@@ -30,7 +30,7 @@ import re
 from ._text import terminal_safe
 from .errors import FlareError
 
-__all__ = ["get_logs", "JobLogs", "LogsInputError", "validate_bound", "DEFAULT_TAIL"]
+__all__ = ["DEFAULT_TAIL", "JobLogs", "LogsInputError", "get_logs", "validate_bound"]
 
 DEFAULT_TAIL = 500  # nvflare's _DEFAULT_JOB_LOG_TAIL_LINES
 

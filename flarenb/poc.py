@@ -298,7 +298,7 @@ def start(
     timeout: float = START_TIMEOUT,
     progress: bool = True,
     port: int | None = None,
-) -> "_session.Flare":
+) -> _session.Flare:
     """Start (or reuse) the local FLARE and make it the current connection.
 
     ``clients=N`` names the sites ``site-1`` .. ``site-N`` (default 2); ``sites=[...]`` names them yourself.
@@ -324,8 +324,8 @@ def start(
         show(f"Local FLARE reused: {len(poc.clients)} clients connected ({', '.join(poc.clients)})")
         return flare
 
-    reprepare = not poc.prepared or (explicit and sorted(poc.clients) != sorted(wanted)) or (
-        port and port not in poc.ports
+    reprepare = (
+        not poc.prepared or (explicit and sorted(poc.clients) != sorted(wanted)) or (port and port not in poc.ports)
     )
     # the folder and the port are checked before anything is prepared: a refused start changes nothing on disk
     if reprepare:
@@ -352,7 +352,7 @@ def start(
     return flare
 
 
-def _connect(poc: Poc, study: str, timeout: float) -> "_session.Flare":
+def _connect(poc: Poc, study: str, timeout: float) -> _session.Flare:
     cur = _session._current
     if cur is not None and cur.poc == poc and cur.study == study:
         return cur

@@ -65,7 +65,7 @@ import time
 
 from .safetext import clean_text
 
-__all__ = ["Line", "SiteStream", "Update", "Receiver", "LEVELS", "TERMINAL_STATES", "format_json_record"]
+__all__ = ["LEVELS", "TERMINAL_STATES", "Line", "Receiver", "SiteStream", "Update", "format_json_record"]
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,7 @@ def line_size(text, ts=None):
     """Approximate memory of one line: its strings plus the object holding them."""
     return sys.getsizeof(text) + (sys.getsizeof(ts) if ts else 0) + _LINE_OVERHEAD
 
+
 # Same timestamp shape as nvflare's job_cli._JOB_LOG_TS_RE, plus the level field of nvflare's
 # "%(asctime)s - %(name)s - %(levelname)s - ..." formats (also the concise/verbose ones).
 _HEAD_RE = re.compile(
@@ -93,7 +94,7 @@ _HEAD_RE = re.compile(
 class Line:
     """One complete log line of one site."""
 
-    __slots__ = ("seq", "text", "level", "ts", "site", "kind", "truncated")
+    __slots__ = ("kind", "level", "seq", "site", "text", "truncated", "ts")
 
     def __init__(self, seq, text, level, ts, site, kind="log", truncated=False):
         self.seq = seq
@@ -505,9 +506,7 @@ class Receiver:
             if self._watchdog is not None:
                 return
             self._watchdog_stop.clear()
-            t = threading.Thread(
-                target=self._watch, args=(period,), name=f"flarenb-watchdog-{self.name}", daemon=True
-            )
+            t = threading.Thread(target=self._watch, args=(period,), name=f"flarenb-watchdog-{self.name}", daemon=True)
             self._watchdog = t
         t.start()
 

@@ -14,9 +14,10 @@ from __future__ import annotations
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from ._quiet import quiet
 from .errors import ConnectError, FlareError, NotConnected, StartupKitError
@@ -195,7 +196,7 @@ class Flare:
                 ) from None
 
     # -- information -------------------------------------------------------------------------------
-    def system_info(self) -> "SystemInfo":
+    def system_info(self) -> SystemInfo:
         """Server status and the connected clients (``check_status server``)."""
         info = self.call(lambda s: s.get_system_info())
         return SystemInfo(
@@ -271,7 +272,7 @@ class SystemInfo:
 
 
 # -- the current connection and closing everything at exit -----------------------------------------
-_live: "weakref.WeakSet[Flare]" = weakref.WeakSet()
+_live: weakref.WeakSet[Flare] = weakref.WeakSet()
 _current: Flare | None = None
 
 

@@ -168,4 +168,3 @@ def install() -> None:
             COMMANDS[name].run = _route(name, COMMANDS[name].run)
     original_list = COMMANDS["list"].run
     COMMANDS["list"].run = lambda ns: _list(ns, original_list)
-

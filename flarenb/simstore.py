@@ -38,7 +38,6 @@ def rows(name: str | None = None, id: str | None = None) -> list[dict]:
     return out
 
 
-
 class Cleaned(list):
     def __str__(self) -> str:
         if not self:

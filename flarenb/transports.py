@@ -42,15 +42,15 @@ import time
 from .logcursor import LogCursor
 
 __all__ = [
-    "LocalTail",
     "AdminPoll",
-    "LogCursor",
     "Composite",
-    "make_transport",
-    "local_job_log_paths",
-    "is_terminal_status",
+    "LocalTail",
+    "LogCursor",
     "describe_problem",
     "is_job_not_found",
+    "is_terminal_status",
+    "local_job_log_paths",
+    "make_transport",
 ]
 
 log = logging.getLogger(__name__)
@@ -93,6 +93,7 @@ def describe_problem(e):
     if names & set(_UNREACHABLE):
         return f"server unreachable: {_one_line(e)}"
     return f"cannot read the logs: {type(e).__name__}: {_one_line(e)}"
+
 
 TERMINAL_PREFIXES = ("FINISHED", "FAILED", "ABORTED", "ABANDONED")
 

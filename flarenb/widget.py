@@ -82,8 +82,7 @@ BUILD_HINT = (
     "`npm --prefix js ci && npm --prefix js run build` (or reinstall with `pip install -e .`)"
 )
 
-_FALLBACK_ESM = (
-    """function render({ el }) {
+_FALLBACK_ESM = """function render({ el }) {
   const p = document.createElement("p");
   p.className = "flarenb-logview-unbuilt";
   p.setAttribute("data-testid", "flarenb-unbuilt");
@@ -91,9 +90,7 @@ _FALLBACK_ESM = (
   el.appendChild(p);
 }
 export default { render };
-"""
-    % json.dumps(BUILD_HINT)
-)
+""" % json.dumps(BUILD_HINT)
 
 
 def _frontend_sources(static_dir: pathlib.Path) -> tuple[str | pathlib.Path, str | pathlib.Path]:
@@ -357,10 +354,7 @@ class LogView(anywidget.AnyWidget):
                 old is not None
                 and old.get("state") == state
                 and old.get("reason") == reason
-                and (
-                    since is None
-                    or (old.get("since") is not None and abs(old["since"] - since) < 2.0)
-                )
+                and (since is None or (old.get("since") is not None and abs(old["since"] - since) < 2.0))
             ):
                 return
             self.site_states = {
@@ -487,9 +481,7 @@ class LogView(anywidget.AnyWidget):
         live run); once following ended, the header with the final status and site states, and the last
         ``tail`` lines of each site."""
         with self._lock:
-            title = f"flarenb job {self.job_name} ({self.job_id})" if self.job_name else (
-                f"flarenb job {self.job_id}"
-            )
+            title = f"flarenb job {self.job_name} ({self.job_id})" if self.job_name else (f"flarenb job {self.job_id}")
             if self.live:
                 header = f"{title} — following live; this snapshot is replaced when the job ends"
                 if self.problem:
@@ -585,9 +577,7 @@ class LogView(anywidget.AnyWidget):
 
     def _start_flusher(self) -> None:
         if self._thread is None and not self._stop.is_set():
-            self._thread = threading.Thread(
-                target=self._run, name=f"flarenb-logview-{self.job_id}", daemon=True
-            )
+            self._thread = threading.Thread(target=self._run, name=f"flarenb-logview-{self.job_id}", daemon=True)
             self._thread.start()
 
     def _run(self) -> None:
@@ -700,7 +690,9 @@ class LogView(anywidget.AnyWidget):
         if content.get("kind") == "download":
             request_id = content.get("request_id")
             threading.Thread(
-                target=self._do_download, args=(request_id,), daemon=True,
+                target=self._do_download,
+                args=(request_id,),
+                daemon=True,
                 name=f"flarenb-download-{self.job_id}",
             ).start()
 

@@ -189,7 +189,7 @@ def stage(files: list[JobFile], dest: Path, edit: Callable[[Path], None] | None 
 def remember(job: StagedJob, name: str, content_hash: str, **record) -> Path:
     """Keep the files flarenb wrote and a manifest of all files in ``jobs/``; then bound the folder."""
     parent = jobs_dir()
-    kept = parent / f"{name}-{content_hash.split(':')[-1][:12]}"
+    kept = parent / f"{name}-{content_hash.rsplit(':', maxsplit=1)[-1][:12]}"
     try:
         if not (kept / MANIFEST).is_file():
             tmp = parent / f".{kept.name}.{uuid.uuid4().hex[:8]}"

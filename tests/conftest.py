@@ -85,7 +85,12 @@ def quickstart_run(flarenb_poc):
         env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
         proc = subprocess.run(
             ["bash", "-euo", "pipefail", "-c", step],
-            cwd=root, env=env, capture_output=True, text=True, timeout=1000, stdin=subprocess.DEVNULL,
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=1000,
+            stdin=subprocess.DEVNULL,
         )
         yield root, proc
     finally:

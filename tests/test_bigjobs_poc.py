@@ -34,13 +34,25 @@ def scratch(tmp_path):
         else:
             child.unlink()
 
+
 CELL = "job = %flare submit {path} --no-follow\njob"
 
 
 def cli_jobs(flare, name: str) -> list[dict]:
     """Jobs named ``name``, counted by NVFlare's own CLI (``nvflare job list``); a failed call is retried."""
-    cmd = [sys.executable, "-m", "nvflare.cli", "--format", "json", "job", "list", "-n", name,
-           "--startup-kit", flare.kit.path]
+    cmd = [
+        sys.executable,
+        "-m",
+        "nvflare.cli",
+        "--format",
+        "json",
+        "job",
+        "list",
+        "-n",
+        name,
+        "--startup-kit",
+        flare.kit.path,
+    ]
     for attempt in range(3):
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, check=False)
         if out.returncode == 0 or attempt == 2:
@@ -60,8 +72,11 @@ def _job_with_model(root: Path, name: str, size: int) -> Path:
     job = export_job(root / name, name=name, rounds=1)
     meta = json.loads((job / "meta.json").read_text())
     # a site that never connects is required: never scheduled (the POC cannot deploy a job this size)
-    meta.update(deploy_map={"app": ["server", "site-1", "site-2", "offline-site"]}, min_clients=3,
-                mandatory_clients=["offline-site"])
+    meta.update(
+        deploy_map={"app": ["server", "site-1", "site-2", "offline-site"]},
+        min_clients=3,
+        mandatory_clients=["offline-site"],
+    )
     (job / "meta.json").write_text(json.dumps(meta, indent=4))
     with open(job / "app" / "custom" / "model.pt", "wb") as f:
         left = size
@@ -111,8 +126,10 @@ def test_a_model_over_the_limit_is_one_job_across_reruns_kernels_and_a_kill(flar
     kernel_tmp = tmp_path / "kernel-tmp"  # the kernels' system temp folder (NVFlare zips the upload there)
     kernel_tmp.mkdir()
     monkeypatch.setenv("TMPDIR", str(kernel_tmp))
-    jobs = {"model-12mib": _job_with_model(tmp_path, "model-12mib", 12 << 20),
-            "model-200mb": _job_with_model(tmp_path, "model-200mb", 200_000_000)}
+    jobs = {
+        "model-12mib": _job_with_model(tmp_path, "model-12mib", 12 << 20),
+        "model-200mb": _job_with_model(tmp_path, "model-200mb", 200_000_000),
+    }
     cells = {name: CELL.format(path=path) for name, path in jobs.items()}
     ids = {}
     k = _setup(tmp_path)

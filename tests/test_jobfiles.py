@@ -122,8 +122,12 @@ def test_links_inside_the_job_ship_what_they_point_to_and_no_link(guard):
     staged = sub.stage(job, guard / "stage" / "job", stream_logs=False, sites=None)
     rels = sorted(p.relative_to(staged).as_posix() for p in staged.rglob("*") if p.is_file())
     assert rels == [
-        "app/config/config_fed_client.json", "app/custom/alias.bin", "app/custom/empty.py",
-        "app/custom/ünï/model.bin", "app/shared/model.bin", "meta.json",
+        "app/config/config_fed_client.json",
+        "app/custom/alias.bin",
+        "app/custom/empty.py",
+        "app/custom/ünï/model.bin",
+        "app/shared/model.bin",
+        "meta.json",
     ]
     assert not [p for p in staged.rglob("*") if p.is_symlink()]
     assert (staged / "app" / "shared" / "model.bin").read_bytes() == (job / "app/custom/ünï/model.bin").read_bytes()

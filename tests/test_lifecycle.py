@@ -90,7 +90,10 @@ def test_meta_stats_log_config_clone_list_abort_download_delete(ip, flarenb_poc,
     assert [r for r, _ in result.metric_per_round("loss")] == [0, 1, 2]
     with pytest.raises(FlareError) as e:
         ip.run_line_magic("flare", f"download {job.id} --output-dir {tmp_path / 'dl'}")
-    assert str(e.value) == f"{tmp_path / 'dl' / job.id} already exists. Pass --force to replace it, or choose another --output-dir"
+    assert (
+        str(e.value)
+        == f"{tmp_path / 'dl' / job.id} already exists. Pass --force to replace it, or choose another --output-dir"
+    )
 
     assert ip.run_line_magic("flare", f"delete {copy.id} --force") == f"deleted job {copy.id}"
     with pytest.raises(FlareError) as e:
@@ -138,8 +141,9 @@ def test_wait_times_out_with_one_line(flarenb_poc, tmp_path):
 
     from flarenb import submission
 
-    job = submission.submit(str(export_job(tmp_path, name="slow", rounds=2, train_args="--sleep 20")), new=True,
-                            flare=flarenb_poc)
+    job = submission.submit(
+        str(export_job(tmp_path, name="slow", rounds=2, train_args="--sleep 20")), new=True, flare=flarenb_poc
+    )
     try:
         with pytest.raises(jobs.JobWaitTimeout) as e:
             jobs.wait(job.id, timeout=1, interval=0.2, flare=flarenb_poc)
@@ -161,8 +165,9 @@ def test_a_process_that_never_closes_its_session_still_exits(flarenb_poc):
     )
     for ending, exit_code in (("", 0), ("raise RuntimeError('boom')\n", 1)):
         t0 = time.monotonic()
-        out = subprocess.run([sys.executable, "-c", code + ending], capture_output=True, text=True, timeout=60,
-                             env=dict(os.environ))
+        out = subprocess.run(
+            [sys.executable, "-c", code + ending], capture_output=True, text=True, timeout=60, env=dict(os.environ)
+        )
         assert out.returncode == exit_code, out.stderr[-2000:]
         assert out.stdout.strip() == "connected"  # and no "Connecting to FLARE ..." chatter
         assert time.monotonic() - t0 < 30

@@ -43,7 +43,9 @@ def texts(rx, site):
 def test_every_site_streams_live_then_ends(flarenb_poc, tmp_path, transport):
     from flarenb import session
 
-    flare = flarenb_poc if transport == "local" else session.Flare(flarenb_poc.kit, study="default")  # no POC: admin API
+    flare = (
+        flarenb_poc if transport == "local" else session.Flare(flarenb_poc.kit, study="default")
+    )  # no POC: admin API
     job = submit_job(flare, tmp_path, f"live-{transport}", rounds=3)
     handle = live.follow_job(job)
     try:
@@ -51,8 +53,7 @@ def test_every_site_streams_live_then_ends(flarenb_poc, tmp_path, transport):
         assert kind == ("LocalTail" if transport == "local" else "RightsAwareSource")
         rx = handle.receiver
         for site in ("site-1", "site-2"):
-            until(lambda: any(f"round 0 on {site}:" in t for t in texts(rx, site)),
-                  what=f"{site}'s first round line")
+            until(lambda: any(f"round 0 on {site}:" in t for t in texts(rx, site)), what=f"{site}'s first round line")
         # the lines arrived while the job was still running
         assert not live.job_status(job)().startswith("FINISHED")
         until(lambda: rx.all_done, timeout=180, what="every stream to end")
@@ -84,7 +85,10 @@ def test_widget_follows_the_job_and_a_second_view_shares_the_follower(flarenb_po
         for site in ("server", "site-1", "site-2"):
             st = other.site_states.get(site) or {}
             assert st.get("state") == "done" or st == {
-                "state": "unavailable", "reason": "a newer view of this job follows it", "since": None}, (site, st)
+                "state": "unavailable",
+                "reason": "a newer view of this job follows it",
+                "since": None,
+            }, (site, st)
         until(lambda: all(second.lines(s) for s in ("server", "site-1", "site-2")), what="lines in every lane")
         until(lambda: second.status.startswith("FINISHED"), timeout=180, what="the final status")
         assert second.status == "FINISHED:COMPLETED"
@@ -96,7 +100,8 @@ def test_widget_follows_the_job_and_a_second_view_shares_the_follower(flarenb_po
             assert [line.text for line in view.lines("site-1")] == [line.text for line in second.lines("site-1")]
             # the elapsed time is the job's duration (start + NVFlare's duration), not the time since submit
             assert view.duration and view.end_ts - view.start_ts == pytest.approx(
-                _duration_seconds(view.duration), abs=0.01)
+                _duration_seconds(view.duration), abs=0.01
+            )
         snap = second._repr_mimebundle_()
         plain = (snap[0] if isinstance(snap, tuple) else snap)["text/plain"]
         assert "===== server =====" in plain and "===== site-1 =====" in plain and "===== site-2 =====" in plain

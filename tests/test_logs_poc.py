@@ -20,7 +20,10 @@ def cli(flare, job_id: str, *args: str, json_mode: bool = False) -> str:
     fmt = ["--format", "json"] if json_mode else []
     out = subprocess.run(
         [sys.executable, "-m", "nvflare.cli", *fmt, "job", "logs", job_id, *args, "--startup-kit", flare.kit.path],
-        capture_output=True, text=True, timeout=120, env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ),
     )
     assert out.returncode == 0, out.stdout + out.stderr
     return out.stdout
@@ -36,7 +39,7 @@ def ours(ip, job_id: str) -> str:
 
 def theirs(flare, job_id: str) -> str:
     out = cli(flare, job_id, "--site", "all", "--tail", "20")
-    return out[out.index("===== "):]  # drop the CLI's own "Connecting to FLARE ..." chatter
+    return out[out.index("===== ") :]  # drop the CLI's own "Connecting to FLARE ..." chatter
 
 
 def agree(ip, flare, job_id: str, attempts: int = 8) -> str:
@@ -66,10 +69,12 @@ def blocks(text: str) -> dict:
 
 def test_logs_match_the_cli_during_and_after_the_run(ip, flarenb_poc, tmp_path):
     from conftest import export_job
+
     from flarenb.jobs import is_terminal
 
-    job = sub.submit(str(export_job(tmp_path, name="logs-oracle", rounds=3, train_args="--sleep 6")),
-                     new=True, flare=flarenb_poc)
+    job = sub.submit(
+        str(export_job(tmp_path, name="logs-oracle", rounds=3, train_args="--sleep 6")), new=True, flare=flarenb_poc
+    )
     deadline = time.monotonic() + 120
     while "round 0 on site-1:" not in flarenb_poc.call(lambda s: s.get_job_logs(job.id, "site-1"))["logs"].get(
         "site-1", ""

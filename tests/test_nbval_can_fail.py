@@ -27,9 +27,25 @@ def notebook(path: Path, cells: list[tuple[str, str]]) -> Path:
 
 def nbval(path: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=", "--nbval",
-         "--nbval-sanitize-with", SANITIZE_FILE, str(path)],
-        capture_output=True, text=True, timeout=300, cwd=path.parent, env=dict(os.environ),
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-o",
+            "addopts=",
+            "--nbval",
+            "--nbval-sanitize-with",
+            SANITIZE_FILE,
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=path.parent,
+        env=dict(os.environ),
     )
 
 
@@ -37,20 +53,29 @@ JOB = 'print("job 8631cadf-c779-47a9-8fa3-66b6ceb4e14a: FINISHED:COMPLETED at 20
 
 
 def test_masked_parts_may_differ(tmp_path):
-    nb = notebook(tmp_path / "ok.ipynb", [
-        (JOB, "job 00000000-1111-2222-3333-444444444444: FINISHED:COMPLETED at 2020-01-01T00:00:00+00:00\n"),
-        ('print("│ 2026-11-22 15:32:55,611 - FedAvg - INFO - round 2 of 3")', "│ anything at all\n"),
-    ])
+    nb = notebook(
+        tmp_path / "ok.ipynb",
+        [
+            (JOB, "job 00000000-1111-2222-3333-444444444444: FINISHED:COMPLETED at 2020-01-01T00:00:00+00:00\n"),
+            ('print("│ 2026-11-22 15:32:55,611 - FedAvg - INFO - round 2 of 3")', "│ anything at all\n"),
+        ],
+    )
     result = nbval(nb)
     assert result.returncode == 0, result.stdout[-3000:]
     assert "2 passed" in result.stdout
 
 
 def test_a_stored_output_that_no_longer_matches_fails(tmp_path):
-    nb = notebook(tmp_path / "stale.ipynb", [
-        (JOB, "job 00000000-1111-2222-3333-444444444444: FINISHED:ABORTED at 2020-01-01T00:00:00+00:00\n"),
-        ("%load_ext flarenb\n%flare help", "Usage: %flare COMMAND [flags]\n\nCommands:\n  submit  an old summary\n"),
-    ])
+    nb = notebook(
+        tmp_path / "stale.ipynb",
+        [
+            (JOB, "job 00000000-1111-2222-3333-444444444444: FINISHED:ABORTED at 2020-01-01T00:00:00+00:00\n"),
+            (
+                "%load_ext flarenb\n%flare help",
+                "Usage: %flare COMMAND [flags]\n\nCommands:\n  submit  an old summary\n",
+            ),
+        ],
+    )
     result = nbval(nb)
     assert result.returncode == 1, result.stdout[-3000:]
     assert "2 failed" in result.stdout

@@ -115,6 +115,7 @@ def test_the_process_tree_is_found_by_its_mark_even_in_another_session():
     code = "import subprocess,os,sys,time;subprocess.Popen(['sleep','60'],start_new_session=True);time.sleep(60)"
     parent = subprocess.Popen([sys.executable, "-c", code], env=env, start_new_session=True)
     try:
+
         def both():
             pids = simprocs.processes("sim-feedfacecafe")
             return pids if len(pids) == 2 else None
@@ -265,8 +266,10 @@ def test_abort_stops_the_whole_tree_and_keeps_the_logs(background, ip, guarded_r
     from flarenb import simstore
 
     s = background["long"]
-    _until(lambda: s.site_log("site-1").exists() and "round 0 on site-1" in s.site_log("site-1").read_text(),
-           what="the first round on site-1")
+    _until(
+        lambda: s.site_log("site-1").exists() and "round 0 on site-1" in s.site_log("site-1").read_text(),
+        what="the first round on site-1",
+    )
     pids = simprocs.processes(s.id, s.state["pid"])
     assert len(pids) >= 3, pids  # runner, simulator (+ its server), client workers
 

@@ -63,7 +63,10 @@ def test_saved_notebook_and_html_export_hold_the_static_snapshot(flarenb_poc, tm
     # As JupyterLab saves by default ("Save Widget State Automatically" is off): no widget state in the file, so
     # whatever a reader sees later comes from the outputs' own static bundle. (nbclient stores it by default.)
     client = NotebookClient(
-        nb, timeout=300, kernel_name="python3", store_widget_state=False,
+        nb,
+        timeout=300,
+        kernel_name="python3",
+        store_widget_state=False,
         resources={"metadata": {"path": str(tmp_path)}},
     )
     client.execute()

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import CLIENT
+
 from flarenb import submission as sub
 from flarenb.errors import FlareError
 
@@ -71,15 +71,21 @@ class _NoUpload:
 
 def test_bad_input_is_refused_before_anything_is_uploaded(tmp_path, job_dir):
     cases = [
-        (dict(target=str(job_dir), submit_token="has space"),
-         "Invalid submit token 'has space': it must be 1-128 characters of letters, digits, '.', '_', ':' or '-'. "
-         "Example: --submit-token my-experiment-1"),
-        (dict(target=str(tmp_path / "missing")),
-         f"Job folder {tmp_path / 'missing'} does not exist. Pass a job folder (with meta.json) or the name of a "
-         "variable holding a Recipe or FedJob"),
-        (dict(target=str(tmp_path)),
-         f"{tmp_path} is not an NVFlare job folder (no meta.json). Export your job first "
-         "(recipe.export(job_dir=...)) or pass the Recipe/FedJob variable itself"),
+        (
+            dict(target=str(job_dir), submit_token="has space"),
+            "Invalid submit token 'has space': it must be 1-128 characters of letters, digits, '.', '_', ':' or '-'. "
+            "Example: --submit-token my-experiment-1",
+        ),
+        (
+            dict(target=str(tmp_path / "missing")),
+            f"Job folder {tmp_path / 'missing'} does not exist. Pass a job folder (with meta.json) or the name of a "
+            "variable holding a Recipe or FedJob",
+        ),
+        (
+            dict(target=str(tmp_path)),
+            f"{tmp_path} is not an NVFlare job folder (no meta.json). Export your job first "
+            "(recipe.export(job_dir=...)) or pass the Recipe/FedJob variable itself",
+        ),
         (dict(target=42), "Cannot submit a int. Pass a job folder, an NVFlare Recipe or a FedJob"),
     ]
     for kwargs, message in cases:
@@ -116,9 +122,23 @@ def test_cell_scope_prefers_the_cell_id_then_the_source(monkeypatch):
 def cli_jobs(flare, name: str) -> list[dict]:
     """Jobs named ``name``, counted by NVFlare's own CLI (``nvflare job list``), not by flarenb."""
     out = subprocess.run(
-        [sys.executable, "-m", "nvflare.cli", "--format", "json", "job", "list", "-n", name,
-         "--startup-kit", flare.kit.path],
-        capture_output=True, text=True, timeout=120, env=dict(os.environ),
+        [
+            sys.executable,
+            "-m",
+            "nvflare.cli",
+            "--format",
+            "json",
+            "job",
+            "list",
+            "-n",
+            name,
+            "--startup-kit",
+            flare.kit.path,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ),
     )
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout.strip().splitlines()[-1])

@@ -357,7 +357,12 @@ def test_adminpoll_terminal_status_final_poll_unavailable_bytes_and_backoff():
     rx = Receiver(fmt="text", on_done=lambda site, s: done.append((site, s.state, s.reason)))
     t = [0.0]
     poll = AdminPoll(
-        rx, server.fetch, status=lambda: status[0], min_interval=0.3, max_interval=1.0, final_grace=2.0,
+        rx,
+        server.fetch,
+        status=lambda: status[0],
+        min_interval=0.3,
+        max_interval=1.0,
+        final_grace=2.0,
         clock=lambda: t[0],
     )
     server.write("server", b"one\ntwo, partial")

@@ -59,9 +59,7 @@ class FakeComm:
 
     def updates(self, key: str) -> list:
         return [
-            d["state"][key]
-            for _, d in self.messages()
-            if d.get("method") == "update" and key in d.get("state", {})
+            d["state"][key] for _, d in self.messages() if d.get("method") == "update" and key in d.get("state", {})
         ]
 
     def from_frontend(self, content: dict) -> None:
@@ -266,7 +264,9 @@ def test_a_finished_job_viewed_later_shows_its_duration_not_the_time_since_submi
     view, _ = make(views, fake_comm, "job-6b")
     # what live.LogView passes for a job that ran 11 s and ended minutes before the view was opened
     view.set_status(
-        "FINISHED:COMPLETED", submit_time="2024-05-01T12:00:00+00:00", start_time="2024-05-01T12:00:01+00:00",
+        "FINISHED:COMPLETED",
+        submit_time="2024-05-01T12:00:00+00:00",
+        start_time="2024-05-01T12:00:01+00:00",
         duration="0:00:11.250000",
     )
     assert view.start_ts == 1714564801.0
@@ -278,8 +278,15 @@ def test_a_finished_job_viewed_later_shows_its_duration_not_the_time_since_submi
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("0:00:09.334051", 9.334051), ("1 day, 2:03:04", 93784.0), ("3 days, 0:00:01.5", 259201.5), ("N/A", None),
-     ("", None), (None, None), (7, 7.0)],
+    [
+        ("0:00:09.334051", 9.334051),
+        ("1 day, 2:03:04", 93784.0),
+        ("3 days, 0:00:01.5", 259201.5),
+        ("N/A", None),
+        ("", None),
+        (None, None),
+        (7, 7.0),
+    ],
 )
 def test_duration_seconds_reads_nvflares_timedelta_text(text, seconds):
     from flarenb.widget import _duration_seconds

@@ -150,11 +150,12 @@ def widget_bundle() -> Path:
             pytrace=False,
         )
     for args in (["ci"], ["run", "build"]):
-        proc = subprocess.run([npm, "--prefix", str(REPO / "js"), *args], capture_output=True, text=True,
-                              timeout=600)
+        proc = subprocess.run([npm, "--prefix", str(REPO / "js"), *args], capture_output=True, text=True, timeout=600)
         if proc.returncode != 0:
-            pytest.fail(f"`npm --prefix js {' '.join(args)}` failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}",
-                        pytrace=False)
+            pytest.fail(
+                f"`npm --prefix js {' '.join(args)}` failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}",
+                pytrace=False,
+            )
     if not WIDGET_JS.is_file():
         pytest.fail(f"the npm build did not produce {WIDGET_JS.relative_to(REPO)}", pytrace=False)
     return WIDGET_JS

@@ -46,6 +46,7 @@ from playwright.sync_api import Locator, Page, expect
 __all__ = [
     "CHROMIUM",
     "CHROMIUM_ARGS",
+    "UIS",
     "LabServer",
     "cell",
     "cell_output",
@@ -62,7 +63,6 @@ __all__ = [
     "run_all",
     "run_cell",
     "start_lab_server",
-    "UIS",
     "wait_kernel_idle",
     "write_notebook",
 ]
@@ -296,13 +296,24 @@ def start_lab_server(
     log = open(log_path, "wb")  # noqa: SIM115 - the child keeps the descriptor
     started = time.monotonic()
     proc = subprocess.Popen(
-        cmd, env=env, cwd=str(root), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+        cmd,
+        env=env,
+        cwd=str(root),
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     log.close()
     server = LabServer(
-        url=f"http://127.0.0.1:{port}", token=token, root_dir=root, home=home, env=env, log_path=log_path,
-        proc=proc, _tmp=tmp,
+        url=f"http://127.0.0.1:{port}",
+        token=token,
+        root_dir=root,
+        home=home,
+        env=env,
+        log_path=log_path,
+        proc=proc,
+        _tmp=tmp,
     )
     deadline = started + timeout
     try:
@@ -346,8 +357,7 @@ def write_notebook(
             nb_cells.append({"cell_type": "markdown", "id": cid, "metadata": {}, "source": src[4:]})
         else:
             nb_cells.append(
-                {"cell_type": "code", "id": cid, "metadata": {}, "source": src, "outputs": [],
-                 "execution_count": None}
+                {"cell_type": "code", "id": cid, "metadata": {}, "source": src, "outputs": [], "execution_count": None}
             )
     nb = {
         "cells": nb_cells,
@@ -437,7 +447,11 @@ UIS = ("lab", "notebook")
 
 
 def open_notebook(
-    page: Page, lab_server: LabServer, name: str, timeout: float = KERNEL_TIMEOUT, reset: bool = True,
+    page: Page,
+    lab_server: LabServer,
+    name: str,
+    timeout: float = KERNEL_TIMEOUT,
+    reset: bool = True,
     ui: str = "lab",
 ) -> None:
     """Open ``name`` (relative to the server's root) in JupyterLab (``ui="lab"``) or Notebook 7
@@ -450,8 +464,9 @@ def open_notebook(
         raise ValueError(f"ui must be one of {UIS}, not {ui!r}")
     ms = timeout * 1000
     if ui == "notebook":
-        page.goto(f"{lab_server.url}/notebooks/{name}?token={lab_server.token}", wait_until="domcontentloaded",
-                  timeout=ms)
+        page.goto(
+            f"{lab_server.url}/notebooks/{name}?token={lab_server.token}", wait_until="domcontentloaded", timeout=ms
+        )
         page.wait_for_function("() => !!(window.jupyterapp && window.jupyterapp.shell)", timeout=ms, polling=100)
         assert page.evaluate("() => window.jupyterapp.name") == "Jupyter Notebook", "not Notebook 7"
     else:
@@ -467,7 +482,9 @@ def open_notebook(
                 const w = window.jupyterapp.shell.currentWidget;
                 return !!(w && w.context && w.context.path === path);
             }""",
-            arg=name, timeout=ms, polling=100,
+            arg=name,
+            timeout=ms,
+            polling=100,
         )
     wait_kernel_idle(page, timeout)
 
@@ -501,8 +518,10 @@ def execute_command(
     while True:
         remaining = max(1.0, deadline - time.monotonic()) * 1000
         page.wait_for_function(
-            "(key) => window[key].done || !!document.querySelector('.jp-Dialog')", arg=key,
-            timeout=remaining, polling=100,
+            "(key) => window[key].done || !!document.querySelector('.jp-Dialog')",
+            arg=key,
+            timeout=remaining,
+            polling=100,
         )
         state = page.evaluate("(key) => window[key]", key)
         if state["done"]:

@@ -92,8 +92,11 @@ def test_failing_site_tutorial_run_all_ends_every_view(flarenb_poc, lab_server, 
     current = view.locator('[data-testid="flarenb-line"][aria-current="true"]')
     expect(current).to_have_count(1)
     expect(current).to_have_attribute("data-site", "site-2")
-    expect(view.get_by_test_id("flarenb-lane-site-2").get_by_test_id("flarenb-line").filter(
-        has_text="RuntimeError: site-2 cannot read its data")).not_to_have_count(0)
+    expect(
+        view.get_by_test_id("flarenb-lane-site-2")
+        .get_by_test_id("flarenb-line")
+        .filter(has_text="RuntimeError: site-2 cannot read its data")
+    ).not_to_have_count(0)
 
     # "All sites" is ordered by time: its rows' times never go back — a site's own order is kept, so a line whose
     # clock stepped back (seen: 32.330 then 32.328 in the server's log) counts as its predecessor's time — and the

@@ -122,9 +122,7 @@ def test_live_logview_of_a_real_job(flarenb_poc, lab_server, page, widget_bundle
     expect(tab2).to_have_attribute("aria-selected", "true")
     expect(tab1).to_have_attribute("aria-selected", "false")
     lane2 = view.get_by_test_id("flarenb-lane-site-2")
-    expect(lane2.get_by_test_id("flarenb-line").filter(has_text="round 0 on site-2:")).to_be_visible(
-        timeout=TIMEOUT_MS
-    )
+    expect(lane2.get_by_test_id("flarenb-line").filter(has_text="round 0 on site-2:")).to_be_visible(timeout=TIMEOUT_MS)
     expect(lane2.locator('[data-testid="flarenb-line"]:not([data-site="site-2"])')).to_have_count(0)
     assert _reading(view)["status"] == "RUNNING", "lanes were switched after the job ended: make the job longer"
     expect(busy).to_have_text(re.compile(r"\[\*\]"))  # the kernel was busy all along
@@ -135,8 +133,9 @@ def test_live_logview_of_a_real_job(flarenb_poc, lab_server, page, widget_bundle
     expect(status).to_have_text("FINISHED:COMPLETED", timeout=JOB_END_MS)
     expect(view).to_have_attribute("data-status", "completed")
     for site in SITES:
-        expect(view.get_by_test_id(f"flarenb-site-state-{site}")).to_have_attribute("data-state", "done",
-                                                                                    timeout=TIMEOUT_MS)
+        expect(view.get_by_test_id(f"flarenb-site-state-{site}")).to_have_attribute(
+            "data-state", "done", timeout=TIMEOUT_MS
+        )
     expect(busy).to_have_text(re.compile(r"^\s*\[\d+\]:\s*$"), timeout=JOB_END_MS)
     waited = lab.cell_output(page, 3)
     expect(waited).to_contain_text("WAITED", timeout=TIMEOUT_MS)
