@@ -60,6 +60,7 @@ from typing import Any, NamedTuple
 import anywidget
 import traitlets as t
 
+from ._text import terminal_safe
 from .history import DEFAULT_HISTORY_BYTES, History
 from .outbox import MSG_OVERHEAD, Outbox, build_snapshot
 from .safetext import (
@@ -105,7 +106,6 @@ _ESM, _CSS = _frontend_sources(_STATIC)
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _LEVEL_ALIASES = {"WARN": "WARNING", "FATAL": "CRITICAL", "EXCEPTION": "ERROR"}
-_ANSI_RE = re.compile(r"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
 _FINISHED_PREFIX = "FINISHED"
 MAX_TS_CHARS = 64  # a line's timestamp field
 MAX_SITE_CHARS = 128  # a site name
@@ -121,10 +121,6 @@ class LogLine(NamedTuple):
     text: str
     level: str | None = None
     ts: str | None = None
-
-
-def _strip_ansi(text: str) -> str:
-    return _ANSI_RE.sub("", text)
 
 
 def _norm_level(level: object) -> str | None:
@@ -469,7 +465,7 @@ class LogView(anywidget.AnyWidget):
 
     # ------------------------------------------------------------------ static snapshot
     def snapshot_text(self, tail: int = 20) -> str:
-        """Header line + the last ``tail`` lines of each site, ANSI codes stripped."""
+        """Header line + the last ``tail`` lines of each site, escape sequences and control characters neutralised."""
         return "\n".join(self._snapshot_parts(tail)[0]) + "\n"
 
     #: Prefix of every log line in the static snapshot (lets an nbval sanitizer mask log text, which a real
@@ -479,7 +475,8 @@ class LogView(anywidget.AnyWidget):
     def _snapshot_parts(self, tail: int) -> tuple[list[str], str, list[tuple[str, list[str]]]]:
         """The static snapshot: while following, the title only (what is on screen then is a moment of a
         live run); once following ended, the header with the final status and site states, and the last
-        ``tail`` lines of each site."""
+        ``tail`` lines of each site. Remote text (names, states, lines) passes :func:`terminal_safe`."""
+        tail = max(0, int(tail))
         with self._lock:
             title = f"flarenb job {self.job_name} ({self.job_id})" if self.job_name else (f"flarenb job {self.job_id}")
             if self.live:
@@ -506,13 +503,15 @@ class LogView(anywidget.AnyWidget):
             for site in self.sites:
                 hist = self._history.get(site, ())
                 n = min(tail, len(hist))
-                lines = [_strip_ansi(hist[i].text) for i in range(len(hist) - n, len(hist))]
+                lines = [terminal_safe(hist[i].text) for i in range(len(hist) - n, len(hist))]
                 older = self._counts.get(site, 0) - len(lines)
                 dropped = self._hist.dropped.get(site, 0)
                 if older > 0:
                     note = f" ({dropped} dropped from history: download for the complete log)" if dropped else ""
                     lines.insert(0, f"… {older} earlier lines{note}")
                 blocks.append((site, [self.LINE_PREFIX + x for x in lines] or ["(no lines)"]))
+        header = terminal_safe(header)
+        blocks = [(terminal_safe(site), lines) for site, lines in blocks]
         out = [header]
         for site, lines in blocks:
             out.append(f"===== {site} =====")

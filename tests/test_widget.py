@@ -499,3 +499,21 @@ def test_a_bulk_of_lines_reaches_the_browser_whole_even_with_a_snapshot_due(fake
             seen.append(row[0])
     assert gaps == 0 and seen == list(range(1, 401))
     assert [r[0] for r in view.snapshot["server"]] == [396, 397, 398, 399, 400]  # the final snapshot
+
+
+def test_the_text_snapshot_cannot_drive_a_terminal(fake_comm, views):
+    """A remote site's escape sequences (OSC 52 sets the clipboard, CSI moves the cursor) and control characters
+    never reach a saved notebook's text/plain output, nor ``snapshot_text``; a negative tail shows no lines."""
+    view, _ = make(views, fake_comm, "job-9", sites=["server", "site\x1b[2J-1"])
+    view.append("server", ["ok \x1b]52;c;ZXZpbA==\x07copied", "\x1b[31mred\x1b[0m\rhidden\x00"])
+    view.append("site\x1b[2J-1", ["plain"])
+    view.close_follow("FINISHED:COMPLETED")
+    for text in (view.snapshot_text(), view._repr_mimebundle_()[0]["text/plain"]):
+        assert "\x1b" not in text and "\x00" not in text and "\r" not in text
+        assert "│ ok copied" in text and "│ red␍hidden␀" in text and "===== site-1 =====" in text
+    assert view.snapshot_text(tail=-8).splitlines()[1:] == [
+        "===== server =====",
+        "│ … 2 earlier lines",
+        "===== site-1 =====",
+        "│ … 1 earlier lines",
+    ]
