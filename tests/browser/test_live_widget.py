@@ -136,6 +136,8 @@ def test_live_logview_of_a_real_job(flarenb_poc, lab_server, page, widget_bundle
         expect(view.get_by_test_id(f"flarenb-site-state-{site}")).to_have_attribute(
             "data-state", "done", timeout=TIMEOUT_MS
         )
+    # a healthy job logs no ERROR on any site (flarenb's log receiver included): no "first error" link anywhere
+    expect(view.locator('[data-testid^="flarenb-first-error-"]')).to_have_count(0)
     expect(busy).to_have_text(re.compile(r"^\s*\[\d+\]:\s*$"), timeout=JOB_END_MS)
     waited = lab.cell_output(page, 3)
     expect(waited).to_contain_text("WAITED", timeout=TIMEOUT_MS)
