@@ -220,7 +220,7 @@ class JobList(list):
             return "No jobs."
         rows = [list(self.COLUMNS), *self._cells()]
         widths = [max(len(r[i]) for r in rows) for i in range(len(self.COLUMNS))]
-        return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+        return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
 
     def _repr_pretty_(self, p, cycle):
         p.text(str(self))

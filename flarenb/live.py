@@ -117,7 +117,7 @@ def follow_job(job: _jobs.Job, **receiver_kw) -> _follower.FollowerHandle:
             return flare.call(lambda s: s.get_job_logs(job.id, target=target, **kw))
         merged: dict = {"logs": {}, "unavailable": {}}
         for site in per_site:
-            reply = flare.call(lambda s: s.get_job_logs(job.id, target=site, **kw))
+            reply = flare.call(lambda s, site=site: s.get_job_logs(job.id, target=site, **kw))
             merged["logs"].update(reply.get("logs") or {})
             merged["unavailable"].update(reply.get("unavailable") or {})
         return merged

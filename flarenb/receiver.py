@@ -525,8 +525,8 @@ class Receiver:
 
 
 def _detect_fmt(parts):
-    for p in parts:
-        p = p.strip()
+    for part in parts:
+        p = part.strip()
         if p:
             if p[0] == "{":
                 try:
@@ -559,6 +559,6 @@ def _json_lines(parts, s, cap):
             for i, t in enumerate(text.split("\n")):
                 out.append(Line(0, t[:cap], s.level, (ts and str(ts)) if i == 0 else None, site, "log", len(t) > cap))
         elif p.strip():
-            p = clean_text(p)
-            out.append(Line(0, p[:cap], s.level, None, site, "log", len(p) > cap))
+            clean = clean_text(p)
+            out.append(Line(0, clean[:cap], s.level, None, site, "log", len(clean) > cap))
     return out

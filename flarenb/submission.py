@@ -316,8 +316,6 @@ def _submit_once(f, staged: workarea.StagedJob, token: str, job_name: str, conte
                 continue
             if existing:
                 return _job_from_row(f, existing, token, reattached=False)
-        except A.AuthorizationError as e:
-            raise not_allowed(f, e) from None
     raise connection_failed(last_error)
 
 
