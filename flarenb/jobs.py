@@ -79,7 +79,7 @@ def _errors(job_id: str | None, flare: _session.Flare):
         raise FlareError(f"The FLARE server could not do it: {_line(e)}", "Try again; see %flare info") from None
 
 
-def _line(e: BaseException) -> str:
+def _line(e: BaseException | None) -> str:
     text = " ".join(str(e).split())
     return text or type(e).__name__
 
