@@ -12,7 +12,8 @@ One POC, one run. Each repeat, in this order:
 3. ``nvflare job submit -j <folder> --startup-kit <kit>`` as a subprocess (no token: the CLI's default).
 
 The job asks for more clients than the POC has, so it is never scheduled (NVFlare 2.9's POC cannot deploy a job
-this size to its clients anyway); every job is aborted and deleted after its measurement. Prints medians and ratios; writes ``bench/results/bigjob_submit-*.json``.
+this size to its clients anyway); every job is aborted and deleted after its measurement. Prints medians and
+ratios; writes ``bench/results/bigjob_submit-*.json``.
 """
 
 from __future__ import annotations

@@ -186,9 +186,12 @@ def main(argv=None) -> int:
             deadline = time.monotonic() + args.rounds * (args.duration + 30) + 90
             status = ""
             while time.monotonic() < deadline:
-                if args.cli_from_round >= 0 and not start_cli.is_set():
-                    if args.cli_from_round in recs["LocalTail"].first_round_seen:
-                        start_cli.set()
+                if (
+                    args.cli_from_round >= 0
+                    and not start_cli.is_set()
+                    and args.cli_from_round in recs["LocalTail"].first_round_seen
+                ):
+                    start_cli.set()
                 status = str(f.call(lambda s: s.get_job_meta(job.id)).get("status"))
                 if common.terminal(status):
                     break

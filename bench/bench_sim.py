@@ -137,7 +137,7 @@ def main() -> None:
             out["sim_cell_return"].append(time.perf_counter() - t0)
             (new,) = [s for s in simstore.all_simulations() if s.id not in before]
             clients = [new.site_log(c) for c in new.clients]
-            out["sim_first_client"].append(first_line_at(lambda: clients, t0, 180, CLIENT_MARK))
+            out["sim_first_client"].append(first_line_at(lambda clients=clients: clients, t0, 180, CLIENT_MARK))
             new.wait(timeout=300)
 
             # 1b. recipe.execute(SimEnv) in a captured subprocess
@@ -198,7 +198,7 @@ def main() -> None:
                 assert r["status"] == "ok", r["error"]
                 job_id = Kernel.text(r).strip().splitlines()[-1]
                 logs = [bp.poc.job_log(c, job_id) for c in bp.poc.clients]
-                out["poc_first_client"].append(first_line_at(lambda: logs, t0, 180, CLIENT_MARK))
+                out["poc_first_client"].append(first_line_at(lambda logs=logs: logs, t0, 180, CLIENT_MARK))
                 common.wait_status(bp.flare, job_id, common.terminal, 300)
                 print(f"POC run {i + 1}: first client line {out['poc_first_client'][-1]:.2f} s", flush=True)
     finally:

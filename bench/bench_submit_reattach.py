@@ -126,7 +126,9 @@ def main(argv=None) -> int:
                 bp.kit_path,
             ]
             dt, p = timed(
-                lambda: subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
+                lambda cmd=cmd: subprocess.run(
+                    cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120
+                )
             )
             m = re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", p.stdout + p.stderr)
             if p.returncode != 0 or not m:

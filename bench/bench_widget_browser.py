@@ -121,7 +121,8 @@ FRAMES_JS = """() => {
 
 DOM_JS = """(root) => {
     const bySite = {};
-    for (const l of root.querySelectorAll('[data-testid="flarenb-line"]')) bySite[l.dataset.site] = (bySite[l.dataset.site] || 0) + 1;
+    for (const l of root.querySelectorAll('[data-testid="flarenb-line"]'))
+        bySite[l.dataset.site] = (bySite[l.dataset.site] || 0) + 1;
     const gaps = root.querySelectorAll('[data-testid="flarenb-gap"]').length;
     const notice = root.querySelector('[data-testid="flarenb-evicted-notice"]');
     return { bySite, gaps, notice: notice && !notice.hidden ? notice.textContent : null,
@@ -217,7 +218,7 @@ def _pct(xs: list[float], p: float) -> float:
     if not xs:
         return float("nan")
     xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+    return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))]
 
 
 def _frames(page, phase: str) -> dict:
@@ -439,14 +440,17 @@ def table(r: dict) -> str:
     end = r["dom_after_drain"]
     lines += [
         "",
-        f"idle frame ms median {fi['median_ms']:.1f} (p95 {fi['p95_ms']:.1f}); following at end: {r['following_at_end']}",
+        f"idle frame ms median {fi['median_ms']:.1f} (p95 {fi['p95_ms']:.1f}); "
+        f"following at end: {r['following_at_end']}",
         f"baseline: page main thread busy {r['baseline_busy_after_s']}s after the flood ended",
-        f"lines held per site (All sites lane, after drain): {end['bySite']} + {end['gaps']} gap markers; DOM nodes {end['nodes']}",
+        f"lines held per site (All sites lane, after drain): {end['bySite']} + {end['gaps']} gap markers; "
+        f"DOM nodes {end['nodes']}",
         f"per-site lanes: {r['lanes_held']}",
         f"evicted notice: {end['notice']!r}",
         f"kernel: line_counts {r['kernel_widget']['line_counts']} skipped {r['kernel_widget']['skipped']}",
         f"widget comm msgs by method: {w['by_method']}",
-        f"iopub rate warnings seen by the browser: {len(r['iopub_rate_warnings'])}; in the server log: {len(r['server_log_rate_lines'])}",
+        f"iopub rate warnings seen by the browser: {len(r['iopub_rate_warnings'])}; "
+        f"in the server log: {len(r['server_log_rate_lines'])}",
     ]
     return "\n".join(lines)
 

@@ -229,7 +229,10 @@ def fmt(x, unit: str = "s", digits: int = 3) -> str:
 def table(headers: list[str], rows: list[list], title: str | None = None) -> str:
     cells = [[str(c) for c in r] for r in rows]
     widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
-    line = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
+
+    def line(r: list[str]) -> str:
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+
     out = [title] if title else []
     out += [line(headers), "  ".join("-" * w for w in widths), *map(line, cells)]
     return "\n".join(out)

@@ -23,7 +23,7 @@ from typing import Any
 from .dllogs import download_refused, downloaded
 from .receiver import UNAVAILABLE
 from .rights import is_refusal, right_of, rights_of
-from .transports import _Threaded, is_terminal_status
+from .transports import STOP_JOIN_TIMEOUT, _Threaded, is_terminal_status
 
 NEEDS_GET_JOB_LOG = "live logs need the get_job_log right: this site's lines come from the job's download when it ends"
 DOWNLOAD_ATTEMPTS = 5
@@ -68,7 +68,7 @@ class RightsAwareSource(_Threaded):
         receiver.site("server")  # never an empty view
 
     # the inner transport shares liveness and the finish request
-    @property  # type: ignore[override]
+    @property
     def alive(self):
         return getattr(self.inner, "alive", None)
 
@@ -189,9 +189,9 @@ class RightsAwareSource(_Threaded):
             self.receiver.end(site, reason)
         self.finished = True
 
-    def stop(self) -> None:
-        super().stop()
-        self.inner.stop()
+    def stop(self, timeout: float = STOP_JOIN_TIMEOUT) -> None:
+        super().stop(timeout)
+        self.inner.stop(timeout)
 
 
 def rights_aware(receiver: Any, inner: Any, flare: Any, job_id: str, status: Callable[[], str]) -> RightsAwareSource:

@@ -267,7 +267,7 @@ class SiteLogFiles(list):
     def __str__(self) -> str:
         rows = [
             f"wrote {path}" + (f" (INCOMPLETE: {self.incomplete[site]})" if site in self.incomplete else "")
-            for site, path in zip(self.sites, self)
+            for site, path in zip(self.sites, self, strict=False)  # a bare SiteLogFiles(paths) has no sites
         ]
         return terminal_safe("\n".join(rows))
 

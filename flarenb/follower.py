@@ -23,37 +23,39 @@ shutdown, tests).
 """
 
 import threading
+from collections.abc import Callable, Hashable
+from typing import Any
 
-from .receiver import ENDED, Receiver
+from .receiver import ENDED, Receiver, Update
 
 __all__ = ["Follower", "FollowerHandle", "active_followers", "follow", "stop_all"]
 
 _lock = threading.Lock()
-_registry = {}
+_registry: dict[Hashable, "Follower"] = {}
 
 
 class Follower:
     """A running receiver + transport for one job (use through :func:`follow`)."""
 
-    def __init__(self, key, job_id, receiver, transport):
+    def __init__(self, key: Hashable, job_id: str, receiver: Receiver, transport: Any) -> None:
         self.key, self.job_id = key, job_id
         self.receiver, self.transport = receiver, transport
         self.refs = 0
         self.stopped = False
 
     @property
-    def reusable(self):
+    def reusable(self) -> bool:
         if self.stopped:
             return False
         if not self.receiver.all_done:
             return True
         return all(self.receiver.site(s).state == ENDED for s in self.receiver.sites())
 
-    def _start(self):
+    def _start(self) -> None:
         self.receiver.start_watchdog()
         self.transport.start()
 
-    def _stop(self):
+    def _stop(self) -> None:
         self.stopped = True
         if threading.current_thread().name.startswith("flarenb-"):
             # called from a subscriber/done callback on one of our own threads, which may hold
@@ -62,7 +64,7 @@ class Follower:
         else:
             self._stop_now()
 
-    def _stop_now(self):
+    def _stop_now(self) -> None:
         self.transport.stop()
         self.receiver.stop()
 
@@ -70,30 +72,30 @@ class Follower:
 class FollowerHandle:
     """One consumer's share of a :class:`Follower`."""
 
-    def __init__(self, follower):
+    def __init__(self, follower: Follower) -> None:
         self._follower = follower
-        self._unsubs = []
+        self._unsubs: list[Callable[[], None]] = []
         self.released = False
 
     @property
-    def receiver(self):
+    def receiver(self) -> Receiver:
         return self._follower.receiver
 
     @property
-    def transport(self):
+    def transport(self) -> Any:
         return self._follower.transport
 
     @property
-    def job_id(self):
+    def job_id(self) -> str:
         return self._follower.job_id
 
-    def subscribe(self, cb, replay=True):
+    def subscribe(self, cb: Callable[[Update], object], replay: bool = True) -> Callable[[], None]:
         """``receiver.subscribe`` that is undone by ``release()``; returns the unsubscribe function."""
         unsub = self._follower.receiver.subscribe(cb, replay=replay)
         self._unsubs.append(unsub)
         return unsub
 
-    def release(self):
+    def release(self) -> None:
         """Drop this consumer; the last one stops the follower (threads joined)."""
         with _lock:
             if self.released:
@@ -110,17 +112,19 @@ class FollowerHandle:
         if last:
             f._stop()
 
-    def __enter__(self):
+    def __enter__(self) -> "FollowerHandle":
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.release()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<FollowerHandle job={self.job_id} released={self.released}>"
 
 
-def follow(job_id, transport_factory, key=None, **receiver_kw):
+def follow(
+    job_id: str, transport_factory: Callable[[Receiver], Any], key: Hashable | None = None, **receiver_kw: Any
+) -> FollowerHandle:
     """Get a handle on the (shared) follower of ``job_id``; see the module docstring."""
     key = job_id if key is None else key
     with _lock:
@@ -141,13 +145,13 @@ def follow(job_id, transport_factory, key=None, **receiver_kw):
     return FollowerHandle(f)
 
 
-def active_followers():
+def active_followers() -> dict[Hashable, int]:
     """``{key: number of handles}`` of the followers currently registered."""
     with _lock:
         return {k: f.refs for k, f in _registry.items()}
 
 
-def stop_all():
+def stop_all() -> None:
     """Stop every follower (their handles become inert)."""
     with _lock:
         fs = list(_registry.values())

@@ -79,7 +79,7 @@ def _errors(job_id: str | None, flare: _session.Flare):
         raise FlareError(f"The FLARE server could not do it: {_line(e)}", "Try again; see %flare info") from None
 
 
-def _line(e: BaseException) -> str:
+def _line(e: BaseException | None) -> str:
     text = " ".join(str(e).split())
     return text or type(e).__name__
 
@@ -220,7 +220,7 @@ class JobList(list):
             return "No jobs."
         rows = [list(self.COLUMNS), *self._cells()]
         widths = [max(len(r[i]) for r in rows) for i in range(len(self.COLUMNS))]
-        return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+        return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
 
     def _repr_pretty_(self, p, cycle):
         p.text(str(self))

@@ -22,6 +22,7 @@ import os
 import threading
 import time
 import weakref
+from collections.abc import Callable
 
 from . import follower as _follower
 from . import jobs as _jobs
@@ -111,13 +112,17 @@ def follow_job(job: _jobs.Job, **receiver_kw) -> _follower.FollowerHandle:
         except Exception:
             per_site = []
 
-    def fetch(target, log_file_name=None):
+    def fetch(target: str, log_file_name: str | None = None) -> dict:
         kw = {"log_file_name": log_file_name} if log_file_name else {}
         if target != "all" or not per_site:
             return flare.call(lambda s: s.get_job_logs(job.id, target=target, **kw))
+
+        def ask(site: str) -> dict:
+            return flare.call(lambda s: s.get_job_logs(job.id, target=site, **kw))
+
         merged: dict = {"logs": {}, "unavailable": {}}
         for site in per_site:
-            reply = flare.call(lambda s: s.get_job_logs(job.id, target=site, **kw))
+            reply = ask(site)
             merged["logs"].update(reply.get("logs") or {})
             merged["unavailable"].update(reply.get("unavailable") or {})
         return merged
@@ -176,7 +181,7 @@ class _Liveness:
 
     TTL = 1.0
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._seen: set[str] = set()
         self._running: set[str] = set()
         self._at = 0.0
@@ -292,10 +297,10 @@ class LogView(_Widget):
         sites = ["server", *(poc.clients if poc is not None else [])]
         super().__init__(job.id, job_name=job.name, sites=sites, **kwargs)
         self._origin = _display_origin()
-        self._handle = None
-        self._unsubscribe = None
+        self._handle: _follower.FollowerHandle | None = None
+        self._unsubscribe: Callable[[], None] | None = None
         # not _thread/_stop: those are the base widget's flusher thread and its stop event
-        self._watch_thread = None
+        self._watch_thread: threading.Thread | None = None
         self._watch_stop = threading.Event()
         self._wiring = threading.Lock()  # guards _handle/_unsubscribe against detach() racing the watch thread
         self._transport_problem = False

@@ -39,7 +39,7 @@ class LogCursor:
     feed in order; ``final=True`` also returns the partial last line.
     """
 
-    def __init__(self, fingerprint=65536):
+    def __init__(self, fingerprint: int = 65536) -> None:
         self.fp_size = fingerprint
         self.needles = [n for n in (fingerprint // 16, fingerprint // 256) if n >= 64]
         self.consumed = 0
@@ -47,7 +47,7 @@ class LogCursor:
         self.fp = ""
         self.partial = ""  # text after the last newline of the last reply (not consumed)
 
-    def _locate(self, body):
+    def _locate(self, body: str) -> tuple[int, int]:
         """(where the new text starts in ``body`` or -1, lines possibly missing before it)."""
         fp = self.fp
         idx = body.rfind(fp)
@@ -73,17 +73,17 @@ class LogCursor:
         return -1, 0
 
     @staticmethod
-    def _repeats(body, needle, idx):
+    def _repeats(body: str, needle: str, idx: int) -> int:
         """Lines between the first and the last occurrence of ``needle`` (0 when it occurs once)."""
         first = body.find(needle)
         if first >= idx:
             return 0
         return body.count("\n", first + len(needle), idx + len(needle))
 
-    def take(self, text, final=False):
+    def take(self, text: str, final: bool = False) -> list[tuple[str, str]]:
         m = _TRUNC_RE.match(text)
         body = text[m.end() :] if m else text
-        out = []
+        out: list[tuple[str, str]] = []
         if not m and self.abs_known:
             # a character still being written was decoded as U+FFFD at the end of the last reply
             partial = self.partial.rstrip("\ufffd")
@@ -109,7 +109,7 @@ class LogCursor:
             if self.consumed or self.fp or self.partial:
                 out.append(("marker", "[flarenb] … the log was restarted or replaced; showing the new log …"))
             start, self.abs_known, self.consumed, self.fp = 0, True, 0, ""
-        elif start < 0:
+        elif start < 0 and m is not None:  # (always true here: the branch above took start < 0 without m)
             nl = body.find("\n")
             start = nl + 1 if nl >= 0 else len(body)
             what = "some lines" if (self.consumed or self.fp or self.partial) else "older lines"

@@ -26,6 +26,8 @@ connection errors) propagate unchanged.
 import html
 import inspect
 import re
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from ._text import terminal_safe
 from .errors import FlareError
@@ -39,11 +41,11 @@ class LogsInputError(FlareError, ValueError):
     """Invalid ``%flare logs`` / ``job.logs()`` input; ``str(e)`` is one line with the fix."""
 
 
-def _one_line(text):
+def _one_line(text: object) -> str:
     return re.sub(r"\s+", " ", str(text)).strip()
 
 
-def validate_bound(name, value, example):
+def validate_bound(name: str, value: Any, example: str) -> int | None:
     """``value`` as a non-negative int (None stays None), else LogsInputError."""
     if value is None:
         return None
@@ -63,13 +65,14 @@ def validate_bound(name, value, example):
     return value
 
 
-def _job_cli():
+def _job_cli() -> Any:
     from nvflare.tool.job import job_cli
 
     return job_cli
 
 
-def _call_fetch(fetch, target, log_file_name):
+def _call_fetch(fetch: Callable[..., dict], target: str, log_file_name: str) -> tuple[dict, bool]:
+    params: Mapping[str, inspect.Parameter]
     try:
         params = inspect.signature(fetch).parameters
     except (TypeError, ValueError):
@@ -80,7 +83,14 @@ def _call_fetch(fetch, target, log_file_name):
     return fetch(target), False
 
 
-def check_flags(job_id, site="server", tail=None, since=None, max_bytes=None, fmt="text"):
+def check_flags(
+    job_id: str,
+    site: Any = "server",
+    tail: Any = None,
+    since: Any = None,
+    max_bytes: Any = None,
+    fmt: str = "text",
+) -> tuple[str, int | None, Any, int | None]:
     """The flags of :func:`get_logs`, validated before anything is asked of a server: ``(site, tail, since_ts,
     max_bytes)``, or a one-line :class:`LogsInputError`."""
     if fmt not in ("text", "json"):
@@ -107,7 +117,15 @@ def check_flags(job_id, site="server", tail=None, since=None, max_bytes=None, fm
     return site, tail, since_ts, max_bytes
 
 
-def get_logs(fetch, job_id, site="server", tail=None, since=None, max_bytes=None, fmt="text"):
+def get_logs(
+    fetch: Callable[..., dict],
+    job_id: str,
+    site: Any = "server",
+    tail: Any = None,
+    since: Any = None,
+    max_bytes: Any = None,
+    fmt: str = "text",
+) -> "dict[str, Any] | JobLogs":
     """One snapshot of ``job_id``'s logs with the ``nvflare job logs`` semantics (module doc)."""
     site, tail, since_ts, max_bytes = check_flags(job_id, site, tail, since, max_bytes, fmt)
     cli = _job_cli()
@@ -155,7 +173,7 @@ class JobLogs:
     CLI JSON ``data`` dict; ``.logs`` / ``.unavailable`` / ``.sites`` / ``.filters`` its parts.
     """
 
-    def __init__(self, data):
+    def __init__(self, data: dict[str, Any]) -> None:
         self.data = data
         self.job_id = data["job_id"]
         self.target = data["target"]
@@ -165,26 +183,26 @@ class JobLogs:
         self.filters = data["filters"]
         self.logs_truncated = data["logs_truncated"]
         #: one line saying where the logs came from when not from the server's log API (e.g. the job's download)
-        self.source = None
+        self.source: str | None = None
 
-    def site_order(self):
+    def site_order(self) -> list[str]:
         names = list(self.logs)
         if "server" in names:
             names.remove("server")
             names.insert(0, "server")
         return names
 
-    def __getitem__(self, site):
+    def __getitem__(self, site: str) -> str:
         return self.logs[site]
 
-    def text(self):
+    def text(self) -> str:
         """The CLI's human output, with terminal escape sequences and control characters neutralised."""
         return str(self)
 
-    def __str__(self):
+    def __str__(self) -> str:
         return terminal_safe(self._plain())
 
-    def _plain(self):
+    def _plain(self) -> str:
         out = [f"({self.source})\n"] if self.source else []
         if self.target != "all" and self.target in self.logs and len(self.logs) == 1 and not self.unavailable:
             return "".join(out) + _block_text(self.logs[self.target])
@@ -200,13 +218,13 @@ class JobLogs:
             out.extend(f"{name}: {self.unavailable[name]}\n" for name in sorted(self.unavailable))
         return "".join(out)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return str(self)
 
-    def _repr_pretty_(self, p, cycle):
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         p.text(str(self))
 
-    def _repr_html_(self):
+    def _repr_html_(self) -> str:
         esc = html.escape
         parts = ['<div class="flarenb-logs">']
         if self.source:
@@ -230,7 +248,7 @@ class JobLogs:
         return "".join(parts)
 
 
-def _block_text(text):
+def _block_text(text: str) -> str:
     if not text:
         return "(no log content)\n"
     return text if text.endswith("\n") else text + "\n"

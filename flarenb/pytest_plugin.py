@@ -142,9 +142,12 @@ SANITIZE_FILE = str(Path(__file__).with_name("nbval_sanitize.cfg"))
 def pytest_configure(config):
     # With --flarenb-poc, nbval masks job ids, tokens, timestamps, durations, paths and snapshot log text
     # with flarenb's sanitizer unless you give your own (--nbval-sanitize-with).
-    if config.getoption("--flarenb-poc") and hasattr(config.option, "nbval_sanitize_with"):
-        if config.option.nbval_sanitize_with is None:
-            config.option.nbval_sanitize_with = SANITIZE_FILE
+    if (
+        config.getoption("--flarenb-poc")
+        and hasattr(config.option, "nbval_sanitize_with")
+        and config.option.nbval_sanitize_with is None
+    ):
+        config.option.nbval_sanitize_with = SANITIZE_FILE
 
 
 @pytest.fixture(scope="session")

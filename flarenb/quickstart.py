@@ -71,7 +71,7 @@ def _client_class() -> type:
     from nbclient.exceptions import CellExecutionComplete
     from nbclient.util import ensure_async
 
-    class _Client(NotebookClient):  # type: ignore[misc, valid-type]
+    class _Client(NotebookClient):
         """nbclient, reporting every message to a Progress and applying, as JupyterLab does, what a cell's
         background threads send after the cell returned: a live view's final state and its display updates
         (nbclient alone drops them, so the saved notebook would keep "following live")."""

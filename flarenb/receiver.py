@@ -62,6 +62,8 @@ import re
 import sys
 import threading
 import time
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from .safetext import clean_text
 
@@ -78,7 +80,7 @@ MAX_TS_CHARS = 64
 _LINE_OVERHEAD = 120  # bytes: a Line object with its slots, beyond its strings
 
 
-def line_size(text, ts=None):
+def line_size(text: str, ts: str | None = None) -> int:
     """Approximate memory of one line: its strings plus the object holding them."""
     return sys.getsizeof(text) + (sys.getsizeof(ts) if ts else 0) + _LINE_OVERHEAD
 
@@ -96,7 +98,16 @@ class Line:
 
     __slots__ = ("kind", "level", "seq", "site", "text", "truncated", "ts")
 
-    def __init__(self, seq, text, level, ts, site, kind="log", truncated=False):
+    def __init__(
+        self,
+        seq: int,
+        text: str,
+        level: str | None,
+        ts: str | None,
+        site: str,
+        kind: str = "log",
+        truncated: bool = False,
+    ) -> None:
         self.seq = seq
         self.text = text
         self.level = level
@@ -105,20 +116,25 @@ class Line:
         self.kind = kind
         self.truncated = truncated
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Line({self.site}#{self.seq} {self.level} {self.text!r}{' truncated' if self.truncated else ''})"
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         return isinstance(other, Line) and all(getattr(self, a) == getattr(other, a) for a in Line.__slots__)
 
-    __hash__ = None
+    __hash__ = None  # type: ignore[assignment]  # lines are mutable (seq is renumbered): unhashable
 
 
-Update = collections.namedtuple("Update", "site lines state reason")
-Update.__doc__ = "A batch of new lines (possibly empty) and the site's state after it."
+class Update(NamedTuple):
+    """A batch of new lines (possibly empty) and the site's state after it."""
+
+    site: str
+    lines: list[Line]
+    state: str
+    reason: str | None
 
 
-def format_json_record(record):
+def format_json_record(record: dict[str, Any]) -> str:
     """Render one nvflare log.json record like a log.txt line (same as ``nvflare job logs``)."""
     asctime = record.get("asctime") or record.get("timestamp") or record.get("time") or ""
     name = record.get("name") or record.get("fullName") or ""
@@ -132,34 +148,34 @@ def format_json_record(record):
 class SiteStream:
     """State of one site's stream. Read attributes freely; mutate only through the Receiver."""
 
-    def __init__(self, site, max_lines, fmt, now):
+    def __init__(self, site: str, max_lines: int, fmt: str, now: float) -> None:
         self.site = site
-        self.lines = collections.deque()
+        self.lines: collections.deque[Line] = collections.deque()
         self.max_lines = max_lines
         self.nbytes = 0  # memory of ``lines`` (see line_size)
         self.total = 0  # lines ever produced (== seq of the last line)
         self.pending = ""  # the partial line not yet terminated by a newline
         self.state = WAITING
-        self.reason = None  # why unavailable / why closed
+        self.reason: str | None = None  # why unavailable / why closed
         self.fmt = fmt  # "text" | "json" | "auto"
         self.bytes_in = 0
         self.late_bytes = 0  # data rejected because the stream was already closed
-        self.last_data = None
+        self.last_data: float | None = None
         self.last_alive = now
-        self.level = None  # level of the last timestamped line
+        self.level: str | None = None  # level of the last timestamped line
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
         self._skipping = False  # inside an over-long line, dropping chars up to its newline
 
     @property
-    def dropped(self):
+    def dropped(self) -> int:
         """Number of lines that left memory (oldest first)."""
         return self.total - len(self.lines)
 
     @property
-    def done(self):
+    def done(self) -> bool:
         return self.state in TERMINAL_STATES
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"SiteStream({self.site!r}, state={self.state!r}, lines={self.total}, dropped={self.dropped})"
 
 
@@ -168,22 +184,22 @@ class Receiver:
 
     def __init__(
         self,
-        max_lines=10_000,
-        max_line_chars=65_536,
-        max_bytes=32 * 1024 * 1024,
-        quiet_after=10.0,
-        idle_timeout=60.0,
-        on_done=None,
-        fmt="auto",
-        clock=time.monotonic,
-        name="",
-    ):
+        max_lines: int = 10_000,
+        max_line_chars: int = 65_536,
+        max_bytes: int = 32 * 1024 * 1024,
+        quiet_after: float = 10.0,
+        idle_timeout: float | None = 60.0,
+        on_done: Callable[[str, SiteStream], object] | None = None,
+        fmt: str = "auto",
+        clock: Callable[[], float] = time.monotonic,
+        name: str = "",
+    ) -> None:
         self.max_lines = max_lines
         self.max_line_chars = max_line_chars
         self.max_bytes = max_bytes
         self.nbytes = 0  # memory of every site's lines
-        self.problem = None  # the transport's current problem (str), None when it works
-        self.problem_since = None
+        self.problem: str | None = None  # the transport's current problem (str), None when it works
+        self.problem_since: float | None = None
         self.quiet_after = quiet_after
         self.idle_timeout = idle_timeout  # None or 0 disables the idle timeout
         self.fmt = fmt
@@ -191,13 +207,13 @@ class Receiver:
         self._on_done = on_done
         self._clock = clock
         self._lock = threading.RLock()
-        self._sites = {}
-        self._subs = []
-        self._watchdog = None
+        self._sites: dict[str, SiteStream] = {}
+        self._subs: list[Callable[[Update], object]] = []
+        self._watchdog: threading.Thread | None = None
         self._watchdog_stop = threading.Event()
 
     # ----------------------------------------------------------------- queries
-    def site(self, site):
+    def site(self, site: str) -> SiteStream:
         """The SiteStream for ``site``, created (state "waiting") if new."""
         site = clean_text(str(site))
         with self._lock:
@@ -207,25 +223,25 @@ class Receiver:
                 self._emit(s, [])
             return s
 
-    def sites(self):
+    def sites(self) -> list[str]:
         """Site names, "server" first then in order of appearance."""
         with self._lock:
             names = list(self._sites)
         return sorted(names, key=lambda n: n != "server")
 
-    def lines(self, site):
+    def lines(self, site: str) -> list[Line]:
         """A list copy of the lines of ``site`` still in memory."""
         with self._lock:
             s = self._sites.get(clean_text(str(site)))
             return list(s.lines) if s else []
 
     @property
-    def all_done(self):
+    def all_done(self) -> bool:
         with self._lock:
             return bool(self._sites) and all(s.done for s in self._sites.values())
 
     # ------------------------------------------------------------ subscribers
-    def subscribe(self, cb, replay=True):
+    def subscribe(self, cb: Callable[[Update], object], replay: bool = True) -> Callable[[], None]:
         """Register ``cb(update)``; returns a function that unsubscribes it."""
         with self._lock:
             if replay:
@@ -234,25 +250,25 @@ class Receiver:
                     self._call(cb, Update(name, list(s.lines), s.state, s.reason))
             self._subs.append(cb)
 
-        def unsubscribe():
+        def unsubscribe() -> None:
             with self._lock:
                 if cb in self._subs:
                     self._subs.remove(cb)
 
         return unsubscribe
 
-    def _call(self, cb, update):
+    def _call(self, cb: Callable[[Update], object], update: Update) -> None:
         try:
             cb(update)
         except Exception:  # a consumer's bug must not stop the transport
             log.exception("flarenb log subscriber failed")
 
-    def _emit(self, s, new_lines):
+    def _emit(self, s: SiteStream, new_lines: list[Line]) -> None:
         for cb in list(self._subs):
             self._call(cb, Update(s.site, new_lines, s.state, s.reason))
 
     # ---------------------------------------------------------------- ingest
-    def feed(self, site, data, fmt=None):
+    def feed(self, site: str, data: bytes | bytearray | memoryview | str, fmt: str | None = None) -> int:
         """Add a chunk (bytes or str) of ``site``'s log. Returns the number of new lines."""
         if not data:
             self.heartbeat(site)
@@ -278,7 +294,7 @@ class Receiver:
                 self._emit(s, new)
             return len(new)
 
-    def _split(self, s, text):
+    def _split(self, s: SiteStream, text: str) -> list[Line]:
         if s.pending:
             text = s.pending + text
         parts = text.split("\n")
@@ -306,12 +322,12 @@ class Receiver:
                 return self._store(s, _json_lines(parts, s, self.max_line_chars))
         return self._store(s, self._text_lines(s, parts, cap))
 
-    def _text_lines(self, s, parts, cap):
+    def _text_lines(self, s: SiteStream, parts: list[str], cap: int) -> list[Line]:
         match = _HEAD_RE.match
         site = s.site
         seq = s.total
         level = s.level
-        out = []
+        out: list[Line] = []
         append = out.append
         long_lines = max(map(len, parts)) > cap
         for t in parts:
@@ -329,7 +345,7 @@ class Receiver:
         s.level = level
         return out
 
-    def _store(self, s, new):
+    def _store(self, s: SiteStream, new: list[Line]) -> list[Line]:
         if new and new[0].seq != s.total + 1:  # json path builds lines without seq numbers
             seq = s.total
             for ln in new:
@@ -339,7 +355,7 @@ class Receiver:
         self._keep(s, new)
         return new
 
-    def _keep(self, s, new):
+    def _keep(self, s: SiteStream, new: list[Line]) -> None:
         """Add ``new`` to ``s.lines`` within ``max_lines`` per site and ``max_bytes`` overall."""
         added = 0
         for ln in new:
@@ -356,7 +372,7 @@ class Receiver:
         if self.max_bytes and self.nbytes > self.max_bytes:
             self._shed(self.nbytes - self.max_bytes)
 
-    def _shed(self, excess):
+    def _shed(self, excess: int) -> None:
         """Drop the oldest lines of the sites holding the most memory until ``excess`` bytes are freed."""
         while excess > 0:
             biggest = max(self._sites.values(), key=lambda x: x.nbytes)
@@ -372,7 +388,7 @@ class Receiver:
                 goal -= size
                 excess -= size
 
-    def heartbeat(self, site):
+    def heartbeat(self, site: str) -> None:
         """The sender of ``site`` is alive (nothing new). Resets the idle clock."""
         with self._lock:
             s = self.site(site)
@@ -380,7 +396,7 @@ class Receiver:
                 return
             s.last_alive = self._clock()
 
-    def marker(self, site, text):
+    def marker(self, site: str, text: str) -> None:
         """Insert a visible ``[flarenb] ...`` marker line (after flushing the partial line)."""
         with self._lock:
             s = self.site(site)
@@ -392,7 +408,7 @@ class Receiver:
             self._keep(s, [ln])
             self._emit(s, new + [ln])
 
-    def flush(self, site):
+    def flush(self, site: str) -> None:
         """Emit the partial line as a complete line and reset the decoder (new file / source)."""
         with self._lock:
             s = self.site(site)
@@ -400,7 +416,7 @@ class Receiver:
             if new:
                 self._emit(s, new)
 
-    def _flush(self, s):
+    def _flush(self, s: SiteStream) -> list[Line]:
         tail = s._decoder.decode(b"", final=True)
         s._decoder.reset()
         skipping, s._skipping = s._skipping, False
@@ -414,7 +430,7 @@ class Receiver:
             return []
         return self._split(s, text + "\n")
 
-    def set_unavailable(self, site, reason):
+    def set_unavailable(self, site: str, reason: str | None) -> None:
         """Mark ``site`` unavailable with ``reason`` (not terminal; data makes it available)."""
         with self._lock:
             s = self.site(site)
@@ -424,7 +440,7 @@ class Receiver:
             s.last_alive = self._clock()
             self._emit(s, [])
 
-    def clear_unavailable(self, site):
+    def clear_unavailable(self, site: str) -> None:
         """Undo ``set_unavailable`` (the cause went away): "waiting" if nothing came yet, else "quiet"."""
         with self._lock:
             s = self.site(site)
@@ -434,7 +450,7 @@ class Receiver:
             s.last_alive = self._clock()
             self._emit(s, [])
 
-    def set_problem(self, reason):
+    def set_problem(self, reason: object) -> None:
         """The transport cannot reach the source (``reason``, one line) or works again (``None``)."""
         reason = None if reason is None else clean_text(str(reason))
         with self._lock:
@@ -451,23 +467,23 @@ class Receiver:
             self.problem = reason
 
     # ------------------------------------------------------------------ close
-    def end(self, site, reason=None):
+    def end(self, site: str, reason: str | None = None) -> None:
         """End of stream for ``site``: flush the partial line, state "ended", fire on_done once."""
         self._close(site, ENDED, reason)
 
-    def stop(self, reason="stopped by the user"):
+    def stop(self, reason: str | None = "stopped by the user") -> None:
         """Close every open stream with state "stopped" (on_done fires for each) and the watchdog."""
         self.stop_watchdog()
         with self._lock:
             for name in list(self._sites):
                 self._close(name, STOPPED, reason)
 
-    def end_all(self, reason=None):
+    def end_all(self, reason: str | None = None) -> None:
         with self._lock:
             for name in list(self._sites):
                 self._close(name, ENDED, reason)
 
-    def _close(self, site, state, reason):
+    def _close(self, site: str, state: str, reason: str | None) -> None:
         with self._lock:
             s = self.site(site)
             if s.done:  # exactly once, whatever thread got here first
@@ -484,7 +500,7 @@ class Receiver:
                     log.exception("flarenb log done callback failed")
 
     # --------------------------------------------------------------- liveness
-    def tick(self, now=None):
+    def tick(self, now: float | None = None) -> None:
         """Apply the quiet and idle-timeout rules at time ``now`` (default: the clock)."""
         with self._lock:
             now = self._clock() if now is None else now
@@ -494,11 +510,11 @@ class Receiver:
                 if self.idle_timeout and self.problem is None and now - s.last_alive >= self.idle_timeout:
                     idle = now - s.last_alive
                     self._close(s.site, TIMED_OUT, f"no data or heartbeat for {idle:.1f}s (sender vanished?)")
-                elif s.state == LIVE and now - s.last_data >= self.quiet_after:
+                elif s.state == LIVE and s.last_data is not None and now - s.last_data >= self.quiet_after:
                     s.state = QUIET
                     self._emit(s, [])
 
-    def start_watchdog(self, period=None):
+    def start_watchdog(self, period: float | None = None) -> None:
         """Run ``tick()`` every ``period`` s on a daemon thread until ``stop_watchdog()``."""
         if period is None:
             period = max(0.05, min(1.0, (self.idle_timeout or 3.0) / 3, self.quiet_after / 3))
@@ -510,13 +526,13 @@ class Receiver:
             self._watchdog = t
         t.start()
 
-    def _watch(self, period):
+    def _watch(self, period: float) -> None:
         while not self._watchdog_stop.wait(period):
             self.tick()
             if self.all_done:
                 return
 
-    def stop_watchdog(self):
+    def stop_watchdog(self) -> None:
         with self._lock:
             t, self._watchdog = self._watchdog, None
         self._watchdog_stop.set()
@@ -524,9 +540,9 @@ class Receiver:
             t.join(5.0)  # bounded: tick() only waits for the receiver's lock
 
 
-def _detect_fmt(parts):
-    for p in parts:
-        p = p.strip()
+def _detect_fmt(parts: list[str]) -> str:
+    for part in parts:
+        p = part.strip()
         if p:
             if p[0] == "{":
                 try:
@@ -538,7 +554,7 @@ def _detect_fmt(parts):
     return "auto"
 
 
-def _json_lines(parts, s, cap):
+def _json_lines(parts: list[str], s: SiteStream, cap: int) -> list[Line]:
     """log.json records -> Lines rendered as text (a multi-line message gives several lines)."""
     out = []
     site = s.site
@@ -559,6 +575,6 @@ def _json_lines(parts, s, cap):
             for i, t in enumerate(text.split("\n")):
                 out.append(Line(0, t[:cap], s.level, (ts and str(ts)) if i == 0 else None, site, "log", len(t) > cap))
         elif p.strip():
-            p = clean_text(p)
-            out.append(Line(0, p[:cap], s.level, None, site, "log", len(p) > cap))
+            clean = clean_text(p)
+            out.append(Line(0, clean[:cap], s.level, None, site, "log", len(clean) > cap))
     return out

@@ -330,9 +330,9 @@ def for_command(study: str | None = None, startup_kit: str | None = None, kit_id
             return cur
         kit, base_poc, timeout = cur.kit, cur.poc, cur.timeout
     study = study or DEFAULT_STUDY
-    cur = _current
-    if cur is not None and cur.kit.path == kit.path and cur.study == study:
-        return cur
+    kept = _current
+    if kept is not None and kept.kit.path == kit.path and kept.study == study:
+        return kept
     key = (kit.path, study)
     if key not in _others:
         _others[key] = Flare(kit, study=study, timeout=timeout, poc=base_poc)

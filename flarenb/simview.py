@@ -66,6 +66,12 @@ _views_lock = threading.Lock()
 class SimView(_live.LogView):
     """``sim.view()``: the live widget of a simulation (one lane per site)."""
 
+    # A SimView is a LogView over a Simulation, not a Job, and reads its status with SimStatus, not live._Status:
+    # duck-typed, so the base class's annotations do not hold here. (SimStatus lacks the ``problem``/``not_found``
+    # attributes and the ``fresh`` argument that inherited LogView methods use.)
+    job: Simulation  # type: ignore[assignment]
+    _status: SimStatus  # type: ignore[assignment]
+
     def __init__(self, sim: Simulation, follow: bool = True, **kwargs):
         self.job = sim
         _Widget.__init__(self, sim.id, job_name=sim.name, sites=sim.sites, **kwargs)

@@ -122,7 +122,7 @@ def cell_scope() -> str:
     except ImportError:
         ip = None
     kernel = getattr(ip, "kernel", None)
-    parent = {}
+    parent: dict = {}
     if kernel is not None:
         try:
             parent = kernel.get_parent("shell") or {}
@@ -189,7 +189,7 @@ def submit(
         staged = stage_job(source, work / "stage" / job_name, stream_logs, sites)
         digest = staged.content_hash()
         derived = submit_token is None
-        if derived:
+        if submit_token is None:
             if scope is None:
                 scope = f"name:{name}" if name else (cell_scope() or f"job:{job_name}")
             submit_token = derive_token(scope, digest, uuid.uuid4().hex if new else "")
@@ -316,8 +316,6 @@ def _submit_once(f, staged: workarea.StagedJob, token: str, job_name: str, conte
                 continue
             if existing:
                 return _job_from_row(f, existing, token, reattached=False)
-        except A.AuthorizationError as e:
-            raise not_allowed(f, e) from None
     raise connection_failed(last_error)
 
 

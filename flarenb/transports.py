@@ -38,8 +38,11 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable, Collection, Iterable, Mapping
+from typing import Any, TypeVar
 
 from .logcursor import LogCursor
+from .receiver import Receiver
 
 __all__ = [
     "AdminPoll",
@@ -59,31 +62,36 @@ STOP_JOIN_TIMEOUT = 2.0  # seconds: stop() never blocks longer on a thread stuck
 _UNREACHABLE = ("NoConnection", "SessionClosed", "ConnectError", "ConnectionError", "TimeoutError")
 _REFUSED = ("AuthenticationError", "AuthorizationError", "PermissionError")
 
+_T = TypeVar("_T", bound="_Threaded")
+StrPath = str | os.PathLike[str]
+#: ``alive(site)``: whether the site's sending process still runs (None: unknown)
+AliveCheck = Callable[[str], bool | None]
 
-def _chain(e):
+
+def _chain(e: BaseException | None) -> list[BaseException]:
     """``e`` and the exceptions it was raised from or during (``raise ... from None`` keeps ``__context__``)."""
-    seen = []
+    seen: list[BaseException] = []
     while e is not None and e not in seen and len(seen) < 8:
         seen.append(e)
         e = e.__cause__ or e.__context__
     return seen
 
 
-def _names(e):
+def _names(e: BaseException) -> set[str]:
     return {cls.__name__ for x in _chain(e) for cls in type(x).__mro__}
 
 
-def is_job_not_found(e):
+def is_job_not_found(e: BaseException) -> bool:
     """True when ``e`` (or what it wraps) is NVFlare's ``JobNotFound``: the job was deleted or never existed."""
     return "JobNotFound" in _names(e)
 
 
-def _one_line(e, limit=300):
+def _one_line(e: object, limit: int = 300) -> str:
     text = " ".join(str(e).split()) or type(e).__name__
     return text if len(text) <= limit else text[:limit] + " …"
 
 
-def describe_problem(e):
+def describe_problem(e: BaseException) -> str:
     """One line for the user saying why the logs cannot be read now."""
     names = _names(e)
     if "JobNotFound" in names:
@@ -98,7 +106,7 @@ def describe_problem(e):
 TERMINAL_PREFIXES = ("FINISHED", "FAILED", "ABORTED", "ABANDONED")
 
 
-def is_terminal_status(status):
+def is_terminal_status(status: object) -> bool:
     """True for a status of a job that has ended ('FINISHED:COMPLETED', 'FINISHED:ABORTED', 'FAILED', ...)."""
     return isinstance(status, str) and status.upper().startswith(TERMINAL_PREFIXES)
 
@@ -107,39 +115,39 @@ class _Threaded:
     kind = "transport"
     #: ``alive(site) -> bool | None``: whether the site's sending process still runs (None: unknown). A site
     #: known to be gone gets no heartbeat, so the receiver turns it quiet, then closes it at the idle timeout.
-    alive = None
+    alive: AliveCheck | None = None
 
-    def __init__(self, receiver, name):
+    def __init__(self, receiver: Receiver, name: str) -> None:
         self.receiver = receiver
         self.name = name
         self.finished = False
         self.bytes_read = 0
         self.errors = 0
-        self.last_error = None
+        self.last_error: BaseException | None = None
         self._stop = threading.Event()
-        self._thread = None
+        self._thread: threading.Thread | None = None
         self._finish_requested = False
-        self._logged = None  # the last problem logged (each distinct one is logged once)
-        self._poll_problem = None  # the problem of the current poll, if any
+        self._logged: str | None = None  # the last problem logged (each distinct one is logged once)
+        self._poll_problem: str | None = None  # the problem of the current poll, if any
 
-    def start(self):
+    def start(self: _T) -> _T:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name=f"flarenb-{self.kind}-{self.name}", daemon=True)
             self._thread.start()
         return self
 
-    def stop(self, timeout=STOP_JOIN_TIMEOUT):
+    def stop(self, timeout: float = STOP_JOIN_TIMEOUT) -> None:
         """Stop the thread; wait at most ``timeout`` s (a thread inside a slow admin call exits after it)."""
         self._stop.set()
         t = self._thread
         if t is not None and t is not threading.current_thread():
             t.join(timeout)
 
-    def finish(self):
+    def finish(self) -> None:
         """The job ended: drain what is left, then end the streams (on the transport's thread)."""
         self._finish_requested = True
 
-    def _failed(self, e):
+    def _failed(self, e: BaseException) -> None:
         """A poll raised: show it (the receiver's problem), log each distinct problem once, end on a lost job."""
         self.errors += 1
         self.last_error = e
@@ -155,14 +163,17 @@ class _Threaded:
             return
         self.receiver.set_problem(problem)
 
-    def _interval(self):
+    def _interval(self) -> float:
         raise NotImplementedError
 
-    def _heartbeat(self, site):
+    def poll_once(self) -> int:
+        raise NotImplementedError
+
+    def _heartbeat(self, site: str) -> None:
         if self.alive is None or self.alive(site) is not False:
             self.receiver.heartbeat(site)
 
-    def _run(self):
+    def _run(self) -> None:
         while not self._stop.is_set() and not self.finished:
             self._poll_problem = None
             try:
@@ -182,16 +193,16 @@ class _Threaded:
 class _FileTail:
     FP = 64  # bytes before the offset re-checked to detect a rewritten file
 
-    def __init__(self, site, path):
+    def __init__(self, site: str, path: str) -> None:
         self.site, self.path = site, path
-        self.fd = None
-        self.ino = None
+        self.fd: int | None = None
+        self.ino: int | None = None
         self.offset = 0
         self.last = b""
         self.seen = False
-        self.mtime = None
+        self.mtime: int | None = None
 
-    def _open(self):
+    def _open(self) -> bool:
         try:
             self.fd = os.open(self.path, os.O_RDONLY)
         except FileNotFoundError:
@@ -200,13 +211,14 @@ class _FileTail:
         self.offset, self.last, self.seen = 0, b"", True
         return True
 
-    def close(self):
+    def close(self) -> None:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
 
-    def _read(self, feed, chunk, max_chunks):
+    def _read(self, feed: Callable[[str, bytes], object], chunk: int, max_chunks: int) -> tuple[int, bool]:
         """Read up to max_chunks chunks; returns (bytes read, reached end of file)."""
+        assert self.fd is not None  # opened by poll()
         n = 0
         for _ in range(max_chunks):
             data = os.pread(self.fd, chunk, self.offset)
@@ -218,9 +230,10 @@ class _FileTail:
             feed(self.site, data)
         return n, False
 
-    def poll(self, rx, chunk=1 << 20, max_chunks=16):
+    def poll(self, rx: Receiver, chunk: int = 1 << 20, max_chunks: int = 16) -> int:
         if self.fd is None and not self._open():
             return 0
+        assert self.fd is not None  # _open() succeeded
         st = os.fstat(self.fd)
         size, changed = st.st_size, st.st_mtime_ns != self.mtime
         self.mtime = st.st_mtime_ns
@@ -241,7 +254,8 @@ class _FileTail:
                     n += self._read(rx.feed, chunk, max_chunks)[0]
         return n
 
-    def _rewritten(self):
+    def _rewritten(self) -> bool:
+        assert self.fd is not None  # opened by poll()
         k = len(self.last)
         return os.pread(self.fd, k, self.offset - k) != self.last
 
@@ -252,8 +266,15 @@ class LocalTail(_Threaded):
     kind = "tail"
 
     def __init__(
-        self, receiver, paths, is_finished=None, period=0.05, finish_check_period=0.5, name="", idle_period=0.2
-    ):
+        self,
+        receiver: Receiver,
+        paths: Mapping[str, str],
+        is_finished: Callable[[], object] | None = None,
+        period: float = 0.05,
+        finish_check_period: float = 0.5,
+        name: str = "",
+        idle_period: float = 0.2,
+    ) -> None:
         super().__init__(receiver, name)
         self.period = period
         self.idle_period = max(period, idle_period)  # polls slow down after a second without new bytes
@@ -261,17 +282,17 @@ class LocalTail(_Threaded):
         self.is_finished = is_finished
         self.finish_check_period = finish_check_period
         self._tails = [_FileTail(site, path) for site, path in paths.items()]
-        self._last_check = None
+        self._last_check: float | None = None
         self._ending = False
         self._empty_after_end = 0
         for t in self._tails:
             receiver.site(t.site)
             receiver.site(t.site).fmt = "json" if t.path.endswith(".json") else "text"
 
-    def _interval(self):
+    def _interval(self) -> float:
         return self.period if time.monotonic() - self._last_data < 1.0 else self.idle_period
 
-    def poll_once(self):
+    def poll_once(self) -> int:
         """Read what is new in every file; returns the number of bytes read."""
         if self.finished:
             return 0
@@ -296,7 +317,7 @@ class LocalTail(_Threaded):
             self._empty_after_end = 0
         return n
 
-    def _check_finished(self):
+    def _check_finished(self) -> bool:
         if self.is_finished is None:
             return False
         now = time.monotonic()
@@ -309,7 +330,7 @@ class LocalTail(_Threaded):
             self._failed(e)
             return False
 
-    def _end_streams(self):
+    def _end_streams(self) -> None:
         rx = self.receiver
         for t in self._tails:
             if not t.seen:
@@ -318,14 +339,14 @@ class LocalTail(_Threaded):
             t.close()
         self.finished = True
 
-    def _run(self):
+    def _run(self) -> None:
         try:
             super()._run()
         finally:
             for t in self._tails:
                 t.close()
 
-    def stop(self, timeout=STOP_JOIN_TIMEOUT):
+    def stop(self, timeout: float = STOP_JOIN_TIMEOUT) -> None:
         super().stop(timeout)
         if self._thread is None:
             for t in self._tails:
@@ -340,18 +361,18 @@ class AdminPoll(_Threaded):
 
     def __init__(
         self,
-        receiver,
-        fetch,
-        status=None,
-        target="all",
-        min_interval=0.3,
-        max_interval=3.0,
-        backoff=1.5,
-        final_grace=2.0,
-        fingerprint=65536,
-        name="",
-        clock=time.monotonic,
-    ):
+        receiver: Receiver,
+        fetch: Callable[[str], dict],
+        status: Callable[[], str | None] | None = None,
+        target: str = "all",
+        min_interval: float = 0.3,
+        max_interval: float = 3.0,
+        backoff: float = 1.5,
+        final_grace: float = 2.0,
+        fingerprint: int = 65536,
+        name: str = "",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         super().__init__(receiver, name)
         self.fetch, self.status, self.target = fetch, status, target
         self.min_interval, self.max_interval, self.backoff = min_interval, max_interval, backoff
@@ -359,16 +380,16 @@ class AdminPoll(_Threaded):
         self.final_grace = final_grace
         self.polls = 0
         self._fingerprint = fingerprint
-        self._cursors = {}
-        self._terminal_at = None
+        self._cursors: dict[str, LogCursor] = {}
+        self._terminal_at: float | None = None
         self._clock = clock
 
-    def _interval(self):
+    def _interval(self) -> float:
         if self._terminal_at is not None:
             return min(self.interval, max(0.05, self.final_grace))
         return self.interval
 
-    def poll_once(self):
+    def poll_once(self) -> int:
         """One status check + fetch; returns the number of new lines fed."""
         if self.finished:
             return 0
@@ -414,7 +435,9 @@ class AdminPoll(_Threaded):
             self._end(None)
         return new_lines
 
-    def _status(self):
+    def _status(self) -> str | None:
+        if self.status is None:  # (poll_once asks only when there is one)
+            return None
         try:
             return self.status()
         except Exception as e:
@@ -424,15 +447,15 @@ class AdminPoll(_Threaded):
             self.last_error = e
             return None
 
-    def _end(self, reason):
+    def _end(self, reason: str | None) -> None:
         self.receiver.end_all(reason)
         self.finished = True
 
 
 # ---------------------------------------------------------------------------------- factory
-def _site_dirs(root):
+def _site_dirs(root: StrPath) -> dict[str, str]:
     """Site folders of a provisioned workspace (those whose startup/ holds fed_server/fed_client)."""
-    out = {}
+    out: dict[str, str] = {}
     try:
         names = sorted(os.listdir(root))
     except OSError:
@@ -446,7 +469,9 @@ def _site_dirs(root):
     return out
 
 
-def local_job_log_paths(root, job_id, sites=None, file_name="log.txt"):
+def local_job_log_paths(
+    root: StrPath, job_id: str, sites: Collection[str] | None = None, file_name: str = "log.txt"
+) -> dict[str, str]:
     """``{site: <root>/<site>/<job_id>/<file_name>}``; the server's site is named "server".
 
     ``root`` is a provisioned project folder on this machine (POC:
@@ -454,7 +479,7 @@ def local_job_log_paths(root, job_id, sites=None, file_name="log.txt"):
     server may be given as "server"). Files need not exist yet.
     """
     dirs = _site_dirs(root)
-    out = {}
+    out: dict[str, str] = {}
     for name, path in dirs.items():
         is_server = os.path.isfile(os.path.join(path, "startup", "fed_server.json"))
         site = "server" if is_server else name
@@ -468,41 +493,50 @@ class Composite:
 
     kind = "composite"
 
-    def __init__(self, transports):
+    def __init__(self, transports: Iterable[_Threaded]) -> None:
         self.transports = list(transports)
 
     @property
-    def alive(self):
+    def alive(self) -> AliveCheck | None:
         return self.transports[0].alive if self.transports else None
 
     @alive.setter
-    def alive(self, fn):
+    def alive(self, fn: AliveCheck | None) -> None:
         for t in self.transports:
             t.alive = fn
 
     @property
-    def bytes_read(self):
+    def bytes_read(self) -> int:
         return sum(t.bytes_read for t in self.transports)
 
     @property
-    def finished(self):
+    def finished(self) -> bool:
         return all(t.finished for t in self.transports)
 
-    def start(self):
+    def start(self) -> "Composite":
         for t in self.transports:
             t.start()
         return self
 
-    def stop(self, timeout=STOP_JOIN_TIMEOUT):
+    def stop(self, timeout: float = STOP_JOIN_TIMEOUT) -> None:
         for t in self.transports:
             t.stop(timeout)
 
-    def finish(self):
+    def finish(self) -> None:
         for t in self.transports:
             t.finish()
 
 
-def make_transport(receiver, job_id, fetch=None, status=None, local_root=None, target="all", name=None, **kw):
+def make_transport(
+    receiver: Receiver,
+    job_id: str,
+    fetch: Callable[[str], dict] | None = None,
+    status: Callable[[], str | None] | None = None,
+    local_root: StrPath | None = None,
+    target: str = "all",
+    name: str | None = None,
+    **kw: Any,
+) -> LocalTail | AdminPoll:
     """LocalTail when ``local_root`` holds the sites' folders on this machine, else AdminPoll.
 
     ``fetch(target)`` / ``status()`` as for AdminPoll (``status`` also ends a LocalTail).

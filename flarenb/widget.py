@@ -83,15 +83,19 @@ BUILD_HINT = (
     "`npm --prefix js ci && npm --prefix js run build` (or reinstall with `pip install -e .`)"
 )
 
-_FALLBACK_ESM = """function render({ el }) {
+_FALLBACK_ESM = (
+    """function render({ el }) {
   const p = document.createElement("p");
   p.className = "flarenb-logview-unbuilt";
   p.setAttribute("data-testid", "flarenb-unbuilt");
-  p.textContent = %s;
+  p.textContent = """
+    + json.dumps(BUILD_HINT)
+    + """;
   el.appendChild(p);
 }
 export default { render };
-""" % json.dumps(BUILD_HINT)
+"""
+)
 
 
 def _frontend_sources(static_dir: pathlib.Path) -> tuple[str | pathlib.Path, str | pathlib.Path]:

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from test_widget import FakeComm
+
+    from flarenb.widget import LogView
 
 #: the client every test job runs: the tutorials' own (prints "round N on SITE: ..." each round;
 #: train_args "--sleep S", "--fail-site NAME")
@@ -42,6 +48,32 @@ def export_job(dest: Path, name: str = "numpy-fedavg", rounds: int = 2, **kw) ->
     finally:
         os.chdir(cwd)
     return dest / "export" / name
+
+
+@pytest.fixture
+def fake_comm(monkeypatch: pytest.MonkeyPatch):
+    """Every comm a widget opens is a ``test_widget.FakeComm``; the list of them, in order (``make`` takes the last)."""
+    import comm
+    from test_widget import FakeComm
+
+    made: list[FakeComm] = []
+
+    def create_comm(**kwargs: object) -> FakeComm:
+        c = FakeComm(**kwargs)
+        made.append(c)
+        return c
+
+    monkeypatch.setattr(comm, "create_comm", create_comm)
+    return made
+
+
+@pytest.fixture
+def views():
+    """The LogViews a test makes (with ``test_widget.make``), closed at its end."""
+    created: list[LogView] = []
+    yield created
+    for v in created:
+        v.close()
 
 
 @pytest.fixture

@@ -93,5 +93,5 @@ def test_env_pointing_nowhere_is_one_line(home, monkeypatch):
 
 
 def test_both_selectors_is_an_error(home):
-    with pytest.raises(StartupKitError, match="^--kit-id and --startup-kit are mutually exclusive. Use only one"):
+    with pytest.raises(StartupKitError, match=r"^--kit-id and --startup-kit are mutually exclusive\. Use only one"):
         resolve_kit(startup_kit="x", kit_id="y")

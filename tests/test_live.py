@@ -53,7 +53,10 @@ def test_every_site_streams_live_then_ends(flarenb_poc, tmp_path, transport):
         assert kind == ("LocalTail" if transport == "local" else "RightsAwareSource")
         rx = handle.receiver
         for site in ("site-1", "site-2"):
-            until(lambda: any(f"round 0 on {site}:" in t for t in texts(rx, site)), what=f"{site}'s first round line")
+            until(
+                lambda site=site: any(f"round 0 on {site}:" in t for t in texts(rx, site)),
+                what=f"{site}'s first round line",
+            )
         # the lines arrived while the job was still running
         assert not live.job_status(job)().startswith("FINISHED")
         until(lambda: rx.all_done, timeout=180, what="every stream to end")
@@ -94,7 +97,7 @@ def test_widget_follows_the_job_and_a_second_view_shares_the_follower(flarenb_po
         assert second.status == "FINISHED:COMPLETED"
         until(lambda: follower.active_followers() == {}, timeout=30, what="the follower to stop")
         for view in (first, second):  # every live view ends with the job: final status, every site done
-            until(lambda: not view.live, timeout=30, what="the view to finish")
+            until(lambda view=view: not view.live, timeout=30, what="the view to finish")
             assert view.status == "FINISHED:COMPLETED"
             assert {s: view.site_states[s]["state"] for s in view.sites} == dict.fromkeys(view.sites, "done")
             assert [line.text for line in view.lines("site-1")] == [line.text for line in second.lines("site-1")]
@@ -133,7 +136,8 @@ def _job_process(site: str, job_id: str) -> int | None:
         if not entry.isdigit():
             continue
         try:
-            argv = open(f"/proc/{entry}/cmdline", "rb").read().decode().split("\0")
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                argv = fh.read().decode().split("\0")
         except OSError:
             continue
         if "nvflare.private.fed.app.client.worker_process" in argv and job_id in argv and site in argv:

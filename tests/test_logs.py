@@ -124,7 +124,7 @@ def test_bounds_match_the_cli_property(tail, max_bytes, since_s, site, fmt):
     since = None if since_s is None else f"2026-04-28T{9 + since_s // 60:02d}:{since_s % 60:02d}:00"
     args = {"site": site, "tail": tail, "max_bytes": max_bytes, "since": since}
     with pytest.MonkeyPatch.context() as mp:
-        expected, err = run_cli(mp, FakeSession(), fmt == "json", **args)
+        expected, _err = run_cli(mp, FakeSession(), fmt == "json", **args)
     got = get_logs(FakeSession().fetch, "job1", fmt=fmt, **args)
     if fmt == "json":
         assert got == expected

@@ -73,7 +73,7 @@ def test_client_job_log_is_readable_through_get_job_logs_while_the_job_runs(flar
         while time.monotonic() < deadline and len(seen_running) < 2:
             status = flarenb_poc.call(lambda s: s.get_job_meta(job_id)).get("status")
             for site in ("site-1", "site-2"):
-                text = flarenb_poc.call(lambda s: s.get_job_logs(job_id, target=site))["logs"].get(site, "")
+                text = flarenb_poc.call(lambda s, site=site: s.get_job_logs(job_id, target=site))["logs"].get(site, "")
                 if f"round 0 on {site}:" in text and status == "RUNNING":
                     # the job was still running when the line was read: the log is live
                     seen_running[site] = status

@@ -1,5 +1,6 @@
 """``python -m flarenb.quickstart`` (and its :mod:`flarenb.nbprogress`) without a kernel: the progress it prints
-from kernel messages, its HTML page, its summary, its refusals. The real run (the README's command against a real FLARE) is in ``test_quickstart.py``."""
+from kernel messages, its HTML page, its summary, its refusals. The real run (the README's command against a real
+FLARE) is in ``test_quickstart.py``."""
 
 from __future__ import annotations
 

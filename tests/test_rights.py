@@ -218,7 +218,8 @@ def test_info_shows_role_and_probed_rights_once(lead):
 
 # -- the live source --------------------------------------------------------------------------------
 def make_source(flare, rx):
-    status = lambda: flare.sess.status
+    def status():
+        return flare.sess.status
 
     def fetch(target, log_file_name=None):
         return flare.call(lambda s: s.get_job_logs(JOB, target=target))

@@ -211,7 +211,7 @@ def test_download_replaces_only_its_own_earlier_download(guard, tmp_path):
     assert first.path == str(out / JOB) and first.global_model == str(out / JOB / "workspace" / "models" / "server.npy")
     assert json.loads((out / JOB / downloads.MARKER).read_text())["job_id"] == JOB
     (out / JOB / "stale.txt").write_text("from the first download")
-    with pytest.raises(FlareError, match="already exists. Pass --force"):
+    with pytest.raises(FlareError, match=r"already exists\. Pass --force"):
         jobs.download(JOB, output_dir=out, flare=FakeFlare())
     again = jobs.download(JOB.upper(), output_dir=out, force=True, flare=FakeFlare())  # canonical id
     assert again.replaced and not (out / JOB / "stale.txt").exists()
@@ -219,7 +219,7 @@ def test_download_replaces_only_its_own_earlier_download(guard, tmp_path):
     # a folder at the target that no download wrote is never replaced, even with force
     (out / OTHER_JOB).mkdir()
     (out / OTHER_JOB / "precious.txt").write_text("mine")
-    with pytest.raises(FlareError, match="is not a flarenb download of job .* left as it is"):
+    with pytest.raises(FlareError, match=r"is not a flarenb download of job .* left as it is"):
         jobs.download(OTHER_JOB, output_dir=out, force=True, flare=FakeFlare())
     assert (out / OTHER_JOB / "precious.txt").read_text() == "mine"
     # nor a link to somewhere else (even if that place holds a marker)

@@ -9,7 +9,7 @@ import time
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_widget import FakeComm, fake_comm, make, views, wait_for  # noqa: F401  (fixtures)
+from test_widget import FakeComm, make, wait_for  # the fake_comm and views fixtures are in conftest.py
 
 from flarenb.logcursor import LogCursor
 from flarenb.outbox import MSG_OVERHEAD, Outbox
@@ -75,7 +75,7 @@ def test_a_lone_surrogate_in_log_json_flows_to_the_browser_and_the_download(fake
 
 # ---------------------------------------------------------------------------------- item 7: bounded memory
 def test_history_has_a_byte_budget_and_says_what_it_dropped(fake_comm, views, tmp_path):
-    view, c = make(views, fake_comm, "job-s3", history_bytes=1 << 20)
+    view, _c = make(views, fake_comm, "job-s3", history_bytes=1 << 20)
     for seq in range(1, 2001):
         view.append("site-1", [(seq, f"{seq} " + "y" * 4000, "INFO", None)])  # 8 MB
     view.append("server", ["one quiet line"])
@@ -146,7 +146,7 @@ def test_the_status_never_blocks_a_caller_behind_a_slow_request():
     status._at = 0.5  # due again
     t = threading.Thread(target=status)
     t.start()
-    wait_for(lambda: status._lock.locked())
+    wait_for(status._lock.locked)
     t0 = time.monotonic()
     assert status() == "RUNNING"  # the last known status, at once
     assert time.monotonic() - t0 < 1.0

@@ -103,9 +103,8 @@ def test_cell_scope_prefers_the_cell_id_then_the_source(monkeypatch):
             return self.parent
 
     class FakeShell:
-        user_ns = {}
-
         def __init__(self, parent):
+            self.user_ns = {}
             self.kernel = FakeKernel(parent)
 
     import IPython

@@ -35,7 +35,7 @@ class Counter:
 
 def cut(data, cuts):
     cuts = sorted({c % (len(data) + 1) for c in cuts})
-    return [data[a:b] for a, b in zip([0] + cuts, cuts + [len(data)])]
+    return [data[a:b] for a, b in zip([0] + cuts, cuts + [len(data)], strict=True)]
 
 
 # ------------------------------------------------------------------------------ LocalTail

@@ -11,7 +11,6 @@ import threading
 import time
 from dataclasses import dataclass
 
-import comm
 import pytest
 
 import flarenb.widget as widget_mod
@@ -64,27 +63,6 @@ class FakeComm:
 
     def from_frontend(self, content: dict) -> None:
         self.handler({"content": {"data": {"method": "custom", "content": content}}, "buffers": []})
-
-
-@pytest.fixture
-def fake_comm(monkeypatch: pytest.MonkeyPatch):
-    made: list[FakeComm] = []
-
-    def create_comm(**kwargs: object) -> FakeComm:
-        c = FakeComm(**kwargs)
-        made.append(c)
-        return c
-
-    monkeypatch.setattr(comm, "create_comm", create_comm)
-    return made
-
-
-@pytest.fixture
-def views():
-    created: list[LogView] = []
-    yield created
-    for v in created:
-        v.close()
 
 
 def make(views: list[LogView], fake_comm: list[FakeComm], *args, **kwargs) -> tuple[LogView, FakeComm]:

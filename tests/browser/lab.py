@@ -642,7 +642,7 @@ def our_page_errors(page: Page) -> list[str]:
     """The page's uncaught errors (``page.lab_errors``, with ``page.lab_error_stacks``: the ``page`` fixture records
     them), less those raised entirely inside Notebook 7's own code."""
     out = []
-    for message, stack in zip(page.lab_errors, page.lab_error_stacks):
+    for message, stack in zip(page.lab_errors, page.lab_error_stacks, strict=True):
         frames = [line for line in stack.splitlines() if re.search(r"^\s*at .*\w+:/", line)]  # frames with a source
         if frames and all(_NOTEBOOK_CORE.search(f) for f in frames):
             continue
