@@ -296,6 +296,10 @@ class LogView(_Widget):
         poc = getattr(flare, "poc", None)
         sites = ["server", *(poc.clients if poc is not None else [])]
         super().__init__(job.id, job_name=job.name, sites=sites, **kwargs)
+        self._init_following(follow)
+
+    def _init_following(self, follow: bool) -> None:
+        """The following state of a view (after the widget's own ``__init__``); ``follow``: attach now."""
         self._origin = _display_origin()
         self._handle: _follower.FollowerHandle | None = None
         self._unsubscribe: Callable[[], None] | None = None

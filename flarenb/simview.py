@@ -7,36 +7,38 @@ shows the simulation's status (from its process and its result) in the same widg
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 import weakref
-from pathlib import Path
 
 from . import follower as _follower
 from . import live as _live
 from .jobs import is_terminal
+from .safetext import safe_filenames
 from .sim import Simulation
 from .transports import LocalTail
 from .widget import LogView as _Widget
-from .widget import _safe_filename
 
 STATUS_TTL = 0.5
 
 
 class SimStatus:
-    """``status()`` of a simulation, read at most every ``STATUS_TTL`` s; ``meta`` is its last job meta."""
+    """``status()`` of a simulation, read at most every ``STATUS_TTL`` s (``fresh``: now); ``meta`` is its last
+    job meta. The same interface as the status of a job's view (``problem``, ``not_found``): a simulation's
+    status is read from this machine, so neither is ever set."""
 
     def __init__(self, sim: Simulation):
         self.sim = sim
         self.meta: dict = {}
         self.value = "SUBMITTED"
+        self.problem: str | None = None
+        self.not_found = False
         self._at = 0.0
         self._lock = threading.Lock()
 
-    def __call__(self) -> str:
+    def __call__(self, fresh: bool = False) -> str:
         with self._lock:
-            if time.monotonic() - self._at >= STATUS_TTL:
+            if fresh or time.monotonic() - self._at >= STATUS_TTL:
                 try:
                     self.meta = self.sim.meta()
                     self.value = str(self.meta["status"])
@@ -66,34 +68,29 @@ _views_lock = threading.Lock()
 class SimView(_live.LogView):
     """``sim.view()``: the live widget of a simulation (one lane per site)."""
 
-    # A SimView is a LogView over a Simulation, not a Job, and reads its status with SimStatus, not live._Status:
-    # duck-typed, so the base class's annotations do not hold here. (SimStatus lacks the ``problem``/``not_found``
-    # attributes and the ``fresh`` argument that inherited LogView methods use.)
+    # A SimView is a LogView over a Simulation, not a Job, and reads its status with SimStatus (the same
+    # interface as live._Status): duck-typed, so the base class's annotations do not hold here.
     job: Simulation  # type: ignore[assignment]
     _status: SimStatus  # type: ignore[assignment]
 
     def __init__(self, sim: Simulation, follow: bool = True, **kwargs):
         self.job = sim
         _Widget.__init__(self, sim.id, job_name=sim.name, sites=sim.sites, **kwargs)
-        self._handle = None
-        self._unsubscribe = None
-        self._watch_thread = None
-        self._watch_stop = threading.Event()
-        self.on_download(self._write_complete_logs)
-        if follow:
-            self._attach()
+        self._init_following(follow)
 
     def _write_complete_logs(self, directory) -> list[str]:
-        written = []
-        for site in self.sites:
-            dest = Path(directory) / f"{_safe_filename(site)}.log"
-            src = self.job.site_log(site)
-            if src.is_file():
-                shutil.copyfile(src, dest)
-            else:
-                dest.write_text("\n".join(line.text for line in self.lines(site)) + "\n")
-            written.append(str(dest))
-        return written
+        """Each site's complete log (the simulation's own ``<site>/log.txt``) as ``<directory>/<site>.log``."""
+        from .downloads import write_site_logs
+
+        names = safe_filenames(self.sites)
+        return write_site_logs(
+            directory,
+            list(self.sites),
+            file_name=lambda site: f"{names[site]}.log",
+            local_file=self.job.site_log,
+            ask_server=lambda site: {"logs": {}, "unavailable": {site: "the simulation wrote no log of it"}},
+            held_lines=lambda site: [line.text for line in self.lines(site)],
+        )
 
     def _attach(self) -> None:
         with _views_lock:
