@@ -138,6 +138,8 @@ def pytest_collection_modifyitems(config, items):
     """Real-system tests are retried once on failure (pytest-rerunfailures): on a shared, loaded machine a second
     attempt separates a slow moment from a broken feature. A retry shows as ``R`` in the summary; a test that fails
     twice fails the run. Pure unit tests are never retried."""
+    if not config.pluginmanager.hasplugin("rerunfailures"):  # -p no:rerunfailures: every failure as it is
+        return
     for item in items:
         if any(item.get_closest_marker(m) for m in REAL_SYSTEM_MARKERS) and not item.get_closest_marker("flaky"):
             item.add_marker(pytest.mark.flaky(reruns=1, reruns_delay=5))
