@@ -1,4 +1,7 @@
-"""The ``%flare`` sub-commands: each parses its flags and calls one function of the Python API."""
+"""The ``%flare`` sub-commands: each parses its flags and calls one function of the Python API.
+
+Registered with :func:`flarenb.registry.command`; the simulator's additions are in :mod:`flarenb.sim_commands`.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from . import submission as _submit
 from . import validate as _validate
 from . import workarea as _workarea
 from .errors import FlareError
-from .magics import command
+from .registry import command
 
 
 def _kit_flags(p) -> None:
@@ -83,7 +86,7 @@ def _conn(ns):
 
 
 def _job_id(value: str) -> str:
-    """argparse type of every JOB_ID: checked before connecting or touching anything (a one-line UsageError)."""
+    """argparse type of every JOB_ID: checked before connecting or touching anything (a one-line usage error)."""
     import argparse
 
     try:
@@ -264,9 +267,3 @@ def _logs_cmd(ns):
     if ns.follow:
         return _jobs.get_job(ns.job_id, flare=job.flare).view()
     return job.logs(site=ns.site, tail=ns.tail, since=ns.since, max_bytes=ns.max_bytes, format=ns.format)
-
-
-# -- the simulator: --sim on submit, %flare sim, job commands on simulation ids (see flarenb.sim_commands) ---------
-from . import sim_commands as _sim_commands  # noqa: E402 - registers on the commands defined above
-
-_sim_commands.install()

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import validate
+from . import _nvflare, validate
 from ._text import terminal_safe
 from .errors import FlareError
 
@@ -239,9 +239,7 @@ def _now() -> str:
 
 
 def _artifacts(path: str) -> tuple[dict, list]:
-    from nvflare.tool.job.job_cli import _discover_job_download_artifacts
-
-    artifacts, missing = _discover_job_download_artifacts(path)
+    artifacts, missing = _nvflare.discover_job_download_artifacts(path)
     if "global_model" not in artifacts:
         # The CLI knows PyTorch/TF model names; numpy jobs (NPModelPersistor) save <server>/models/server.npy.
         numpy_model = os.path.join(path, "workspace", "models", "server.npy")

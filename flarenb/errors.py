@@ -1,7 +1,9 @@
 """User-facing errors.
 
 Every error flarenb raises at a user carries one line that says what happened and what to do next.
-The magic layer turns :class:`FlareError` into IPython's ``UsageError`` (no traceback).
+A failed call raises a :class:`FlareError`, shown as its one line (no traceback); a ``%flare`` line that does
+not parse raises :class:`CommandLineError`, which the magic (:mod:`flarenb.magics`) shows as IPython's
+``UsageError``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,13 @@ class FlareError(Exception):
     def _render_traceback_(self) -> list[str]:
         """IPython shows this instead of a traceback: the cell fails (so "Run All" stops) with one line."""
         return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {self}"]
+
+
+class CommandLineError(FlareError):
+    """A ``%flare`` line that does not parse: an unknown command, a bad flag or a bad combination of flags.
+
+    Raised by :mod:`flarenb.registry` (usable without IPython); the ``%flare`` magic re-raises it as IPython's
+    ``UsageError`` with the same one line."""
 
 
 class NotConnected(FlareError):

@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import _nvflare
 from .errors import FlareError
 
 #: Files and folders that never enter the uploaded job: they change NVFlare's content hash between runs.
@@ -58,11 +59,7 @@ def is_volatile(name: str) -> bool:
 
 def token_size_limit() -> int | None:
     """NVFlare's largest file (bytes) the server can hash for a submit token; None if this NVFlare has none."""
-    try:
-        from nvflare.apis.utils.job_submit_token import _MAX_HASH_ZIP_MEMBER_SIZE
-    except ImportError:
-        return None
-    return int(_MAX_HASH_ZIP_MEMBER_SIZE)
+    return _nvflare.max_hash_zip_member_size()
 
 
 def over_limit(files: Iterable[JobFile], limit: int | None = None) -> list[JobFile]:

@@ -13,8 +13,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import _nvflare, validate
 from . import session as _session
-from . import validate
 from ._display import StatusLine
 from ._text import terminal_safe
 from .downloads import Download, download
@@ -37,9 +37,7 @@ def is_terminal(status: str | None) -> bool:
 
 def failure_of(status: str) -> str | None:
     """The CLI's error code for a terminal failure status (None for success or a non-terminal status)."""
-    from nvflare.tool.job.job_cli import _job_terminal_failure_error
-
-    failure = _job_terminal_failure_error(str(status))
+    failure = _nvflare.job_terminal_failure_error(str(status))
     return failure[0] if failure else None
 
 

@@ -29,6 +29,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from . import _nvflare
 from ._text import terminal_safe
 from .errors import FlareError
 
@@ -65,12 +66,6 @@ def validate_bound(name: str, value: Any, example: str) -> int | None:
     return value
 
 
-def _job_cli() -> Any:
-    from nvflare.tool.job import job_cli
-
-    return job_cli
-
-
 def _call_fetch(fetch: Callable[..., dict], target: str, log_file_name: str) -> tuple[dict, bool]:
     params: Mapping[str, inspect.Parameter]
     try:
@@ -103,11 +98,10 @@ def check_flags(
     site = site.strip()
     tail = validate_bound("tail", tail, f"%flare logs {job_id} --tail 20")
     max_bytes = validate_bound("max-bytes", max_bytes, f"%flare logs {job_id} --max-bytes 65536")
-    cli = _job_cli()
     since_ts = None
     if since is not None:
         try:
-            since_ts = cli._normalize_log_timestamp(str(since))
+            since_ts = _nvflare.normalize_log_timestamp(str(since))
         except (ValueError, OverflowError):  # OverflowError: a date out of range once converted to UTC
             raise LogsInputError(
                 "--since must be a timestamp like 2026-04-28T10:00:00 or 2026-04-28T10:00:00Z,"
@@ -128,26 +122,25 @@ def get_logs(
 ) -> "dict[str, Any] | JobLogs":
     """One snapshot of ``job_id``'s logs with the ``nvflare job logs`` semantics (module doc)."""
     site, tail, since_ts, max_bytes = check_flags(job_id, site, tail, since, max_bytes, fmt)
-    cli = _job_cli()
     since_value = str(since) if since is not None else None
     default_tail_applied = tail is None and since is None and max_bytes is None
     if default_tail_applied:
-        tail = cli._DEFAULT_JOB_LOG_TAIL_LINES
+        tail = _nvflare.default_job_log_tail_lines()
 
     json_mode = fmt == "json"
-    result, fallback_ok = _call_fetch(fetch, site, cli._preferred_job_log_file(json_mode))
-    if fallback_ok and cli._job_log_result_needs_fallback(result, site):
-        fallback, _ = _call_fetch(fetch, site, cli._fallback_job_log_file(json_mode))
-        result = cli._merge_job_log_fallback_result(result, fallback)
+    result, fallback_ok = _call_fetch(fetch, site, _nvflare.preferred_job_log_file(json_mode))
+    if fallback_ok and _nvflare.job_log_result_needs_fallback(result, site):
+        fallback, _ = _call_fetch(fetch, site, _nvflare.fallback_job_log_file(json_mode))
+        result = _nvflare.merge_job_log_fallback_result(result, fallback)
 
-    logs = cli._select_job_logs_for_output(result, json_mode)
+    logs = _nvflare.select_job_logs_for_output(result, json_mode)
     unavailable = dict(result.get("unavailable") or {})
     if site not in ("all", "server") and site in unavailable and site not in logs:
         raise LogsInputError(
             f"No log for site {site!r} of job {job_id}: {_one_line(unavailable[site])}",
             f"Run %flare logs {job_id} --site all to see which sites have logs",
         )
-    logs, sites, logs_truncated, since_applied = cli._apply_job_log_bounds(logs, tail, since_ts, max_bytes)
+    logs, sites, logs_truncated, since_applied = _nvflare.apply_job_log_bounds(logs, tail, since_ts, max_bytes)
     for name, reason in unavailable.items():
         sites[name] = {"available": False, "reason": reason}
     data = {"job_id": job_id, "target": site, "logs": logs, "logs_truncated": logs_truncated, "sites": sites}

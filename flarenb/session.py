@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, TypeVar
 
+from . import _nvflare
 from ._quiet import quiet
 from .errors import ConnectError, FlareError, NotConnected, StartupKitError
 
@@ -94,10 +95,9 @@ class Flare:
     """
 
     def __init__(self, kit: Kit, study: str = DEFAULT_STUDY, timeout: float = DEFAULT_TIMEOUT, poc=None):
-        from nvflare.fuel.flare_api.flare_api import Session
-
+        validate_study_name = _nvflare.study_name_rule()
         try:  # NVFlare's own study-name rule
-            Session._validate_study_name(study)
+            validate_study_name(study)
         except Exception:
             raise FlareError(
                 f"Invalid study name {study!r}",

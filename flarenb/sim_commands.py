@@ -1,10 +1,10 @@
 """The simulator in the ``%flare`` magic: ``submit --sim``, ``sim clean|list``, and every job command on a
 simulation id (``sim-…``).
 
-:func:`install` (called once by :mod:`flarenb.commands`) adds the simulator flags to ``%flare submit`` and routes
-the job commands — ``wait``, ``monitor``, ``meta``, ``logs``, ``abort``, ``delete``, ``download`` — to the
-:class:`~flarenb.sim.Simulation` when the job id names one; ``list`` shows local simulations too (column
-``where``). Each route calls the same Python API a user calls (:mod:`flarenb.sim`).
+:func:`install` (run when this module is imported, after :mod:`flarenb.commands`) adds the simulator flags to
+``%flare submit`` and routes the job commands — ``wait``, ``monitor``, ``meta``, ``logs``, ``abort``, ``delete``,
+``download`` — to the :class:`~flarenb.sim.Simulation` when the job id names one; ``list`` shows local simulations
+too (column ``where``). Each route calls the same Python API a user calls (:mod:`flarenb.sim`).
 """
 
 from __future__ import annotations
@@ -13,12 +13,11 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from IPython.core.error import UsageError
-
+from . import commands as _commands  # the commands this module extends: registered first
 from . import sim as _sim
 from . import simstore as _store
-from .errors import NotConnected
-from .magics import COMMANDS, command
+from .errors import CommandLineError, NotConnected
+from .registry import COMMANDS, command
 
 SIM_FLAGS = ("clients", "sites", "threads", "gpu", "log_config")
 
@@ -38,14 +37,12 @@ def _submit_sim(ns: argparse.Namespace, original: Callable) -> Any:
     if not ns.sim:
         used = [f"--{f.replace('_', '-')}" for f in SIM_FLAGS if getattr(ns, f) is not None]
         if used:
-            raise UsageError(f"%flare submit: {', '.join(used)} only with --sim. See '%flare help submit'")
+            raise CommandLineError(f"%flare submit: {', '.join(used)} only with --sim. See '%flare help submit'")
         return original(ns)
     if ns.study or ns.kit_id or ns.startup_kit:
-        raise UsageError("%flare submit: --study, --kit-id and --startup-kit do not apply to --sim")
-    from .commands import _display, _resolve_target
-
+        raise CommandLineError("%flare submit: --study, --kit-id and --startup-kit do not apply to --sim")
     sim = _sim.submit(
-        _resolve_target(ns),
+        _commands._resolve_target(ns),
         clients=ns.clients,
         sites=ns.sites.split(",") if ns.sites else None,
         threads=ns.threads,
@@ -56,7 +53,7 @@ def _submit_sim(ns: argparse.Namespace, original: Callable) -> Any:
         submit_token=ns.submit_token,
     )
     if ns.follow:
-        _display(sim.view())
+        _commands._display(sim.view())
     return sim
 
 
@@ -150,7 +147,7 @@ def _sim_cmd(ns: argparse.Namespace) -> Any:
     if ns.action == "clean":
         return _store.clean(older_than=ns.older_than)
     if ns.older_than is not None:
-        raise UsageError("%flare sim: --older-than only with clean")
+        raise CommandLineError("%flare sim: --older-than only with clean")
     return WhereJobList(_store.rows())
 
 
@@ -168,3 +165,6 @@ def install() -> None:
             COMMANDS[name].run = _route(name, COMMANDS[name].run)
     original_list = COMMANDS["list"].run
     COMMANDS["list"].run = lambda ns: _list(ns, original_list)
+
+
+install()

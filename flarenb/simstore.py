@@ -7,6 +7,7 @@ import shutil
 import time
 from pathlib import Path
 
+from . import _nvflare
 from .jobs import Download, is_terminal
 from .sim import SITE_FILES, SimError, Simulation, _mtime, _read, _remove, data_dir, get, is_sim_id
 
@@ -91,9 +92,7 @@ def download(sim: Simulation, output_dir: str | None = None, force: bool = False
                 to.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(src, to)
     target.mkdir(parents=True, exist_ok=True)
-    from nvflare.tool.job.job_cli import _discover_job_download_artifacts
-
-    artifacts, missing = _discover_job_download_artifacts(str(target))
+    artifacts, missing = _nvflare.discover_job_download_artifacts(str(target))
     model = target / "workspace" / "models" / "server.npy"
     if "global_model" not in artifacts and model.is_file():  # numpy jobs: NPModelPersistor's file
         artifacts["global_model"] = str(model)

@@ -27,7 +27,7 @@ def error(ip, line, kind=UsageError) -> str:
 
 
 def test_overview_lists_every_command_once(ip, capsys):
-    from flarenb.magics import COMMANDS
+    from flarenb.registry import COMMANDS
 
     for line in ["", "help"]:
         flare(ip, line)

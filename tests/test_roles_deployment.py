@@ -15,7 +15,7 @@ import pytest
 from conftest import export_job
 
 from flarenb import dllogs, jobs, live, rights, submission
-from flarenb.magics import run_line
+from flarenb.registry import run_line
 
 pytestmark = pytest.mark.deployment
 
