@@ -92,6 +92,19 @@ ROUTES: dict[str, Callable[[_sim.Simulation, argparse.Namespace], Any]] = {
 }
 
 
+def _accept_sim_ids(parser: argparse.ArgumentParser) -> None:
+    """Let the command's JOB_ID also name a simulation: a ``sim-…`` id passes, anything else is checked as
+    before (a FLARE job id)."""
+    for action in parser._actions:
+        if action.dest == "job_id" and callable(action.type):
+            check = action.type
+
+            def job_or_sim_id(value: str, check: Callable[[str], Any] = check) -> Any:
+                return value if _sim.is_sim_id(value) else check(value)
+
+            action.type = job_or_sim_id
+
+
 def _route(name: str, original: Callable) -> Callable:
     def run(ns: argparse.Namespace) -> Any:
         if _sim.is_sim_id(getattr(ns, "job_id", None)):
@@ -163,6 +176,7 @@ def install() -> None:
     for name in ROUTES:
         if name in COMMANDS:
             COMMANDS[name].run = _route(name, COMMANDS[name].run)
+            _accept_sim_ids(COMMANDS[name].parser)
     original_list = COMMANDS["list"].run
     COMMANDS["list"].run = lambda ns: _list(ns, original_list)
 

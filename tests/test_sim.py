@@ -144,6 +144,21 @@ def test_magic_usage_errors(ip):
         ip.run_line_magic("flare", "submit recipe_for_usage --sim --clients 2 --sites a,b")
 
 
+def test_job_commands_take_simulation_ids_and_others_still_check_job_ids(ip, tmp_path, monkeypatch):
+    """Every job command accepts a ``sim-…`` id (an unknown one is one line naming %flare list); any other
+    malformed id is still refused by the job-id check before anything happens."""
+    from IPython.core.error import UsageError
+
+    from flarenb.sim import SimError
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    for cmd in ("wait", "monitor", "meta", "logs", "abort", "delete", "download", "stats", "clone"):
+        with pytest.raises(SimError, match=r"No local simulation sim-0123456789ab"):
+            ip.run_line_magic("flare", f"{cmd} sim-0123456789ab")
+    with pytest.raises(UsageError, match="Invalid job id 'sim-0'"):
+        ip.run_line_magic("flare", "wait sim-0")
+
+
 # -- real simulations -------------------------------------------------------------------------------------
 SETUP = f"""
 import sys, time
