@@ -107,12 +107,16 @@ def test_logs_json_has_the_cli_fields(ip, flarenb_poc, tmp_path):
     assert data["logs"] == cli["logs"]
 
 
+MISSING = "3b1d5e8c-0f6a-4a51-9c2e-7d0b8a6f4e21"  # a well-formed job id no server has
+
+
 def test_bad_input_is_one_line(ip, flarenb_poc, tmp_path):
     from conftest import export_job
+    from IPython.core.error import UsageError
 
     job = sub.submit(str(export_job(tmp_path, name="logs-bad", rounds=1)), name="logs-bad", flare=flarenb_poc)
     cases = {
-        "logs no-such-job": "Job no-such-job not found in study 'default'. List the jobs with %flare list, or pass"
+        f"logs {MISSING}": f"Job {MISSING} not found in study 'default'. List the jobs with %flare list, or pass"
         " --study NAME if it is in another study",
         f"logs {job.id} --tail -3": f"--tail must be a non-negative integer, got '-3'. Example: %flare logs {job.id}"
         " --tail 20",
@@ -127,6 +131,8 @@ def test_bad_input_is_one_line(ip, flarenb_poc, tmp_path):
         with pytest.raises(FlareError) as e:
             ip.run_line_magic("flare", line)
         assert str(e.value) == message, line
+    with pytest.raises(UsageError, match=r"^%flare logs: argument JOB_ID: Invalid job id 'no-such-job': a FLARE job"):
+        ip.run_line_magic("flare", "logs no-such-job")  # malformed: refused before the server is asked
     with pytest.raises(FlareError) as e:
         ip.run_line_magic("flare", f"logs {job.id} --site nowhere")
     assert str(e.value).startswith(f"No log for site 'nowhere' of job {job.id}: ")
