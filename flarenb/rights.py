@@ -195,7 +195,7 @@ class Rights:
     def __str__(self) -> str:
         head = f"user: {self.user}" + (f" (role {self.role})" if self.role else "")
         rows = [f"  {r:<13} {s:<24} {w}" for r, s, w in self.lines()]
-        missing = [r for r, s, _ in self.lines() if s.startswith("no")]
+        missing = [r for r, s, _ in self.lines() if s.split(" ")[0] == "no"]  # not "not checked yet"
         tail = [f"  missing rights: {ADMIN_DOC}"] if missing else []
         return "\n".join([head, "rights:", *rows, *tail])
 

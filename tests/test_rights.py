@@ -204,6 +204,13 @@ def test_member_submit_is_refused_naming_the_role(tmp_path, monkeypatch):
     assert "list_jobs" in member.sess.calls  # what a member may do was still done (the token lookup)
 
 
+def test_rights_not_checked_yet_are_not_called_missing():
+    r = rights.Rights(user="admin@nvidia.com", role="project_admin")
+    assert "missing rights" not in str(r)  # nothing refused: "not checked yet" is not "no"
+    r.note("get_job_log", False, "refused by the server", JOB)
+    assert "missing rights: see 'For administrators'" in str(r)
+
+
 def test_info_shows_role_and_probed_rights_once(lead):
     info = rights.connection_info(lead)
     text = str(info)
@@ -211,6 +218,7 @@ def test_info_shows_role_and_probed_rights_once(lead):
     rows = {r: s for r, s, _ in info.rights.lines()}
     assert rows["get_job_log"] == "no" and rows["download_job"] == "yes"  # probed on the running job
     assert rows["app_command"] == "not checked yet"  # never probed on a running job
+    assert "missing rights: see 'For administrators'" in text  # get_job_log is refused
     calls = len(lead.sess.calls)
     rights.connection_info(lead)
     assert lead.sess.calls[calls:].count("get_job_log") == 0  # cached per connection
