@@ -225,8 +225,9 @@ def summary(outcome: Outcome, notebook: Path, flare_before: bool, flare_after: b
         lines.append(f"{ran} ran to the end in {fmt_elapsed(outcome.seconds)} (min:s).")
     for job in outcome.jobs:
         lines.append(f"  It ran {job.describe()}.")
-        if job.result:
-            lines.append(f"  The job's result (global model, metrics, per-site logs): {display_path(job.result)}")
+        if job.result:  # as the notebook printed it: relative to its folder, where its kernel runs
+            result = Path(notebook).resolve().parent / job.result
+            lines.append(f"  The job's result (global model, metrics, per-site logs): {display_path(result)}")
     lines += [
         f"  Executed notebook (outputs, the log view's per-site snapshot, plots): {display_path(outcome.notebook)}",
         f"  Web page of it (any browser, no server needed):                     {display_path(outcome.html)}",

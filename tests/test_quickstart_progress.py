@@ -187,7 +187,7 @@ def test_summary_names_the_job_and_each_file_relative_to_the_cwd(tmp_path, monke
         status="FINISHED:COMPLETED",
         duration="0:00:26.8",
         sites=["server", "site-1"],
-        result=str(tmp_path / "nb" / "results" / JOB),
+        result=f"results/{JOB}",  # as the notebook prints it: relative to its own folder
     )
     outcome = Outcome(tmp_path / "nb/results/q.ipynb", tmp_path / "nb/results/q.html", None, 83.4, [job])
     text = quickstart.summary(
@@ -199,6 +199,9 @@ def test_summary_names_the_job_and_each_file_relative_to_the_cwd(tmp_path, monke
     assert "nb/results/q.html" in text and f"per-site logs): nb/results/{JOB}" in text
     assert "jupyter lab nb/results/q.ipynb" in text
     assert "The local FLARE (poc) started by this run keeps running" in text
+    job.result = str(tmp_path / "elsewhere" / JOB)  # an absolute path stays where it is
+    text = quickstart.summary(outcome, tmp_path / "nb/q.ipynb", flare_before=False, flare_after=True, workspace=None)
+    assert f"per-site logs): elsewhere/{JOB}" in text
     failed = Outcome(outcome.notebook, outcome.html, "UsageError: The job failed", 5.0, [])
     text = quickstart.summary(failed, tmp_path / "nb/q.ipynb", flare_before=False, flare_after=False, workspace=None)
     assert "nb/q.ipynb stopped after 0:05: a cell failed — UsageError: The job failed" in text
