@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,7 @@ def _export_job(root: Path, name: str) -> Path:
         sys.path.insert(0, tests)
     from conftest import export_job
 
-    job = export_job(root / "jobs" / name, name=name, rounds=3, train_args="--sleep 3")
+    job = export_job(root / "jobs" / name, name=name, rounds=3, train_args="--sleep 5")
     # our own copy of the client script: it also prints markup that must stay text in the page
     script = job / "app" / "custom" / "client.py"
     src = script.read_text()
@@ -70,7 +71,9 @@ def _widget(page: Page, out):
 
 @pytest.mark.parametrize("ui", lab.UIS)
 def test_live_logview_of_a_real_job(flarenb_poc, lab_server, page, widget_bundle, ui):
-    name = f"browser-e2e-{ui}"  # a job of its own per front end (the submit token is scoped by --name)
+    # a job of its own per front end and per attempt (the submit token is scoped by --name: a retried attempt
+    # with the same name would reattach to the first attempt's job, already finished)
+    name = f"browser-e2e-{ui}-{uuid.uuid4().hex[:6]}"
     job_dir = _export_job(Path(lab_server.root_dir), name)
     lab.write_notebook(
         lab_server.root_dir,
