@@ -169,8 +169,7 @@ def submit(
     f = _flare(flare)
     with tempfile.TemporaryDirectory(prefix="flarenb-export-") as tmp:
         source = export(target, Path(tmp))
-        poc = getattr(f, "poc", None)
-        sites = poc.clients if poc is not None else None  # deterministic: the POC's configured sites
+        sites = _deployment_sites(f) if stream_logs else None
         job_name = _job_name(source)
         staged = stage(source, Path(tmp) / "stage" / job_name, stream_logs, sites)
         digest = content_hash(staged)
@@ -184,6 +183,18 @@ def submit(
             kept.parent.mkdir(parents=True, exist_ok=True)
             shutil.copytree(staged, kept, dirs_exist_ok=True)
         return _submit_once(f, kept if kept.is_dir() else staged, submit_token, job_name, content_in_token=derived)
+
+
+def _deployment_sites(f) -> list[str] | None:
+    """The client sites that replace ``@ALL`` in the deploy map: the POC's configured sites, else the clients
+    connected to the server now (sorted: the same set gives the same content, hence the same token)."""
+    poc = getattr(f, "poc", None)
+    if poc is not None:
+        return sorted(poc.clients)
+    try:
+        return sorted(f.system_info().client_names) or None
+    except Exception:  # not allowed to see them, or no answer: keep @ALL (logs are then live per site)
+        return None
 
 
 def _job_name(job_dir: Path) -> str:

@@ -1,0 +1,211 @@
+"""Jobs written the way NVFlare's own examples write them, followed through the admin API of a provisioned
+(non-POC) deployment: every site live in the view and in ``%flare logs``, which equals ``nvflare job logs``.
+
+One deployment per session (``flarenb_deployment``); the job variants run concurrently (2 rounds each).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import CLIENT, make_recipe
+
+from flarenb import jobs, live, submission
+
+pytestmark = pytest.mark.deployment
+
+ADMIN = "admin@example.org"
+SLEEP = 10  # seconds of "training" per round: quiet windows in which two log snapshots can be compared
+ALL = ["hospital-a", "hospital-b", "hospital-c"]
+
+
+def _json_streaming(recipe):
+    recipe.enable_log_streaming()  # log.json, stock JobLogReceiver() without dest_dir
+
+
+def _txt_streaming(recipe):
+    recipe.enable_log_streaming("log.txt")
+
+
+def _explicit_receiver(recipe):
+    from nvflare.app_common.logging.job_log_receiver import JobLogReceiver
+
+    recipe._job.to_server(JobLogReceiver())
+
+
+def _two_apps(job: Path) -> None:
+    """Two apps and a subset of sites: app-a on the server and hospital-a, app-b on hospital-b only."""
+    shutil.copytree(job / "app", job / "app-b")
+    (job / "app").rename(job / "app-a")
+    (job / "app-b" / "config" / "config_fed_server.json").unlink()
+    meta = json.loads((job / "meta.json").read_text())
+    meta["deploy_map"] = {"app-a": ["server", "hospital-a"], "app-b": ["hospital-b"]}
+    (job / "meta.json").write_text(json.dumps(meta, indent=4))
+
+
+#: variant -> (recipe edit, exported-folder edit, sites the job runs on)
+VARIANTS = {
+    "log-json": (_json_streaming, None, ALL),
+    "log-txt": (_txt_streaming, None, ALL),
+    "receiver": (_explicit_receiver, None, ALL),
+    "two-apps": (None, _two_apps, ["hospital-a", "hospital-b"]),
+}
+
+
+def _export(dest: Path, name: str, edit_recipe, edit_folder) -> Path:
+    dest.mkdir(parents=True)
+    shutil.copy(CLIENT, dest / "client.py")
+    cwd = os.getcwd()
+    os.chdir(dest)  # the recipe takes train_script relative to the cwd
+    try:
+        recipe = make_recipe(name, rounds=2, train_args=f"--sleep {SLEEP}")
+        if edit_recipe:
+            edit_recipe(recipe)
+        with contextlib.redirect_stdout(None):
+            recipe.export(job_dir=str(dest / "export"))
+    finally:
+        os.chdir(cwd)
+    job = dest / "export" / name
+    if edit_folder:
+        edit_folder(job)
+    return job
+
+
+def _cli(deployment, *args: str) -> str:
+    """``nvflare ARGS --startup-kit <admin kit>``'s stdout, as a user would run it (own HOME, no config)."""
+    env = dict(os.environ, HOME=str(deployment.root / "home"))
+    env.pop("NVFLARE_STARTUP_KIT_DIR", None)
+    cmd = [sys.executable, "-m", "nvflare.cli", *args, "--startup-kit", str(deployment.kit(ADMIN))]
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, f"{' '.join(args)} failed: {result.stdout[-500:]} {result.stderr[-500:]}"
+    return result.stdout
+
+
+def _cli_text(deployment, job_id: str) -> str:
+    out = _cli(deployment, "job", "logs", job_id, "--site", "all")
+    # the CLI's own connection notice, not part of the logs
+    return out.removeprefix("Connecting to FLARE ...\n").rstrip("\n")
+
+
+def _cli_json(deployment, job_id: str) -> dict:
+    out = _cli(deployment, "--format", "json", "job", "logs", job_id, "--site", "all")
+    return json.loads(out[out.index("{") :])["data"]
+
+
+def _same_as_cli(deployment, job, fmt: str, deadline: float) -> bool | None:
+    """flarenb, then the CLI, then flarenb again: in a quiet window (both flarenb snapshots equal) the CLI's
+    answer must equal them. None if no quiet window was found in time."""
+    while time.monotonic() < deadline and job.status == "RUNNING":
+        if fmt == "json":
+            before = job.logs(site="all", format="json")
+            cli: object = _cli_json(deployment, job.id)
+            after = job.logs(site="all", format="json")
+        else:
+            before = str(job.logs(site="all")).rstrip("\n")
+            cli = _cli_text(deployment, job.id)
+            after = str(job.logs(site="all")).rstrip("\n")
+        if before == after:
+            return before == cli
+    return None
+
+
+def _observe(deployment, job, sites: set[str]) -> dict:
+    """Follow ``job`` while it is RUNNING: which sites' client lines reached ``%flare logs`` and the view, and
+    whether ``%flare logs --site all`` equalled the CLI (text and json); then the same after the job."""
+    handle = live.follow_job(job)
+    seen_in_logs: set[str] = set()
+    seen_in_view: set[str] = set()
+    compared: dict[str, bool | None] = {"text": None, "json": None}
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and not jobs.is_terminal(status := job.status):
+            if status == "RUNNING":
+                text = job.logs(site="all").logs
+                seen_in_logs |= {s for s in sites if f"on {s}:" in text.get(s, "")}
+                seen_in_view |= {s for s in sites if any(f"on {s}:" in ln.text for ln in handle.receiver.lines(s))}
+                if seen_in_logs == sites and seen_in_view == sites:
+                    for fmt in ("text", "json"):
+                        if compared[fmt] is None:
+                            compared[fmt] = _same_as_cli(deployment, job, fmt, time.monotonic() + 30)
+                    if None not in compared.values():
+                        break
+            time.sleep(0.5)
+        view = {s: (handle.receiver.site(s).state, len(handle.receiver.lines(s))) for s in handle.receiver.sites()}
+        meta = jobs.wait(job.id, timeout=300, interval=1.0, flare=job.flare)
+        after = job.logs(site="all")
+        return {
+            "seen_in_logs": seen_in_logs,
+            "seen_in_view": seen_in_view,
+            "view": view,
+            "compared": compared,
+            "status": meta["status"],
+            "sites_after": sorted(after.logs),
+            "text_after_equal": after.text().rstrip("\n") == _cli_text(deployment, job.id),
+            "json_after_equal": job.logs(site="all", format="json") == _cli_json(deployment, job.id),
+        }
+    finally:
+        handle.release()
+
+
+@pytest.fixture(scope="module")
+def submitted(flarenb_deployment, tmp_path_factory):
+    """Every variant submitted at once through flarenb; they run, and are followed, concurrently."""
+    admin = flarenb_deployment.flare(ADMIN)
+    root = tmp_path_factory.mktemp("realjobs")
+    out = {}
+    for variant, (edit_recipe, edit_folder, _sites) in VARIANTS.items():
+        folder = _export(root / variant, f"rj-{variant}", edit_recipe, edit_folder)
+        out[variant] = submission.submit(folder, flare=admin, scope=f"realjobs:{variant}")
+    yield out
+    for job in out.values():
+        with contextlib.suppress(Exception):
+            if not jobs.is_terminal(job.status):
+                job.abort()
+
+
+@pytest.fixture(scope="module")
+def observed(submitted, flarenb_deployment):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(len(submitted), thread_name_prefix="observe") as pool:
+        futures = {
+            v: pool.submit(_observe, flarenb_deployment, job, set(VARIANTS[v][2])) for v, job in submitted.items()
+        }
+        return {v: f.result() for v, f in futures.items()}
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_every_site_is_live_in_the_view_and_in_logs_and_logs_equals_the_cli(variant, observed):
+    o = observed[variant]
+    sites = set(VARIANTS[variant][2])
+    # seen while the job was RUNNING: the client logs are live
+    assert o["seen_in_logs"] == sites, f"client lines not live in %flare logs: {o}"
+    assert o["seen_in_view"] == sites, f"client lines not live in the view: {o}"
+    assert o["compared"] == {"text": True, "json": True}, f"%flare logs differed from the CLI while running: {o}"
+    assert o["status"] == "FINISHED:COMPLETED"
+    assert o["sites_after"] == sorted(["server", *sites])
+    assert o["text_after_equal"] and o["json_after_equal"], o
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_a_completed_job_logs_no_error_and_keeps_every_client_log(variant, submitted, flarenb_deployment):
+    job = submitted[variant]
+    sites = VARIANTS[variant][2]
+    meta = jobs.wait(job.id, timeout=300, interval=1.0, flare=job.flare)
+    assert meta["status"] == "FINISHED:COMPLETED"
+    for site in sites:
+        own = (flarenb_deployment.site_workspace(site) / job.id / "log.txt").read_text()
+        assert "round 1 on" in own
+        errors = [line for line in own.splitlines() if " ERROR " in line or "- ERROR -" in line]
+        assert errors == [], f"{site}: {errors}"
+        stored = job.logs(site=site, tail=10000).logs[site]
+        assert "round 1 on" in stored  # the server kept the client's whole log, end included
+        assert "ERROR" not in stored
