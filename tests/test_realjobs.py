@@ -7,8 +7,10 @@ One deployment per session (``flarenb_deployment``); the job variants run concur
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -23,7 +25,7 @@ from flarenb import jobs, live, submission
 pytestmark = pytest.mark.deployment
 
 ADMIN = "admin@example.org"
-SLEEP = 10  # seconds of "training" per round: quiet windows in which two log snapshots can be compared
+SLEEP = 15  # seconds of "training" per round: quiet windows in which two log snapshots can be compared
 ALL = ["hospital-a", "hospital-b", "hospital-c"]
 
 
@@ -60,13 +62,14 @@ VARIANTS = {
 }
 
 
-def _export(dest: Path, name: str, edit_recipe, edit_folder) -> Path:
+def _export(dest: Path, name: str, edit_recipe, edit_folder, sites: list[str]) -> Path:
     dest.mkdir(parents=True)
     shutil.copy(CLIENT, dest / "client.py")
     cwd = os.getcwd()
     os.chdir(dest)  # the recipe takes train_script relative to the cwd
     try:
-        recipe = make_recipe(name, rounds=2, train_args=f"--sleep {SLEEP}")
+        # every site trains in every round (FedAvg samples min_clients sites per round)
+        recipe = make_recipe(name, rounds=2, clients=len(sites), train_args=f"--sleep {SLEEP}")
         if edit_recipe:
             edit_recipe(recipe)
         with contextlib.redirect_stdout(None):
@@ -100,30 +103,72 @@ def _cli_json(deployment, job_id: str) -> dict:
     return json.loads(out[out.index("{") :])["data"]
 
 
+def _blocks(text: str) -> dict[str, str]:
+    """``{site: text}`` of ``nvflare job logs --site all``'s human output (``===== site =====`` blocks)."""
+    out: dict[str, str] = {}
+    site = None
+    for line in text.splitlines(keepends=True):
+        m = re.fullmatch(r"===== (.+) =====\n?", line)
+        if m:
+            site = m.group(1)
+            out[site] = ""
+        elif site is not None:
+            out[site] += line
+    return {k: v.rstrip("\n") for k, v in out.items()}
+
+
+def _between(before: dict[str, str], cli: dict[str, str], after: dict[str, str]) -> bool:
+    """The CLI's per-site logs lie between two flarenb snapshots: same sites, each an extension of the first and
+    a prefix of the second (logs only grow while the job runs)."""
+    return set(before) == set(cli) == set(after) and all(
+        cli[s].startswith(before[s]) and after[s].startswith(cli[s]) for s in cli
+    )
+
+
 def _same_as_cli(deployment, job, fmt: str, deadline: float) -> bool | None:
-    """flarenb, then the CLI, then flarenb again: in a quiet window (both flarenb snapshots equal) the CLI's
-    answer must equal them. None if no quiet window was found in time."""
+    """flarenb, then the CLI, then flarenb again, while the job runs. In a quiet window (both flarenb snapshots
+    equal) the CLI's answer must equal them exactly; otherwise (the logs grew meanwhile: under load one CLI call
+    takes many seconds) each site's log in the CLI's answer must lie between the two snapshots. None if the job
+    ended before one comparison was made."""
     while time.monotonic() < deadline and job.status == "RUNNING":
         if fmt == "json":
             before = job.logs(site="all", format="json")
-            cli: object = _cli_json(deployment, job.id)
+            cli = _cli_json(deployment, job.id)
             after = job.logs(site="all", format="json")
-        else:
-            before = str(job.logs(site="all")).rstrip("\n")
-            cli = _cli_text(deployment, job.id)
-            after = str(job.logs(site="all")).rstrip("\n")
-        if before == after:
-            return before == cli
+            if before == after:
+                return before == cli
+            same_shape = {k: v for k, v in cli.items() if k not in ("logs", "sites")} == {
+                k: v for k, v in after.items() if k not in ("logs", "sites")
+            }
+            return same_shape and _between(before["logs"], cli["logs"], after["logs"])
+        text_before = str(job.logs(site="all")).rstrip("\n")
+        text_cli = _cli_text(deployment, job.id)
+        text_after = str(job.logs(site="all")).rstrip("\n")
+        if text_before == text_after:
+            return text_before == text_cli
+        return _between(_blocks(text_before), _blocks(text_cli), _blocks(text_after))
     return None
 
 
 def _observe(deployment, job, sites: set[str]) -> dict:
     """Follow ``job`` while it is RUNNING: which sites' client lines reached ``%flare logs`` and the view, and
     whether ``%flare logs --site all`` equalled the CLI (text and json); then the same after the job."""
+    from flarenb.session import Flare, Kit
+
+    # its own admin session, as another notebook would have (the observers run concurrently)
+    own = Flare(Kit(path=str(deployment.kit(ADMIN)), username=ADMIN, source="startup_kit"))
+    try:
+        return _follow(deployment, dataclasses.replace(job, flare=own), sites)
+    finally:
+        own.close()
+
+
+def _follow(deployment, job, sites: set[str]) -> dict:
     handle = live.follow_job(job)
     seen_in_logs: set[str] = set()
     seen_in_view: set[str] = set()
     compared: dict[str, bool | None] = {"text": None, "json": None}
+    trace: list = [("start", round(time.monotonic(), 1))]
     try:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and not jobs.is_terminal(status := job.status):
@@ -131,10 +176,11 @@ def _observe(deployment, job, sites: set[str]) -> dict:
                 text = job.logs(site="all").logs
                 seen_in_logs |= {s for s in sites if f"on {s}:" in text.get(s, "")}
                 seen_in_view |= {s for s in sites if any(f"on {s}:" in ln.text for ln in handle.receiver.lines(s))}
+                trace.append((len(seen_in_logs), len(seen_in_view), round(time.monotonic(), 1)))
                 if seen_in_logs == sites and seen_in_view == sites:
                     for fmt in ("text", "json"):
                         if compared[fmt] is None:
-                            compared[fmt] = _same_as_cli(deployment, job, fmt, time.monotonic() + 30)
+                            compared[fmt] = _same_as_cli(deployment, job, fmt, deadline)
                     if None not in compared.values():
                         break
             time.sleep(0.5)
@@ -146,6 +192,7 @@ def _observe(deployment, job, sites: set[str]) -> dict:
             "seen_in_view": seen_in_view,
             "view": view,
             "compared": compared,
+            "trace": trace[-40:],
             "status": meta["status"],
             "sites_after": sorted(after.logs),
             "text_after_equal": after.text().rstrip("\n") == _cli_text(deployment, job.id),
@@ -161,8 +208,8 @@ def submitted(flarenb_deployment, tmp_path_factory):
     admin = flarenb_deployment.flare(ADMIN)
     root = tmp_path_factory.mktemp("realjobs")
     out = {}
-    for variant, (edit_recipe, edit_folder, _sites) in VARIANTS.items():
-        folder = _export(root / variant, f"rj-{variant}", edit_recipe, edit_folder)
+    for variant, (edit_recipe, edit_folder, sites) in VARIANTS.items():
+        folder = _export(root / variant, f"rj-{variant}", edit_recipe, edit_folder, sites)
         out[variant] = submission.submit(folder, flare=admin, scope=f"realjobs:{variant}")
     yield out
     for job in out.values():
