@@ -123,7 +123,7 @@ def read(job_dir: str | Path) -> Job:
     job = Path(job_dir)
     meta = json.loads((job / "meta.json").read_text())
     out = Job(meta=meta)
-    for app in (meta.get("deploy_map") or {}):
+    for app in meta.get("deploy_map") or {}:
         for name, table in ((CLIENT_CONFIG, out.clients), (SERVER_CONFIG, out.servers)):
             path = job / app / "config" / name
             table[app] = json.loads(path.read_text()) if path.is_file() else None
@@ -135,7 +135,10 @@ def write(job_dir: str | Path, before: Job, after: Job) -> None:
     job = Path(job_dir)
     if after.meta != before.meta:
         _dump(job / "meta.json", after.meta)
-    for name, old, new in ((CLIENT_CONFIG, before.clients, after.clients), (SERVER_CONFIG, before.servers, after.servers)):
+    for name, old, new in (
+        (CLIENT_CONFIG, before.clients, after.clients),
+        (SERVER_CONFIG, before.servers, after.servers),
+    ):
         for app, conf in new.items():
             if conf is not None and conf != old.get(app):
                 _dump(job / app / "config" / name, conf)

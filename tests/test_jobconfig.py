@@ -33,8 +33,11 @@ def job(deploy_map, client_comps=(), server_comps=(), apps=None):
 
 
 def files(conf):
-    return sorted(str((c.get("args") or {}).get("log_file_name") or "log.txt") for c in conf["components"]
-                  if c["path"] == STREAMER_PATH)
+    return sorted(
+        str((c.get("args") or {}).get("log_file_name") or "log.txt")
+        for c in conf["components"]
+        if c["path"] == STREAMER_PATH
+    )
 
 
 def receivers(conf):
@@ -46,22 +49,32 @@ CASES = {
     "plain @ALL": (job({"app": ["@ALL"]}), {"app": ["server", *sorted(SITES)]}, ["log.txt"], ["flarenb_log_receiver"]),
     "enable_log_streaming()": (
         job({"app": ["@ALL"]}, [streamer("log.json")], [receiver()]),
-        {"app": ["server", *sorted(SITES)]}, ["log.json", "log.txt"], ["user_receiver"],
+        {"app": ["server", *sorted(SITES)]},
+        ["log.json", "log.txt"],
+        ["user_receiver"],
     ),
     'enable_log_streaming("log.txt")': (
         job({"app": ["@ALL"]}, [streamer("log.txt")], [receiver()]),
-        {"app": ["server", *sorted(SITES)]}, ["log.txt"], ["user_receiver"],
+        {"app": ["server", *sorted(SITES)]},
+        ["log.txt"],
+        ["user_receiver"],
     ),
     "streamer with the default file name": (
-        job({"app": ["@ALL"]}, [streamer()], []), {"app": ["server", *sorted(SITES)]}, ["log.txt"],
+        job({"app": ["@ALL"]}, [streamer()], []),
+        {"app": ["server", *sorted(SITES)]},
+        ["log.txt"],
         ["flarenb_log_receiver"],
     ),
     "explicit JobLogReceiver() only": (
         job({"app": ["@ALL"]}, [], [receiver(idle_timeout=60.0)]),
-        {"app": ["server", *sorted(SITES)]}, ["log.txt"], ["user_receiver"],
+        {"app": ["server", *sorted(SITES)]},
+        ["log.txt"],
+        ["user_receiver"],
     ),
     "a subset of sites, named": (
-        job({"app": ["server", "hospital-a"]}), {"app": ["server", "hospital-a"]}, ["log.txt"],
+        job({"app": ["server", "hospital-a"]}),
+        {"app": ["server", "hospital-a"]},
+        ["log.txt"],
         ["flarenb_log_receiver"],
     ),
 }

@@ -186,6 +186,17 @@ def _follow(deployment, job, sites: set[str]) -> dict:
             time.sleep(0.5)
         view = {s: (handle.receiver.site(s).state, len(handle.receiver.lines(s))) for s in handle.receiver.sites()}
         meta = jobs.wait(job.id, timeout=300, interval=1.0, flare=job.flare)
+        end = time.monotonic() + 90
+        while not handle.receiver.all_done and time.monotonic() < end:
+            time.sleep(0.5)
+        final = {s: handle.receiver.site(s).state for s in handle.receiver.sites()}
+        # what the view badges as "first error": none, since the job's own code logged none
+        errors_in_view = [
+            ln.text
+            for s in handle.receiver.sites()
+            for ln in handle.receiver.lines(s)
+            if ln.level in ("ERROR", "CRITICAL")
+        ]
         after = job.logs(site="all")
         return {
             "seen_in_logs": seen_in_logs,
@@ -194,6 +205,8 @@ def _follow(deployment, job, sites: set[str]) -> dict:
             "compared": compared,
             "trace": trace[-40:],
             "status": meta["status"],
+            "final": final,
+            "errors_in_view": errors_in_view,
             "sites_after": sorted(after.logs),
             "text_after_equal": after.text().rstrip("\n") == _cli_text(deployment, job.id),
             "json_after_equal": job.logs(site="all", format="json") == _cli_json(deployment, job.id),
@@ -238,6 +251,8 @@ def test_every_site_is_live_in_the_view_and_in_logs_and_logs_equals_the_cli(vari
     assert o["seen_in_view"] == sites, f"client lines not live in the view: {o}"
     assert o["compared"] == {"text": True, "json": True}, f"%flare logs differed from the CLI while running: {o}"
     assert o["status"] == "FINISHED:COMPLETED"
+    assert o["final"] == {s: "ended" for s in ["server", *sites]}, o["final"]
+    assert o["errors_in_view"] == []
     assert o["sites_after"] == sorted(["server", *sites])
     assert o["text_after_equal"] and o["json_after_equal"], o
 
