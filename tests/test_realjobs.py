@@ -271,3 +271,13 @@ def test_a_completed_job_logs_no_error_and_keeps_every_client_log(variant, submi
         stored = job.logs(site=site, tail=10000).logs[site]
         assert "round 1 on" in stored  # the server kept the client's whole log, end included
         assert "ERROR" not in stored
+    # the cause, checked directly (the race it removes does not lose every time): the server job ended only
+    # after each client's log stream had ended and been saved
+    server = job.logs(site="server", tail=100000).logs["server"].splitlines()
+    end_run = next(i for i, line in enumerate(server) if re.search(r"(?<!ABOUT_TO_)END_RUN fired", line))
+    for site in sites:
+        # JobLogReceiver's words for a stream that ended OK: "Saved live log ..." or "Live log ... retained at"
+        ok = re.compile(rf"(Saved live log|Live log) 'log\.txt' from {re.escape(site)}\b")
+        saved = [i for i, line in enumerate(server) if ok.search(line)]
+        receiver_lines = [line[-160:] for line in server if "LogReceiver" in line]
+        assert saved and saved[0] < end_run, f"{site}'s stream did not end before END_RUN: {receiver_lines}"
