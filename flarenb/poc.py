@@ -147,6 +147,15 @@ class Poc:
         return self.site_dir(site) / job_id / name
 
 
+def poc_of_kit(kit_path: str | os.PathLike) -> Poc | None:
+    """The POC whose admin startup kit is ``kit_path`` (``<workspace>/example_project/prod_00/admin@nvidia.com``)."""
+    kit = Path(kit_path).expanduser().resolve()
+    if kit.name != ADMIN or kit.parent.name != "prod_00" or kit.parent.parent.name != PROJECT:
+        return None
+    poc = Poc(kit.parent.parent.parent)
+    return poc if poc.prepared else None
+
+
 def _port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -277,10 +277,42 @@ _current: Flare | None = None
 
 
 def current() -> Flare:
-    """The connection cells use by default (set by :func:`connect` and ``poc.start``)."""
+    """The connection cells use by default (set by :func:`connect` and ``poc.start``).
+
+    In a new kernel (or process) nothing was set yet: the first command that needs a server connects as the
+    ``nvflare job`` CLI would (:func:`auto_connect`).
+    """
     if _current is None:
-        raise NotConnected()
+        set_current(auto_connect())
+    assert _current is not None
     return _current
+
+
+def auto_connect(study: str = DEFAULT_STUDY) -> Flare:
+    """Connect as the ``nvflare job`` CLI would, with no flags: ``$NVFLARE_STARTUP_KIT_DIR``, else the active kit.
+
+    A kit that is the admin kit of a local POC (the one flarenb manages, or any ``nvflare poc`` workspace) is
+    recognised as such, so its fast local paths (log files read directly) are used. Where the CLI would find no
+    kit at all, the local FLARE flarenb manages is used if it is running; otherwise :class:`NotConnected`.
+    """
+    from . import poc as _poc
+
+    try:
+        kit = resolve_kit()
+    except StartupKitError as e:
+        if not str(e).startswith("No startup kit selected"):
+            raise  # a kit was named (env, config) but is unusable: say so, as the CLI would
+        managed = _poc.Poc(_poc.default_workspace())
+        if not managed.running:
+            raise NotConnected() from None
+        kit = Kit(path=str(managed.admin_kit), username=_poc.ADMIN, source="poc")
+    flare = Flare(kit, study=study, poc=_poc.poc_of_kit(kit.path))
+    try:
+        flare.session  # noqa: B018 - fail here, with a clear error, rather than half-way through a command
+    except BaseException:
+        flare.close()
+        raise
+    return flare
 
 
 def set_current(flare: Flare | None) -> None:

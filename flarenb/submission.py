@@ -183,8 +183,7 @@ def submit(
     f = _flare(flare)
     with workarea.work_dir() as work:
         source = export(target, work)
-        poc = getattr(f, "poc", None)
-        sites = poc.clients if poc is not None else None  # deterministic: the POC's configured sites
+        sites = _deployment_sites(f) if stream_logs else None
         job_name = _job_name(source)
         staged = stage_job(source, work / "stage" / job_name, stream_logs, sites)
         digest = staged.content_hash()
@@ -231,6 +230,18 @@ def _note(token: str, reason: str) -> None:
         "(see the README: 'Jobs with big files')",
         file=sys.stdout,
     )
+
+
+def _deployment_sites(f) -> list[str] | None:
+    """The client sites that replace ``@ALL`` in the deploy map: the POC's configured sites, else the clients
+    connected to the server now (sorted: the same set gives the same content, hence the same token)."""
+    poc = getattr(f, "poc", None)
+    if poc is not None:
+        return sorted(poc.clients)
+    try:
+        return sorted(f.system_info().client_names) or None
+    except Exception:  # not allowed to see them, or no answer: keep @ALL (logs are then live per site)
+        return None
 
 
 def _job_name(job_dir: Path) -> str:

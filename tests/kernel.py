@@ -8,9 +8,9 @@ from jupyter_client.manager import KernelManager
 
 
 class Kernel:
-    def __init__(self, cwd: str | None = None):
+    def __init__(self, cwd: str | None = None, env: dict[str, str] | None = None):
         self.km = KernelManager(kernel_name="python3")
-        self.km.start_kernel(cwd=cwd, env=dict(os.environ))
+        self.km.start_kernel(cwd=cwd, env=dict(os.environ, **(env or {})))
         self.kc = self.km.client()
         self.kc.start_channels()
         self.kc.wait_for_ready(timeout=60)

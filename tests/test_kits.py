@@ -95,3 +95,36 @@ def test_env_pointing_nowhere_is_one_line(home, monkeypatch):
 def test_both_selectors_is_an_error(home):
     with pytest.raises(StartupKitError, match=r"^--kit-id and --startup-kit are mutually exclusive\. Use only one"):
         resolve_kit(startup_kit="x", kit_id="y")
+
+
+# -- a new kernel: the first command connects as the CLI would ----------------------------------------------
+def test_without_any_kit_or_running_local_flare_a_command_says_not_connected(home, monkeypatch):
+    from flarenb import session
+    from flarenb.errors import NotConnected
+
+    monkeypatch.setenv("NVFLARE_POC_WORKSPACE", str(home / "poc"))
+    monkeypatch.setattr(session, "_current", None)
+    with pytest.raises(NotConnected):
+        session.current()
+
+
+def test_a_kit_named_but_unusable_is_reported_not_hidden(home, monkeypatch):
+    from flarenb import session
+
+    monkeypatch.setenv("NVFLARE_STARTUP_KIT_DIR", str(home / "missing"))
+    monkeypatch.setattr(session, "_current", None)
+    with pytest.raises(StartupKitError) as e:
+        session.current()
+    assert "NVFLARE_STARTUP_KIT_DIR" in str(e.value)
+
+
+def test_the_admin_kit_of_a_prepared_poc_is_recognised(tmp_path):
+    from flarenb import poc
+
+    ws = tmp_path / "poc"
+    kit = fake_admin_kit(ws / poc.PROJECT / "prod_00", poc.ADMIN)
+    assert poc.poc_of_kit(kit) is None  # not prepared: no project.yml
+    (ws / "project.yml").write_text("participants: []\n")
+    assert poc.poc_of_kit(kit) == poc.Poc(ws.resolve())
+    other = fake_admin_kit(tmp_path / "deploy" / "prod_00", "admin@example.org")
+    assert poc.poc_of_kit(other) is None

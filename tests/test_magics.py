@@ -107,7 +107,12 @@ def test_in_a_real_kernel_errors_fail_the_cell_with_one_line_and_no_traceback(tm
     """What a notebook user sees: the cell fails (so Run All stops) with one line, never a traceback."""
     from kernel import Kernel
 
-    k = Kernel(cwd=str(tmp_path))
+    # nothing to connect to: no kit configured and no local FLARE in this HOME (a new kernel would otherwise
+    # connect as the nvflare CLI does)
+    (tmp_path / "home").mkdir()
+    env = {"HOME": str(tmp_path / "home"), "NVFLARE_POC_WORKSPACE": str(tmp_path / "poc")}
+    env["NVFLARE_STARTUP_KIT_DIR"] = ""
+    k = Kernel(cwd=str(tmp_path), env=env)
     try:
         assert k.run("%load_ext flarenb")["status"] == "ok"
         bad_flag = k.run("%flare connect --bogus")
