@@ -9,10 +9,16 @@ from flarenb.errors import FlareError
 
 
 @pytest.fixture(autouse=True)
-def no_connection(monkeypatch):
+def no_connection(monkeypatch, tmp_path_factory):
+    """Nothing to connect to: no connection kept, no kit configured, no local FLARE in this HOME (otherwise the
+    first command would connect as the nvflare CLI does — to the test session's POC, say)."""
     from flarenb import session
 
     monkeypatch.setattr(session, "_current", None)
+    home = tmp_path_factory.mktemp("no-flare-home")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("NVFLARE_POC_WORKSPACE", str(home / "poc"))
+    monkeypatch.delenv("NVFLARE_STARTUP_KIT_DIR", raising=False)
 
 
 def flare(ip, line):

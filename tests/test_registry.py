@@ -24,6 +24,10 @@ def no_connection(monkeypatch, tmp_path):
 
     monkeypatch.setattr(session, "_current", None)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))  # no local simulations listed
+    # nothing to connect to (else the first command connects as the nvflare CLI does, e.g. to the session's POC)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("NVFLARE_POC_WORKSPACE", str(tmp_path / "poc"))
+    monkeypatch.delenv("NVFLARE_STARTUP_KIT_DIR", raising=False)
 
 
 def error(line: str, kind=CommandLineError) -> str:
@@ -47,7 +51,7 @@ def test_without_ipython_every_command_is_there_and_ipython_is_never_imported(tm
         print("IPYTHON", sorted(m for m in sys.modules if m.split(".")[0] == "IPython"))
         """
     )
-    env = dict(os.environ, PYTHONPATH=str(ROOT), XDG_DATA_HOME=str(tmp_path / "data"), HOME=str(tmp_path))
+    env = dict(os.environ, PYTHONPATH=str(ROOT))  # HOME, the POC workspace and XDG_DATA_HOME: the fixture's
     out = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120, check=True
     ).stdout
