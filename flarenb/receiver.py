@@ -67,16 +67,25 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from .safetext import clean_text
+from .vocab import (
+    ENDED,
+    LEVELS,
+    LIVE,
+    QUIET,
+    STOPPED,
+    STREAM_TERMINAL_STATES,
+    TIMED_OUT,
+    UNAVAILABLE,
+    WAITING,
+    server_first,
+)
 
 __all__ = ["LEVELS", "TERMINAL_STATES", "Line", "Receiver", "SiteStream", "Update", "format_json_record"]
 
 log = logging.getLogger(__name__)
 
-LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-# States of a SiteStream. Terminal states never change again.
-WAITING, LIVE, QUIET, UNAVAILABLE = "waiting", "live", "quiet", "unavailable"
-ENDED, TIMED_OUT, STOPPED = "ended", "timed_out", "stopped"
-TERMINAL_STATES = frozenset((ENDED, TIMED_OUT, STOPPED))
+# States of a SiteStream (flarenb.vocab). Terminal states never change again.
+TERMINAL_STATES = STREAM_TERMINAL_STATES
 MAX_TS_CHARS = 64
 _LINE_OVERHEAD = 120  # bytes: a Line object with its slots, beyond its strings
 
@@ -267,7 +276,7 @@ class Receiver:
         """Site names, "server" first then in order of appearance."""
         with self._lock:
             names = list(self._sites)
-        return sorted(names, key=lambda n: n != "server")
+        return server_first(names)
 
     def lines(self, site: str) -> list[Line]:
         """A list copy of the lines of ``site`` still in memory."""
