@@ -125,8 +125,9 @@ def job_logs(job: Any, site: str = "server", tail=None, since=None, max_bytes=No
     """``job.logs()``: the admin API, else (``get_job_log`` refused) the job's download. See the module docstring."""
     from nvflare.fuel.flare_api import api_spec as A
 
-    from .jobs import _errors, is_terminal
+    from .jobs import _errors
     from .logs import check_flags, get_logs
+    from .vocab import is_terminal
 
     check_flags(job.id, site, tail, since, max_bytes, fmt)  # bad flags: one line, before any server round trip
     f = job._f()

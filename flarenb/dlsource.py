@@ -21,16 +21,16 @@ from collections.abc import Callable
 from typing import Any
 
 from .dllogs import download_refused, downloaded
-from .receiver import UNAVAILABLE
 from .rights import is_refusal, right_of, rights_of
-from .transports import STOP_JOIN_TIMEOUT, _Threaded, is_terminal_status
+from .transports import STOP_JOIN_TIMEOUT, _Threaded
+from .vocab import UNAVAILABLE, is_terminal, one_line
 
 NEEDS_GET_JOB_LOG = "live logs need the get_job_log right: this site's lines come from the job's download when it ends"
 DOWNLOAD_ATTEMPTS = 5
 
 
 def _reason(error: BaseException) -> str:
-    text = " ".join(str(getattr(error, "message", None) or error).split()) or type(error).__name__
+    text = one_line(getattr(error, "message", None) or error) or type(error).__name__
     name = type(error).__name__
     if name in ("ConnectError", "NoConnection", "SessionClosed", "ConnectionError", "TimeoutError"):
         return f"server unreachable: {text} (retrying)"
@@ -110,7 +110,7 @@ class RightsAwareSource(_Threaded):
     def _download_step(self) -> int:
         rx = self.receiver
         status = self.status()
-        if not is_terminal_status(status):
+        if not is_terminal(status):
             try:
                 self._refresh_clients()
             except Exception as e:

@@ -28,6 +28,7 @@ from pathlib import Path
 from . import _nvflare, validate
 from ._text import terminal_safe
 from .errors import FlareError
+from .vocab import one_line
 
 MARKER = ".flarenb-download.json"
 _TMP_PREFIX = ".flarenb-tmp-"
@@ -279,7 +280,7 @@ def _site_log(site: str, ask_server: Callable[[], dict], held: Callable[[], list
         if text is None:
             reason = f"the server has no log for it ({(reply.get('unavailable') or {}).get(site, 'not available')})"
     except Exception as e:
-        text, reason = None, f"the server could not be asked ({' '.join(str(e).split()) or type(e).__name__})"
+        text, reason = None, f"the server could not be asked ({one_line(e)})"
     if text is None:
         lines = held()
         return "".join(x + "\n" for x in lines), f"{reason}; these are the {len(lines)} lines this view kept"

@@ -19,7 +19,7 @@ from ._display import StatusLine
 from ._text import terminal_safe
 from .downloads import Download, download
 from .errors import FlareError
-from .transports import is_terminal_status
+from .vocab import is_terminal, one_line
 
 
 class JobFailed(FlareError):
@@ -28,11 +28,6 @@ class JobFailed(FlareError):
 
 class JobWaitTimeout(FlareError):
     """The job did not end within the timeout (as ``nvflare job wait`` exits 3)."""
-
-
-def is_terminal(status: str | None) -> bool:
-    """True once the job has ended (whatever the outcome)."""
-    return is_terminal_status(None if status is None else str(status))
 
 
 def failure_of(status: str) -> str | None:
@@ -69,17 +64,14 @@ def _errors(job_id: str | None, flare: _session.Flare):
 
         right = right_of(e)
         if right is None:
-            raise FlareError(f"Not allowed: {_line(e)}", "Ask the project admin for the right role or study") from None
+            raise FlareError(
+                f"Not allowed: {one_line(e)}", "Ask the project admin for the right role or study"
+            ) from None
         raise refused(flare, right, ACTIONS.get(right, f"run {right}")) from None
     except A.InvalidTarget as e:
-        raise FlareError(f"Unknown site: {_line(e)}", "See the connected sites with %flare info") from None
+        raise FlareError(f"Unknown site: {one_line(e)}", "See the connected sites with %flare info") from None
     except (A.NoReply, A.InternalError, A.CommandError) as e:
-        raise FlareError(f"The FLARE server could not do it: {_line(e)}", "Try again; see %flare info") from None
-
-
-def _line(e: BaseException | None) -> str:
-    text = " ".join(str(e).split())
-    return text or type(e).__name__
+        raise FlareError(f"The FLARE server could not do it: {one_line(e)}", "Try again; see %flare info") from None
 
 
 def _fmt_time(value: Any) -> str:

@@ -28,9 +28,9 @@ from . import follower as _follower
 from . import jobs as _jobs
 from .dlsource import rights_aware
 from .poc import _alive
-from .receiver import ENDED, LIVE, QUIET, STOPPED, TIMED_OUT, UNAVAILABLE, WAITING
 from .safetext import safe_filenames
 from .transports import Composite, LocalTail, describe_problem, is_job_not_found, local_job_log_paths, make_transport
+from .vocab import DONE, QUIET, STOPPED, TIMED_OUT, UNAVAILABLE, VIEW_STATE_OF, is_terminal
 from .widget import LogView as _Widget
 
 STATUS_TTL = 2.0
@@ -99,7 +99,7 @@ def follow_job(job: _jobs.Job, **receiver_kw) -> _follower.FollowerHandle:
     status = _statuses.setdefault(key, _Status(job))
     poc = getattr(flare, "poc", None)
     local_root = str(poc.prod_dir) if poc is not None and poc.running else None
-    finished = _jobs.is_terminal(status())
+    finished = is_terminal(status())
 
     per_site: list[str] = []
     if local_root is None:
@@ -163,7 +163,7 @@ def _local_end(liveness: _LocalLiveness, status: _Status, every: float = 10.0):
         now = time.monotonic()
         if liveness("server") is False or now - last[0] >= every:
             last[0] = now
-            return _jobs.is_terminal(status()) or status.not_found
+            return is_terminal(status()) or status.not_found
         return False
 
     return is_finished
@@ -252,7 +252,7 @@ class _AdminLiveness(_Liveness):
         self.flare, self.job_id, self.status = flare, job_id, status
 
     def _scan(self) -> set[str]:
-        running = set() if _jobs.is_terminal(self.status()) else {"server"}
+        running = set() if is_terminal(self.status()) else {"server"}
         for row in self.flare.call(lambda s: s.get_client_job_status()) or []:
             if row.get("job_id") == self.job_id:
                 running.add(str(row.get("client_name")))
@@ -280,7 +280,6 @@ def job_status(job: _jobs.Job) -> _Status:
     return _statuses.setdefault((flare.kit.path, flare.study, job.id), _Status(job))
 
 
-_STATE = {WAITING: "silent", LIVE: "streaming", QUIET: "quiet", UNAVAILABLE: "unavailable", ENDED: "done"}
 _live_views: dict[tuple, weakref.ref] = {}
 _views_lock = threading.Lock()
 
@@ -360,7 +359,7 @@ class LogView(_Widget):
             except Exception:
                 pass
             old.detach("a newer view of this job follows it")
-        if _jobs.is_terminal(self._status()):
+        if is_terminal(self._status()):
             # A finished job's logs do not change: read them now, so what is displayed is already complete.
             deadline = time.monotonic() + FINISHED_LOAD_TIMEOUT
             while not self._handle.receiver.all_done and time.monotonic() < deadline:
@@ -377,13 +376,10 @@ class LogView(_Widget):
 
     def _show_state(self, site: str, state: str, reason: str | None, quiet_for: float | None = None) -> None:
         if state in (TIMED_OUT, STOPPED):
-            self.set_site_state(site, "unavailable", reason or "stream closed: no data within the idle timeout")
-        elif state == QUIET:
-            self.set_site_state(site, "quiet", reason, quiet_for=quiet_for)
-        elif state == ENDED:
-            self.set_site_state(site, "done", reason)
-        else:
-            self.set_site_state(site, _STATE.get(state, state), reason)
+            reason = reason or "stream closed: no data within the idle timeout"
+        self.set_site_state(
+            site, VIEW_STATE_OF.get(state, state), reason, quiet_for=quiet_for if state == QUIET else None
+        )
 
     def _watch(self) -> None:
         """Keep the header current; when the job has ended and every stream is done, finish the view. An
@@ -416,7 +412,7 @@ class LogView(_Widget):
         for site in rx.sites():
             s = rx.site(site)
             if problem is not None and not s.done:
-                self.set_site_state(site, "unavailable", problem)
+                self.set_site_state(site, UNAVAILABLE, problem)
             elif self._transport_problem:  # it works again: the site's own state
                 self._show_state(site, s.state, s.reason)
             elif s.state == QUIET and s.last_data is not None:
@@ -436,7 +432,7 @@ class LogView(_Widget):
         if self._status.not_found:
             return self._end_not_found()
         self._set_header(status)
-        if not (_jobs.is_terminal(status) and (rx is None or rx.all_done)):
+        if not (is_terminal(status) and (rx is None or rx.all_done)):
             return False
         self.close_follow(status)
         self._release()
@@ -455,7 +451,7 @@ class LogView(_Widget):
             status,
             submit_time=meta.get("submit_time_iso"),
             start_time=meta.get("start_time"),
-            duration=meta.get("duration") if _jobs.is_terminal(status) else None,
+            duration=meta.get("duration") if is_terminal(status) else None,
         )
 
     def _end_not_found(self) -> bool:
@@ -463,8 +459,8 @@ class LogView(_Widget):
         reason = self._status.problem or "job not found"
         self._release()
         for site in self.sites:
-            if (self.site_states.get(site) or {}).get("state") != "done":
-                self.set_site_state(site, "unavailable", reason)
+            if (self.site_states.get(site) or {}).get("state") != DONE:
+                self.set_site_state(site, UNAVAILABLE, reason)
         self.set_problem(f"{reason} — following stopped (%flare list shows the jobs of this study)")
         self.set_status(NOT_FOUND, end_time=time.time())
         self.close_follow()
@@ -492,8 +488,8 @@ class LogView(_Widget):
             with self._lock, self.hold_sync():
                 for site in self.sites:  # a site still open here will not end in this view: say why
                     state = (self.site_states.get(site) or {}).get("state")
-                    if state not in ("done", "unavailable"):
-                        self.set_site_state(site, "unavailable", reason)
+                    if state not in (DONE, UNAVAILABLE):
+                        self.set_site_state(site, UNAVAILABLE, reason)
                 if self.live:
                     self.close_follow()
             self.refresh_displays()  # the outputs showing this view keep what it showed, not "following live"

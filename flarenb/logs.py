@@ -32,6 +32,7 @@ from typing import Any
 from . import _nvflare
 from ._text import terminal_safe
 from .errors import FlareError
+from .vocab import one_line, server_first
 
 __all__ = ["DEFAULT_TAIL", "JobLogs", "LogsInputError", "get_logs", "validate_bound"]
 
@@ -40,10 +41,6 @@ DEFAULT_TAIL = 500  # nvflare's _DEFAULT_JOB_LOG_TAIL_LINES
 
 class LogsInputError(FlareError, ValueError):
     """Invalid ``%flare logs`` / ``job.logs()`` input; ``str(e)`` is one line with the fix."""
-
-
-def _one_line(text: object) -> str:
-    return re.sub(r"\s+", " ", str(text)).strip()
 
 
 def validate_bound(name: str, value: Any, example: str) -> int | None:
@@ -60,7 +57,7 @@ def validate_bound(name: str, value: Any, example: str) -> int | None:
         ok = False
     if not ok:
         raise LogsInputError(
-            f"--{name} must be a non-negative integer, got {_one_line(value)!r}",
+            f"--{name} must be a non-negative integer, got {one_line(value)!r}",
             f"Example: {example}",
         )
     return value
@@ -105,7 +102,7 @@ def check_flags(
         except (ValueError, OverflowError):  # OverflowError: a date out of range once converted to UTC
             raise LogsInputError(
                 "--since must be a timestamp like 2026-04-28T10:00:00 or 2026-04-28T10:00:00Z,"
-                f" got {_one_line(since)!r}",
+                f" got {one_line(since)!r}",
                 f"Example: %flare logs {job_id} --since 2026-04-28T10:00:00",
             ) from None
     return site, tail, since_ts, max_bytes
@@ -137,7 +134,7 @@ def get_logs(
     unavailable = dict(result.get("unavailable") or {})
     if site not in ("all", "server") and site in unavailable and site not in logs:
         raise LogsInputError(
-            f"No log for site {site!r} of job {job_id}: {_one_line(unavailable[site])}",
+            f"No log for site {site!r} of job {job_id}: {one_line(unavailable[site])}",
             f"Run %flare logs {job_id} --site all to see which sites have logs",
         )
     logs, sites, logs_truncated, since_applied = _nvflare.apply_job_log_bounds(logs, tail, since_ts, max_bytes)
@@ -179,11 +176,7 @@ class JobLogs:
         self.source: str | None = None
 
     def site_order(self) -> list[str]:
-        names = list(self.logs)
-        if "server" in names:
-            names.remove("server")
-            names.insert(0, "server")
-        return names
+        return server_first(self.logs)
 
     def __getitem__(self, site: str) -> str:
         return self.logs[site]

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from .transports import is_terminal_status
+from .vocab import is_terminal
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 #: NVFlare's workflow banners in the server log ("Round 1 started.", "Finished FedAvg.")
@@ -27,7 +27,7 @@ STREAM_LINES = 8  # printed lines of a cell's stdout/stderr before "…"
 
 def _rank(status: str) -> int:
     """How far a job got: statuses only move forward (a second view of a job replays them from the start)."""
-    if is_terminal_status(status):
+    if is_terminal(status):
         return 3
     return {"": -1, "SUBMITTED": 0, "DISPATCHED": 1, "RUNNING": 2}.get(status, 2)
 
@@ -70,7 +70,7 @@ class JobSeen:
 
     @property
     def final_status(self) -> str:
-        return self.status if is_terminal_status(self.status) or not self.waited else self.waited
+        return self.status if is_terminal(self.status) or not self.waited else self.waited
 
     def describe(self) -> str:
         name = f"{self.name} " if self.name else ""
@@ -177,7 +177,7 @@ class Progress:
         status = str(state.get("status") or "")
         if status and _rank(status) >= _rank(job.status):  # a later view of the same job starts at SUBMITTED
             job.status = status
-            after = f" after {job.duration.split('.')[0]}" if is_terminal_status(status) and job.duration else ""
+            after = f" after {job.duration.split('.')[0]}" if is_terminal(status) and job.duration else ""
             if status != "SUBMITTED":  # the submit cell's own output says that
                 self._once(f"{job_id}:status:{status}", f"job {job.name or job_id}: {status}{after}")
         if data.get("method") == "custom" and (data.get("content") or {}).get("kind") == "lines":
@@ -202,7 +202,7 @@ class Progress:
         if self.clock() - self.last_print < HEARTBEAT:
             return
         for job_id, job in self.jobs.items():
-            if job.status and not is_terminal_status(job.status):
+            if job.status and not is_terminal(job.status):
                 counts = self._line_counts.get(job_id, {})
                 lines = ", ".join(f"{site} {n}" for site, n in counts.items())
                 self.say(f"job {job.name or job_id}: still {job.status}" + (f" — log lines: {lines}" if lines else ""))

@@ -58,6 +58,7 @@ import codecs
 import collections
 import json
 import logging
+import operator
 import re
 import sys
 import threading
@@ -66,16 +67,25 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from .safetext import clean_text
+from .vocab import (
+    ENDED,
+    LEVELS,
+    LIVE,
+    QUIET,
+    STOPPED,
+    STREAM_TERMINAL_STATES,
+    TIMED_OUT,
+    UNAVAILABLE,
+    WAITING,
+    server_first,
+)
 
 __all__ = ["LEVELS", "TERMINAL_STATES", "Line", "Receiver", "SiteStream", "Update", "format_json_record"]
 
 log = logging.getLogger(__name__)
 
-LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-# States of a SiteStream. Terminal states never change again.
-WAITING, LIVE, QUIET, UNAVAILABLE = "waiting", "live", "quiet", "unavailable"
-ENDED, TIMED_OUT, STOPPED = "ended", "timed_out", "stopped"
-TERMINAL_STATES = frozenset((ENDED, TIMED_OUT, STOPPED))
+# States of a SiteStream (flarenb.vocab). Terminal states never change again.
+TERMINAL_STATES = STREAM_TERMINAL_STATES
 MAX_TS_CHARS = 64
 _LINE_OVERHEAD = 120  # bytes: a Line object with its slots, beyond its strings
 
@@ -91,6 +101,24 @@ _HEAD_RE = re.compile(
     r"\[?(\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?)\]?"
     r"(?:(?: - [^\n]*?)? - (DEBUG|INFO|WARNING|ERROR|CRITICAL) - )?"
 )
+# The same, applied to every line of a batch at once: ``findall`` over "\n" + the lines joined by "\n" gives one
+# match per line (each starts at its line's "\n", found by a fast literal search, and none spans a newline). The
+# first alternative is the common nvflare shape "ts - name - LEVEL - " with a name without spaces: where it
+# matches, _HEAD_RE finds the same level (no " - " can start inside such a name) and the same ts (the ts part is
+# a greedy match that cannot be shortened before " - "); elsewhere the second one is _HEAD_RE's own tail. So
+# each (ts, level, level) tuple is _HEAD_RE's result on that line ("" where absent), without its lazy scan in
+# the common case.
+_LEVEL = r"(DEBUG|INFO|WARNING|ERROR|CRITICAL)"
+_HEADS_RE = re.compile(
+    r"\n(?:\[?(\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?)\]?"
+    rf"(?: - [\w.]+ - {_LEVEL} - |(?:(?: - [^\n]*?)? - {_LEVEL} - )?))?"
+)
+
+
+def _head(t: str) -> tuple[str, str, str]:
+    """``_HEADS_RE``'s tuple for one line, from ``_HEAD_RE``."""
+    m = _HEAD_RE.match(t)
+    return ("", "", "") if m is None else (m.group(1), m.group(2) or "", "")
 
 
 class Line:
@@ -123,6 +151,27 @@ class Line:
         return isinstance(other, Line) and all(getattr(self, a) == getattr(other, a) for a in Line.__slots__)
 
     __hash__ = None  # type: ignore[assignment]  # lines are mutable (seq is renumbered): unhashable
+
+
+_TEXT = operator.attrgetter("text")
+_TS = operator.attrgetter("ts")
+_NONE_SIZE = sys.getsizeof(None)
+_EMPTY_SIZE = sys.getsizeof("")
+
+
+def _lines_size(lines: list[Line]) -> int:
+    """``sum(line_size(ln.text, ln.ts) for ln in lines)``, computed with C-level maps (no call per line)."""
+    if not lines:
+        return 0
+    getsizeof = sys.getsizeof
+    tss = list(map(_TS, lines))
+    return (
+        sum(map(getsizeof, map(_TEXT, lines)))
+        + sum(map(getsizeof, tss))
+        - tss.count(None) * _NONE_SIZE  # a missing or empty ts counts 0, as in line_size
+        - tss.count("") * _EMPTY_SIZE
+        + len(lines) * _LINE_OVERHEAD
+    )
 
 
 class Update(NamedTuple):
@@ -227,7 +276,7 @@ class Receiver:
         """Site names, "server" first then in order of appearance."""
         with self._lock:
             names = list(self._sites)
-        return sorted(names, key=lambda n: n != "server")
+        return server_first(names)
 
     def lines(self, site: str) -> list[Line]:
         """A list copy of the lines of ``site`` still in memory."""
@@ -323,25 +372,38 @@ class Receiver:
         return self._store(s, self._text_lines(s, parts, cap))
 
     def _text_lines(self, s: SiteStream, parts: list[str], cap: int) -> list[Line]:
-        match = _HEAD_RE.match
         site = s.site
         seq = s.total
         level = s.level
         out: list[Line] = []
         append = out.append
-        long_lines = max(map(len, parts)) > cap
-        for t in parts:
-            m = match(t)
-            if m is not None:
-                ts = m.group(1)
-                level = m.group(2)
-            else:
-                ts = None
+        if max(map(len, parts)) > cap:
+            match = _HEAD_RE.match
+            for t in parts:
+                m = match(t)
+                if m is not None:
+                    ts = m.group(1)
+                    level = m.group(2)
+                else:
+                    ts = None
+                seq += 1
+                if len(t) > cap:
+                    append(Line(seq, t[:cap], level, ts, site, "log", True))
+                else:
+                    append(Line(seq, t, level, ts, site))
+            s.level = level
+            return out
+        # one regex pass over the whole batch: (ts, level, level) per line, "" where absent
+        heads = _HEADS_RE.findall("\n" + "\n".join(parts))
+        if len(heads) != len(parts):  # cannot happen (one match per line); stay correct anyway
+            heads = [_head(t) for t in parts]
+        for (ts, lv1, lv2), t in zip(heads, parts, strict=True):
             seq += 1
-            if long_lines and len(t) > cap:
-                append(Line(seq, t[:cap], level, ts, site, "log", True))
-            else:
+            if ts:
+                level = lv1 or lv2 or None
                 append(Line(seq, t, level, ts, site))
+            else:
+                append(Line(seq, t, level, None, site))
         s.level = level
         return out
 
@@ -357,16 +419,15 @@ class Receiver:
 
     def _keep(self, s: SiteStream, new: list[Line]) -> None:
         """Add ``new`` to ``s.lines`` within ``max_lines`` per site and ``max_bytes`` overall."""
-        added = 0
-        for ln in new:
-            added += line_size(ln.text, ln.ts)
-        s.lines.extend(new)
+        added = _lines_size(new)
+        lines = s.lines
+        lines.extend(new)
         s.nbytes += added
         self.nbytes += added
-        lines = s.lines
-        while len(lines) > s.max_lines:
-            old = lines.popleft()
-            size = line_size(old.text, old.ts)
+        over = len(lines) - s.max_lines
+        if over > 0:
+            popleft = lines.popleft
+            size = _lines_size([popleft() for _ in range(over)])
             s.nbytes -= size
             self.nbytes -= size
         if self.max_bytes and self.nbytes > self.max_bytes:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import FlareError
+from .vocab import is_terminal
 
 #: the rights flarenb uses, and what each unlocks
 RIGHTS: dict[str, str] = {
@@ -155,7 +156,7 @@ class Rights:
             status = str(flare.call(lambda s: s.get_job_meta(job)).get("status", ""))
         except Exception:
             return self
-        ended = status.upper().startswith(("FINISHED", "FAILED", "ABORTED", "ABANDONED"))
+        ended = is_terminal(status)
         probes = {
             "get_job_log": lambda s: s.get_job_logs(job, target=PROBE_SITE),
             # app_command on a running job would log an error in that job: probe it on ended jobs only

@@ -7,7 +7,8 @@ a site name may be ``.server`` or ``Server`` beside ``server``; a timestamp fiel
 * :func:`clean_text` — valid UTF-8 text: lone surrogates become U+FFFD (done once, at intake);
 * :func:`cap` — a field cut to a size, saying so;
 * :func:`wire_size` — the bytes a value takes in a Jupyter message (JSON, UTF-8, as ``jupyter_client`` packs it);
-* :func:`site_order` — the server first, then natural order (``site-2`` before ``site-10``), any names;
+* :func:`site_order` — the server first, then natural order (``site-2`` before ``site-10``), any names
+  (defined in :mod:`flarenb.vocab`);
 * :func:`safe_filenames` — one file name per site, distinct even on case-insensitive file systems.
 """
 
@@ -19,11 +20,12 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from .vocab import site_order
+
 __all__ = ["cap", "clean_text", "safe_filename", "safe_filenames", "site_order", "wire_size"]
 
 _SURROGATES = re.compile("[\ud800-\udfff]")
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
-_DIGITS = re.compile(r"([0-9]+)")  # ASCII digits only: str.isdigit() is also true for "²", which int() refuses
 _MAX_FILENAME = 120
 
 
@@ -45,16 +47,6 @@ def wire_size(obj: Any) -> int:
     """Bytes of ``obj`` in a Jupyter message (``jupyter_client.session.json_packer``: default separators,
     ``ensure_ascii=False``, UTF-8). Control characters count as their ``\\uXXXX`` escapes."""
     return len(json.dumps(obj, ensure_ascii=False).encode("utf-8", "surrogatepass"))
-
-
-def site_order(sites: Iterable[str]) -> list[str]:
-    """Server first, then the others in natural order (site-2 before site-10); duplicates removed."""
-
-    def key(s: str) -> tuple[int, list[tuple[int, int, str]]]:
-        parts = [(0, int(p), "") if p.isascii() and p.isdigit() else (1, 0, p) for p in _DIGITS.split(s) if p]
-        return (0 if s == "server" else 1, parts)
-
-    return sorted(dict.fromkeys(sites), key=key)
 
 
 def safe_filename(name: str) -> str:

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from . import _nvflare
 from ._quiet import quiet
 from .errors import ConnectError, FlareError, NotConnected, StartupKitError
+from .vocab import one_line
 
 T = TypeVar("T")
 
@@ -72,7 +73,7 @@ def resolve_kit(startup_kit: str | None = None, kit_id: str | None = None) -> Ki
 
 
 def _kit_error_message(e: Exception, source: str, startup_kit: str | None, kit_id: str | None) -> str:
-    text = " ".join(str(getattr(e, "message", None) or e).split()).rstrip(".")
+    text = one_line(getattr(e, "message", None) or e).rstrip(".")
     if source == "startup_kit":
         return (
             f"{text}. --startup-kit must be an admin startup kit: the folder that contains startup/fed_admin.json "
@@ -144,13 +145,13 @@ class Flare:
             ) from None
         except (NoConnection, ConnectionError, TimeoutError) as e:
             raise ConnectError(
-                f"The FLARE server did not answer within {self.timeout:g} s ({_first_line(e)})",
+                f"The FLARE server did not answer within {self.timeout:g} s ({one_line(e)})",
                 "Start it (%flare poc start for the local FLARE) or check the startup kit's host and port",
             ) from None
         except Exception as e:
             if "timeout" in str(e).lower() or "connect" in str(e).lower():
                 raise ConnectError(
-                    f"The FLARE server did not answer within {self.timeout:g} s ({_first_line(e)})",
+                    f"The FLARE server did not answer within {self.timeout:g} s ({one_line(e)})",
                     "Start it (%flare poc start for the local FLARE) or check the startup kit's host and port",
                 ) from None
             raise
@@ -191,7 +192,7 @@ class Flare:
             except (NoConnection, SessionClosed, ConnectionError):
                 self.close()
                 raise ConnectError(
-                    f"Lost the connection to the FLARE server ({_first_line(error)})",
+                    f"Lost the connection to the FLARE server ({one_line(error)})",
                     "Check that it is running (%flare poc status) and run the cell again",
                 ) from None
 
@@ -231,11 +232,6 @@ class Flare:
 def _progress_line(expected: list[str], seen: list[str]) -> str:
     marks = [f"{c} {'✓' if c in seen else '…'}" for c in expected]
     return "server ✓, " + ", ".join(marks)
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return text[0] if text else type(e).__name__
 
 
 @dataclass

@@ -36,7 +36,8 @@ from typing import Any
 
 from . import simprocs
 from .errors import FlareError
-from .jobs import JobFailed, JobWaitTimeout, failure_of, is_terminal
+from .jobs import JobFailed, JobWaitTimeout, failure_of
+from .vocab import is_terminal
 
 PREFIX = "sim-"
 DEFAULT_CLIENTS = 2

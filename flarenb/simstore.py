@@ -8,8 +8,9 @@ import time
 from pathlib import Path
 
 from . import _nvflare
-from .jobs import Download, is_terminal
+from .jobs import Download
 from .sim import SITE_FILES, SimError, Simulation, _mtime, _read, _remove, data_dir, get, is_sim_id
+from .vocab import is_terminal
 
 
 def all_simulations(root: Path | None = None) -> list[Simulation]:

@@ -13,10 +13,10 @@ import weakref
 
 from . import follower as _follower
 from . import live as _live
-from .jobs import is_terminal
 from .safetext import safe_filenames
 from .sim import Simulation
 from .transports import LocalTail
+from .vocab import is_terminal
 from .widget import LogView as _Widget
 
 STATUS_TTL = 0.5

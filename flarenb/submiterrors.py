@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .errors import FlareError
-from .jobs import _line
+from .vocab import one_line
 
 RETRIES = 3
 
@@ -27,24 +27,24 @@ def server_log(f) -> str:
 
 def server_failed(f, e: BaseException) -> SubmitError:
     return SubmitError(
-        f"The FLARE server failed while accepting the job ({_line(e)})",
+        f"The FLARE server failed while accepting the job ({one_line(e)})",
         f"See {server_log(f)} for the cause, fix it, then run the cell again",
     )
 
 
 def rejected(e: BaseException) -> SubmitError:
-    return SubmitError(f"The server rejected the job: {_line(e).rstrip('.')}", "Fix the job folder and submit again")
+    return SubmitError(f"The server rejected the job: {one_line(e).rstrip('.')}", "Fix the job folder and submit again")
 
 
 def not_allowed(f, e: BaseException) -> SubmitError:
     return SubmitError(
-        f"Not allowed to submit jobs in study '{getattr(f, 'study', '?')}': {_line(e)}",
+        f"Not allowed to submit jobs in study '{getattr(f, 'study', '?')}': {one_line(e)}",
         "Ask the project admin for a role that may submit jobs, or pass --study NAME",
     )
 
 
 def connection_failed(last_error: BaseException | None) -> SubmitError:
     return SubmitError(
-        f"Could not submit the job: the connection failed {RETRIES} times ({_line(last_error)})",
+        f"Could not submit the job: the connection failed {RETRIES} times ({one_line(last_error)})",
         "Check the server (%flare info) and run the cell again: it cannot create a duplicate",
     )

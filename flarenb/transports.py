@@ -43,6 +43,9 @@ from typing import Any, TypeVar
 
 from .logcursor import LogCursor
 from .receiver import Receiver
+from .vocab import is_terminal, one_line
+
+is_terminal_status = is_terminal  # the old name, kept importable
 
 __all__ = [
     "AdminPoll",
@@ -86,29 +89,16 @@ def is_job_not_found(e: BaseException) -> bool:
     return "JobNotFound" in _names(e)
 
 
-def _one_line(e: object, limit: int = 300) -> str:
-    text = " ".join(str(e).split()) or type(e).__name__
-    return text if len(text) <= limit else text[:limit] + " …"
-
-
 def describe_problem(e: BaseException) -> str:
     """One line for the user saying why the logs cannot be read now."""
     names = _names(e)
     if "JobNotFound" in names:
-        return f"job not found: {_one_line(e)}"
+        return f"job not found: {one_line(e, 300)}"
     if names & set(_REFUSED) or "Not allowed" in str(e):
-        return f"not authorised: {_one_line(e)}"
+        return f"not authorised: {one_line(e, 300)}"
     if names & set(_UNREACHABLE):
-        return f"server unreachable: {_one_line(e)}"
-    return f"cannot read the logs: {type(e).__name__}: {_one_line(e)}"
-
-
-TERMINAL_PREFIXES = ("FINISHED", "FAILED", "ABORTED", "ABANDONED")
-
-
-def is_terminal_status(status: object) -> bool:
-    """True for a status of a job that has ended ('FINISHED:COMPLETED', 'FINISHED:ABORTED', 'FAILED', ...)."""
-    return isinstance(status, str) and status.upper().startswith(TERMINAL_PREFIXES)
+        return f"server unreachable: {one_line(e, 300)}"
+    return f"cannot read the logs: {type(e).__name__}: {one_line(e, 300)}"
 
 
 class _Threaded:
@@ -395,7 +385,7 @@ class AdminPoll(_Threaded):
             return 0
         rx = self.receiver
         final = False
-        if self._finish_requested or (self.status is not None and is_terminal_status(self._status())):
+        if self._finish_requested or (self.status is not None and is_terminal(self._status())):
             now = self._clock()
             if self._terminal_at is None:
                 self._terminal_at = now
@@ -547,7 +537,7 @@ def make_transport(
         sites = None if target in ("all", "@ALL") else [target]
         paths = local_job_log_paths(local_root, job_id, sites=sites)
         if paths:
-            is_finished = (lambda: is_terminal_status(status())) if status is not None else None
+            is_finished = (lambda: is_terminal(status())) if status is not None else None
             return LocalTail(receiver, paths, is_finished=is_finished, name=name, **kw)
     if fetch is None:
         raise ValueError("no local log files and no fetch() callable: cannot follow the job's logs")

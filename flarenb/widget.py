@@ -63,14 +63,8 @@ import traitlets as t
 from ._text import terminal_safe
 from .history import DEFAULT_HISTORY_BYTES, History
 from .outbox import MSG_OVERHEAD, Outbox, build_snapshot
-from .safetext import (
-    cap,
-    clean_text,
-    safe_filename,
-    safe_filenames,
-    site_order,
-    wire_size,
-)
+from .safetext import cap, clean_text, safe_filename, safe_filenames, wire_size
+from .vocab import is_terminal, norm_level, one_line, site_order
 
 __all__ = ["BUILD_HINT", "LogLine", "LogView"]
 
@@ -108,9 +102,6 @@ def _frontend_sources(static_dir: pathlib.Path) -> tuple[str | pathlib.Path, str
 
 _ESM, _CSS = _frontend_sources(_STATIC)
 
-LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-_LEVEL_ALIASES = {"WARN": "WARNING", "FATAL": "CRITICAL", "EXCEPTION": "ERROR"}
-_FINISHED_PREFIX = "FINISHED"
 MAX_TS_CHARS = 64  # a line's timestamp field
 MAX_SITE_CHARS = 128  # a site name
 MAX_REASON_CHARS = 400  # a site state's reason, the view's problem
@@ -125,14 +116,6 @@ class LogLine(NamedTuple):
     text: str
     level: str | None = None
     ts: str | None = None
-
-
-def _norm_level(level: object) -> str | None:
-    if level is None or level == "":
-        return None
-    name = str(level).upper()
-    name = _LEVEL_ALIASES.get(name, name)
-    return name if name in LEVELS else None
 
 
 def _to_epoch(value: object) -> float | None:
@@ -212,7 +195,7 @@ def _coerce_line(item: object, next_seq: int) -> LogLine:
     return LogLine(
         _seq(seq, next_seq),
         "" if text is None else clean_text(str(text).rstrip("\r\n")),
-        _norm_level(level),
+        norm_level(level),
         None if ts is None else cap(clean_text(str(ts)), MAX_TS_CHARS),
     )
 
@@ -319,7 +302,7 @@ class LogView(anywidget.AnyWidget):
             if start is not None:
                 self.start_ts = start
             end = _to_epoch(end_time)
-            finished = status.startswith(_FINISHED_PREFIX)
+            finished = is_terminal(status)
             took = _duration_seconds(duration) if finished else None
             if end is None and took is not None and self.start_ts is not None:
                 end = self.start_ts + took
@@ -365,7 +348,7 @@ class LogView(anywidget.AnyWidget):
 
     def set_problem(self, problem: str | None) -> None:
         """Say why following is stuck now (one line, e.g. "server unreachable: ..."), or ``None`` once it works."""
-        problem = None if problem is None else cap(clean_text(" ".join(str(problem).split())), MAX_REASON_CHARS)
+        problem = None if problem is None else cap(clean_text(one_line(problem)), MAX_REASON_CHARS)
         with self._lock:
             if problem != self.problem:
                 self.problem = problem

@@ -1,6 +1,7 @@
 /** Small pure helpers: time formatting, status categories, DOM construction of a line. */
 import { parseAnsi, styleClasses } from "./ansi";
 import type { Entry, SiteState } from "./types";
+import { isTerminal, VIEW_STATES } from "./vocab";
 
 export function formatDuration(seconds: number): string {
   const s = Math.max(0, Math.floor(seconds));
@@ -30,7 +31,7 @@ export function elapsedText(
   duration: string | null,
   now: number,
 ): string {
-  const finished = isFinished(status) || end != null;
+  const finished = isTerminal(status) || end != null;
   const took = finished ? parseDuration(duration) : null;
   if (took != null) return formatDuration(took);
   if (start != null) return formatDuration((end ?? now) - start);
@@ -50,24 +51,20 @@ export function statusCategory(status: string): string {
   const s = status.toUpperCase();
   if (s.includes("ABORT")) return "aborted";
   if (s.includes("EXCEPTION") || s.includes("FAIL") || s.includes("ERROR")) return "failed";
-  if (s.startsWith("FINISHED")) return "completed";
+  if (isTerminal(s)) return "completed";
   if (s.startsWith("RUNNING") || s.startsWith("DISPATCHED")) return "running";
   if (s.startsWith("SUBMITTED")) return "submitted";
   return "other";
 }
 
-export function isFinished(status: string): boolean {
-  return status.toUpperCase().startsWith("FINISHED");
-}
-
 export function siteStateLabel(state: SiteState | undefined, nowSec: number): string {
-  if (!state) return "silent";
+  if (!state) return VIEW_STATES.SILENT;
   switch (state.state) {
-    case "quiet":
+    case VIEW_STATES.QUIET:
       return state.since != null ? `quiet for ${formatDuration(nowSec - state.since)}` : "quiet";
-    case "silent":
+    case VIEW_STATES.SILENT:
       return "silent (nothing yet)";
-    case "unavailable":
+    case VIEW_STATES.UNAVAILABLE:
       return state.reason ? `unavailable: ${state.reason}` : "unavailable";
     default:
       return state.reason ? `${state.state}: ${state.reason}` : state.state;

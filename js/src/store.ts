@@ -16,7 +16,7 @@ import type {
   WireItem,
   WireLine,
 } from "./types";
-import { LEVELS } from "./types";
+import { normLevel } from "./vocab";
 
 export interface StoreChange {
   added: Entry[];
@@ -42,12 +42,6 @@ export function entryBefore(a: Entry, b: Entry): boolean {
 
 export function isErrorLine(level: Level | null, plain: string): boolean {
   return level === "ERROR" || level === "CRITICAL" || TRACEBACK.test(plain);
-}
-
-function normLevel(level: unknown): Level | null {
-  if (typeof level !== "string") return null;
-  const up = level.toUpperCase();
-  return (LEVELS as readonly string[]).includes(up) ? (up as Level) : null;
 }
 
 export class LogStore {

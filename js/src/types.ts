@@ -1,7 +1,9 @@
 /** Types shared by the model store and the views. Mirrors `flarenb/widget.py`. */
 
-export type Level = "DEBUG" | "INFO" | "WARNING" | "ERROR" | "CRITICAL";
-export const LEVELS: readonly Level[] = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"];
+import type { Level, ViewState } from "./vocab";
+
+export type { Level } from "./vocab";
+export { LEVELS } from "./vocab";
 
 /** A line on the wire: [seq, text, level, ts]. */
 export type WireLine = [number, string, Level | null, string | null];
@@ -14,7 +16,7 @@ export interface WireSkip {
 export type WireItem = WireLine | WireSkip;
 
 export interface SiteState {
-  state: "streaming" | "quiet" | "silent" | "done" | "unavailable" | string;
+  state: ViewState | string;
   reason: string | null;
   /** epoch seconds the current state (e.g. quiet) started, if known */
   since: number | null;

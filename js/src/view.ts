@@ -4,13 +4,12 @@
  * busy. Only "Download" talks to the kernel.
  */
 import type { AnyModel } from "@anywidget/types";
-import { buildRow, elapsedText, fmtCount, isFinished, siteStateLabel, statusCategory } from "./format";
+import { buildRow, elapsedText, fmtCount, siteStateLabel, statusCategory } from "./format";
 import { entryBefore, type LogStore, type StoreChange } from "./store";
 import type { Entry, Level, LineEntry, WidgetModel } from "./types";
-import { LEVELS } from "./types";
+import { isTerminal, LEVEL_RANK, LEVELS, VIEW_STATES } from "./vocab";
 
 export const ALL = "\u0000all";
-const LEVEL_RANK: Record<Level, number> = { DEBUG: 10, INFO: 20, WARNING: 30, ERROR: 40, CRITICAL: 50 };
 const BOTTOM_SLACK = 4; // px: "at the bottom" tolerance
 /** Rows rendered while following (the store holds more: "show earlier" renders them on demand). */
 export const WINDOW = 1000;
@@ -199,7 +198,7 @@ export class LogViewUI {
     this.status.textContent = status;
     this.status.dataset.status = statusCategory(status);
     this.root.dataset.status = statusCategory(status);
-    this.root.classList.toggle("flarenb-finished", isFinished(status) || !m.get("live"));
+    this.root.classList.toggle("flarenb-finished", isTerminal(status) || !m.get("live"));
     const problem = m.get("problem") || "";
     this.problem.textContent = problem; // text, never HTML
     this.problem.hidden = problem === "";
@@ -221,7 +220,7 @@ export class LogViewUI {
     for (const site of this.siteList()) {
       const st = states[site];
       const item = el("li", "flarenb-site-state", `flarenb-site-state-${site}`);
-      item.dataset.state = st?.state ?? "silent";
+      item.dataset.state = st?.state ?? VIEW_STATES.SILENT;
       const name = el("span", "flarenb-site-name");
       name.textContent = site;
       const label = el("span", "flarenb-site-label");
@@ -248,9 +247,9 @@ export class LogViewUI {
 
   private tick(): void {
     const status = this.model.get("status") || "";
-    if (this.model.get("end_ts") == null && !isFinished(status)) this.renderElapsed();
+    if (this.model.get("end_ts") == null && !isTerminal(status)) this.renderElapsed();
     const states = this.model.get("site_states") ?? {};
-    if (Object.values(states).some((s) => s && s.state === "quiet")) this.renderSiteStates();
+    if (Object.values(states).some((s) => s && s.state === VIEW_STATES.QUIET)) this.renderSiteStates();
   }
 
   private siteList(): string[] {
