@@ -130,7 +130,7 @@ def job_logs(job: Any, site: str = "server", tail=None, since=None, max_bytes=No
     from .vocab import is_terminal
 
     check_flags(job.id, site, tail, since, max_bytes, fmt)  # bad flags: one line, before any server round trip
-    f = job._f()
+    f = job.connection
     rights = rights_of(f)
 
     def live(target, log_file_name=None):

@@ -100,6 +100,18 @@ class Job:
     def _f(self) -> _session.Flare:
         return _flare(self.flare)
 
+    @property
+    def connection(self) -> _session.Flare:
+        """The connection this job is on (the one given, else the current one)."""
+        return _flare(self.flare)
+
+    @property
+    def key(self) -> tuple:
+        """``(kit path, study, job id)``: names this job across every connection of this kernel (the key of its
+        shared follower, status and views)."""
+        f = self.connection
+        return (f.kit.path, f.study, self.id)
+
     # -- reads -------------------------------------------------------------------------------------
     def meta(self) -> dict:
         """The job's metadata (``nvflare job meta``)."""

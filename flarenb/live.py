@@ -1,7 +1,7 @@
-"""Live logs of a job: the follower for a :class:`~flarenb.jobs.Job`, and the widget bound to it.
+"""Live logs of a job: the view bound to the log source of a :class:`~flarenb.jobs.Job`.
 
-``follow_job(job)`` picks the transport — the local files when the job runs on the local POC flarenb manages,
-else admin-API polling — and returns a handle on the job's one shared follower (:mod:`flarenb.follower`).
+``follow_job(job)`` (:mod:`flarenb.logsource`, re-exported here) returns a handle on the job's one shared
+follower; the source is picked through the registry of :mod:`flarenb.sources`.
 
 ``LogView(job)`` is the live widget (:class:`flarenb.widget.LogView`) fed by that follower, with a status header
 kept up to date. Every view of a job shares its one follower, and each view on screen follows the job to its end
@@ -18,7 +18,6 @@ status ``NOT FOUND`` and that reason. ``detach()``/``close()`` never wait for an
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 import weakref
@@ -26,237 +25,27 @@ from collections.abc import Callable
 
 from . import follower as _follower
 from . import jobs as _jobs
-from .dlsource import rights_aware
-from .poc import _alive
+from .logsource import STATUS_TTL, _Status, _statuses, follow_job, job_status
 from .safetext import safe_filenames
-from .transports import Composite, LocalTail, describe_problem, is_job_not_found, local_job_log_paths, make_transport
 from .vocab import DONE, QUIET, STOPPED, TIMED_OUT, UNAVAILABLE, VIEW_STATE_OF, is_terminal
 from .widget import LogView as _Widget
 
-STATUS_TTL = 2.0
+__all__ = [
+    "FINISHED_LOAD_TIMEOUT",
+    "NOT_FOUND",
+    "STATUS_TTL",
+    "LogView",
+    "_Status",
+    "_statuses",
+    "follow_job",
+    "job_status",
+]
+
 FINISHED_LOAD_TIMEOUT = 15.0
 WATCH_JOIN_TIMEOUT = 0.2  # seconds: detach() does not wait for a watch thread stuck in an admin call
 NOT_FOUND = "NOT FOUND"
 
 _log = logging.getLogger(__name__)
-
-
-class _Status:
-    """The job's status, fetched at most once per ``STATUS_TTL`` whoever asks (transport, view).
-
-    A failed request keeps the last known status and sets ``problem`` (one line; logged once per distinct problem)
-    until a request succeeds; ``not_found`` turns True for good when the server says the job does not exist. A
-    caller never waits for another caller's request in flight: it gets the last known status.
-    """
-
-    def __init__(self, job: _jobs.Job):
-        self.job = job
-        self.value = "SUBMITTED"
-        self.meta: dict = {}
-        self.problem: str | None = None
-        self.not_found = False
-        self._logged: str | None = None
-        self._at = 0.0
-        self._lock = threading.Lock()
-
-    def __call__(self, fresh: bool = False) -> str:
-        """The job's status, asked again when older than STATUS_TTL (``fresh``: now, waiting for a request in
-        flight)."""
-        first = self._at == 0.0 or fresh
-        stale = fresh or time.monotonic() - self._at >= STATUS_TTL
-        if not stale or self.not_found or not self._lock.acquire(blocking=first):
-            return self.value
-        try:
-            if fresh or time.monotonic() - self._at >= STATUS_TTL:
-                self._fetch()
-                self._at = time.monotonic()
-        finally:
-            self._lock.release()
-        return self.value
-
-    def _fetch(self) -> None:
-        try:
-            self.meta = self.job.meta()
-            self.value = str(self.meta.get("status", self.value))
-            self.problem = None
-        except Exception as e:  # keep the last known status; say why it is not current
-            self.problem = describe_problem(e)
-            if is_job_not_found(e):
-                self.not_found = True
-            if self.problem != self._logged:
-                self._logged = self.problem
-                _log.warning("flarenb: the status of job %s: %s", self.job.id, self.problem)
-
-
-def follow_job(job: _jobs.Job, **receiver_kw) -> _follower.FollowerHandle:
-    """A handle on ``job``'s one follower (shared by every consumer in this kernel; ``release()`` it).
-
-    On the local POC: each site's job log file, tailed directly; once the job has ended the server's run folder
-    has moved into the job store, so the server's log then comes from the admin API. Elsewhere: admin polling.
-    """
-    flare = job._f()
-    key = (flare.kit.path, flare.study, job.id)
-    status = _statuses.setdefault(key, _Status(job))
-    poc = getattr(flare, "poc", None)
-    local_root = str(poc.prod_dir) if poc is not None and poc.running else None
-    finished = is_terminal(status())
-
-    per_site: list[str] = []
-    if local_root is None:
-        # With "@ALL" in the deploy map the server lists clients under target="all" only after the job; asked by
-        # name, each client's log is live. So ask every connected site by name.
-        try:
-            deploy = job.meta().get("deploy_map") or {}
-            if any("@ALL" in targets for targets in deploy.values()):
-                per_site = ["server", *flare.system_info().client_names]
-        except Exception:
-            per_site = []
-
-    def fetch(target: str, log_file_name: str | None = None) -> dict:
-        kw = {"log_file_name": log_file_name} if log_file_name else {}
-        if target != "all" or not per_site:
-            return flare.call(lambda s: s.get_job_logs(job.id, target=target, **kw))
-
-        def ask(site: str) -> dict:
-            return flare.call(lambda s: s.get_job_logs(job.id, target=site, **kw))
-
-        merged: dict = {"logs": {}, "unavailable": {}}
-        for site in per_site:
-            reply = ask(site)
-            merged["logs"].update(reply.get("logs") or {})
-            merged["unavailable"].update(reply.get("unavailable") or {})
-        return merged
-
-    def factory(receiver):
-        if local_root is None:
-            # what the user may not call (get_job_log: NVFlare's default for lead) comes from the job's download
-            poll = make_transport(receiver, job.id, fetch=fetch, status=status)
-            transport = rights_aware(receiver, poll, flare, job.id, status)
-            transport.alive = _AdminLiveness(flare, job.id, status)
-            return transport
-        liveness = _LocalLiveness(job.id)
-        paths = local_job_log_paths(local_root, job.id)
-        if finished:
-            clients = {site: path for site, path in paths.items() if site != "server" and os.path.exists(path)}
-            transport = Composite(
-                [
-                    LocalTail(receiver, clients, is_finished=lambda: True, name=job.id),
-                    make_transport(receiver, job.id, fetch=fetch, status=status, target="server"),
-                ]
-            )
-        else:
-            transport = LocalTail(
-                receiver, paths, is_finished=_local_end(liveness, status), finish_check_period=0.5, name=job.id
-            )
-        transport.alive = liveness
-        return transport
-
-    return _follower.follow(job.id, factory, key=key, **receiver_kw)
-
-
-def _local_end(liveness: _LocalLiveness, status: _Status, every: float = 10.0):
-    """``is_finished`` for a local tail without an admin call per check: ask the server only once the job's
-    server process is gone (or every ``every`` seconds, in case it was never seen)."""
-    last = [time.monotonic()]
-
-    def is_finished() -> bool:
-        now = time.monotonic()
-        if liveness("server") is False or now - last[0] >= every:
-            last[0] = now
-            return is_terminal(status()) or status.not_found
-        return False
-
-    return is_finished
-
-
-_statuses: dict[tuple, _Status] = {}
-
-
-class _Liveness:
-    """``alive(site)``: None until the site's job process has been seen, then whether it still runs.
-
-    Checked at most every ``TTL`` seconds. A site whose process vanished gets no more heartbeats, so its stream
-    turns quiet and is then closed by the receiver's idle timeout, while the other sites go on.
-    """
-
-    TTL = 1.0
-
-    def __init__(self) -> None:
-        self._seen: set[str] = set()
-        self._running: set[str] = set()
-        self._at = 0.0
-        self._lock = threading.Lock()
-
-    def _scan(self) -> set[str]:
-        raise NotImplementedError
-
-    def __call__(self, site: str) -> bool | None:
-        with self._lock:
-            if time.monotonic() - self._at >= self.TTL:
-                try:
-                    self._running = self._scan()
-                    self._seen |= self._running
-                except Exception:
-                    return None
-                self._at = time.monotonic()
-            if site not in self._seen:
-                return None
-            return site in self._running
-
-
-class _LocalLiveness(_Liveness):
-    """On this machine: the job's processes (server ``runner_process``, client ``worker_process``).
-
-    A full ``/proc`` scan finds them (every ``SCAN`` s, or while some site's process was never seen); in between,
-    the known pids are checked with ``kill(pid, 0)``.
-    """
-
-    SCAN = 5.0
-
-    def __init__(self, job_id: str):
-        super().__init__()
-        self.job_id = job_id
-        self._pids: dict[str, int] = {}
-        self._scanned = 0.0
-
-    def _scan(self) -> set[str]:
-        now = time.monotonic()
-        if self._pids and now - self._scanned < self.SCAN and set(self._pids) >= self._seen:
-            return {site for site, pid in self._pids.items() if _alive(pid)}
-        self._scanned = now
-        self._pids = {}
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as f:
-                    argv = f.read().decode(errors="replace").split("\0")
-            except OSError:
-                continue
-            if self.job_id not in argv:
-                continue
-            if "nvflare.private.fed.app.server.runner_process" in argv:
-                self._pids["server"] = int(entry)
-            elif "nvflare.private.fed.app.client.worker_process" in argv and "-c" in argv:
-                self._pids[argv[argv.index("-c") + 1]] = int(entry)
-        return set(self._pids)
-
-
-class _AdminLiveness(_Liveness):
-    """Anywhere: the server says which clients run the job (``check_status client``)."""
-
-    TTL = 2.0
-
-    def __init__(self, flare, job_id: str, status: _Status):
-        super().__init__()
-        self.flare, self.job_id, self.status = flare, job_id, status
-
-    def _scan(self) -> set[str]:
-        running = set() if is_terminal(self.status()) else {"server"}
-        for row in self.flare.call(lambda s: s.get_client_job_status()) or []:
-            if row.get("job_id") == self.job_id:
-                running.add(str(row.get("client_name")))
-        return running
 
 
 def _display_origin() -> tuple[str, str | None]:
@@ -274,14 +63,23 @@ def _display_origin() -> tuple[str, str | None]:
     return cell_scope(), (parent.get("header") or {}).get("msg_id")
 
 
-def job_status(job: _jobs.Job) -> _Status:
-    """The shared, rate-limited status of ``job`` (the one its follower uses)."""
-    flare = job._f()
-    return _statuses.setdefault((flare.kit.path, flare.study, job.id), _Status(job))
-
-
 _live_views: dict[tuple, weakref.ref] = {}
 _views_lock = threading.Lock()
+
+
+def _forget(view) -> None:
+    """Prune ``view``'s registry entry (``view._view_slot``: the registry and the key) when it still names the view
+    (or a view gone); and every entry whose view is gone."""
+    slot = getattr(view, "_view_slot", None)
+    if slot is None:
+        return
+    registry, key = slot
+    with _views_lock:
+        ref = registry.get(key)
+        if ref is not None and ref() in (view, None):
+            del registry[key]
+        for gone in [k for k, r in registry.items() if r() is None]:
+            del registry[gone]
 
 
 class LogView(_Widget):
@@ -291,8 +89,7 @@ class LogView(_Widget):
         if isinstance(job, str):
             job = _jobs.get_job(job)
         self.job = job
-        flare = job._f()
-        poc = getattr(flare, "poc", None)
+        poc = getattr(job.connection, "poc", None)
         sites = ["server", *(poc.clients if poc is not None else [])]
         super().__init__(job.id, job_name=job.name, sites=sites, **kwargs)
         self._init_following(follow)
@@ -317,7 +114,7 @@ class LogView(_Widget):
         :func:`flarenb.downloads.write_site_logs`: a file that is not complete says so)."""
         from .downloads import write_site_logs
 
-        flare = self.job._f()
+        flare = self.job.connection
         poc = getattr(flare, "poc", None)
 
         def local(site: str):
@@ -343,11 +140,12 @@ class LogView(_Widget):
         scope, execution = self._origin
         old = None
         if scope:  # a view shown by an earlier run of the same cell: that output is gone, stop following there
-            key = (self.job._f().kit.path, self.job._f().study, self.job.id, scope)
+            key = (*self.job.key, scope)
             with _views_lock:
                 ref = _live_views.get(key)
                 old = ref() if ref is not None else None
                 _live_views[key] = weakref.ref(self)
+            self._view_slot: tuple[dict, object] = (_live_views, key)
         self._handle = follow_job(self.job)
         self._status = job_status(self.job)
         self._unsubscribe = self._handle.subscribe(self._on_update, replay=True)
@@ -480,6 +278,7 @@ class LogView(_Widget):
         """Stop following (the view keeps what it shows). Never waits for an admin call in flight: the watch
         thread, if busy, exits as soon as its call returns, without touching the view."""
         self._watch_stop.set()
+        _forget(self)
         thread = self._watch_thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=WATCH_JOIN_TIMEOUT)

@@ -1,8 +1,9 @@
 """The live per-site log view of a local simulation.
 
 The simulator writes each site's log live at ``<workspace>/<site>/log.txt``; the view tails those files with the
-same :class:`~flarenb.transports.LocalTail` and one shared follower as a POC job (:mod:`flarenb.follower`), and
-shows the simulation's status (from its process and its result) in the same widget as any job.
+same local-files source as a POC job (picked through the registry of :mod:`flarenb.sources`) and one shared
+follower (:mod:`flarenb.follower`), and shows the simulation's status (from its process and its result) in the
+same widget as any job.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from . import follower as _follower
 from . import live as _live
 from .safetext import safe_filenames
 from .sim import Simulation
-from .transports import LocalTail
+from .sources import JobLogs, open_source
 from .vocab import is_terminal
 from .widget import LogView as _Widget
 
@@ -51,14 +52,14 @@ class SimStatus:
 def follow_sim(sim: Simulation, status: SimStatus | None = None, **receiver_kw) -> _follower.FollowerHandle:
     """A handle on the simulation's one follower: a local tail of every site's ``log.txt``."""
     status = status or SimStatus(sim)
-    paths = {site: str(sim.site_log(site)) for site in sim.sites}
-
-    def factory(receiver):
-        return LocalTail(
-            receiver, paths, is_finished=lambda: is_terminal(status()), finish_check_period=0.5, name=sim.id
-        )
-
-    return _follower.follow(sim.id, factory, key=("sim", sim.id), **receiver_kw)
+    sim_status = status
+    spec = JobLogs(
+        sim.id,
+        status=sim_status,
+        paths={site: str(sim.site_log(site)) for site in sim.sites},
+        is_finished=lambda: is_terminal(sim_status()),
+    )
+    return _follower.follow(sim.id, lambda receiver: open_source(receiver, spec), key=("sim", sim.id), **receiver_kw)
 
 
 _live_views: dict[str, weakref.ref] = {}
@@ -97,6 +98,7 @@ class SimView(_live.LogView):
             old = _live_views.get(self.job.id)
             old = old() if old is not None else None
             _live_views[self.job.id] = weakref.ref(self)
+        self._view_slot = (_live_views, self.job.id)
         if old is not None and old is not self:
             old.detach("a newer view of this simulation follows it")
         self._status = SimStatus(self.job)

@@ -17,7 +17,7 @@ from flarenb import dllogs, rights
 from flarenb.dlsource import NEEDS_GET_JOB_LOG, RightsAwareSource
 from flarenb.jobs import Job
 from flarenb.receiver import ENDED, UNAVAILABLE, Receiver
-from flarenb.transports import AdminPoll
+from flarenb.sources import AdminPoll
 
 JOB = "0b4c3c8e-8e51-4c57-9a43-1d2e3f4a5b6c"
 LOGS = {

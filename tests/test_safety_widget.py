@@ -15,7 +15,7 @@ from flarenb.logcursor import LogCursor
 from flarenb.outbox import MSG_OVERHEAD, Outbox
 from flarenb.receiver import Receiver
 from flarenb.safetext import safe_filenames, site_order
-from flarenb.transports import AdminPoll
+from flarenb.sources import AdminPoll
 
 
 def packed(data: dict) -> bytes:
