@@ -20,6 +20,7 @@ import time
 from . import follower as _follower
 from . import jobs as _jobs
 from . import procs
+from .dlsource import rights_aware
 from .sources import JobLogs, describe_problem, is_job_not_found, local_job_log_paths, open_source
 from .vocab import is_terminal
 
@@ -228,7 +229,13 @@ def job_logs_spec(job: _jobs.Job, status: _Status) -> JobLogs:
     fetch = _fetcher(job, local_root is not None)
     if local_root is None:
         # what the user may not call (get_job_log: NVFlare's default for lead) comes from the job's download
-        return JobLogs(job.id, status=status, alive=_AdminLiveness(flare, job.id, status), fetch=fetch, flare=flare)
+        return JobLogs(
+            job.id,
+            status=status,
+            alive=_AdminLiveness(flare, job.id, status),
+            fetch=fetch,
+            wrap_admin=lambda receiver, poll: rights_aware(receiver, poll, flare, job.id, status),
+        )
     liveness = _LocalLiveness(job.id)
     return JobLogs(
         job.id,

@@ -7,8 +7,8 @@ mid-line; :class:`flarenb.logcursor.LogCursor` turns each reply into only the ne
 Polling is adaptive (``min_interval`` while lines arrive, backing off to ``max_interval``); once ``status()`` is
 terminal, a final poll ``final_grace`` s later is drained (including partial last lines) and every stream ends.
 
-The registry entry wraps it for the live view with the download fallback of a user without the ``get_job_log``
-right (:mod:`flarenb.dlsource`).
+The registry entry wraps it in what its :class:`~flarenb.sources.base.JobLogs` asks (``wrap_admin``: for the live
+view, the download fallback of a user without the ``get_job_log`` right, :mod:`flarenb.dlsource`).
 """
 
 from __future__ import annotations
@@ -132,13 +132,9 @@ class _Kind:
         return spec.fetch is not None
 
     def open(self, receiver: Receiver, spec: JobLogs) -> LogSource:
-        from ..dlsource import rights_aware  # (dlsource builds on this package)
-
         assert spec.fetch is not None
         poll = AdminPoll(receiver, spec.fetch, status=spec.status, name=spec.name, alive=spec.alive)
-        if spec.flare is None:
-            return poll
-        return rights_aware(receiver, poll, spec.flare, spec.name, spec.status or (lambda: ""))
+        return poll if spec.wrap_admin is None else spec.wrap_admin(receiver, poll)
 
 
 KIND = _Kind()

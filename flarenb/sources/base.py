@@ -79,7 +79,8 @@ class JobLogs:
     ``name``: the job's (or simulation's) id; ``status()``: its status string; ``alive``: the sites' liveness;
     ``paths``: ``{site: log file}`` on this machine when the logs are local; ``is_finished()``: when a local tail
     may end; ``ended``: the job had ended before following began; ``fetch(target, log_file_name=None)``: the
-    admin API's ``get_job_logs`` reply; ``flare``: the connection (rights, the clients' job status).
+    admin API's ``get_job_logs`` reply; ``wrap_admin(receiver, source)``: what the admin-API source is wrapped in
+    (the live view: :func:`flarenb.dlsource.rights_aware`, the download fallback of a user without the right).
     """
 
     name: str
@@ -89,7 +90,7 @@ class JobLogs:
     is_finished: Callable[[], object] | None = None
     ended: bool = False
     fetch: Callable[..., dict] | None = None
-    flare: Any = None
+    wrap_admin: Callable[[Receiver, LogSource], LogSource] | None = None
 
 
 class SourceKind(Protocol):
