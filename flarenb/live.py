@@ -3,11 +3,12 @@
 ``follow_job(job)`` (:mod:`flarenb.logsource`, re-exported here) returns a handle on the job's one shared
 follower; the source is picked through the registry of :mod:`flarenb.sources`.
 
-``LogView(job)`` is the live widget (:class:`flarenb.widget.LogView`) fed by that follower, with a status header
-kept up to date. Every view of a job shares its one follower, and each view on screen follows the job to its end
-(a view displayed by the submit cell and a ``job.view()`` further down both end with every site's final state).
-Rerunning the cell that displayed a view replaces its output, so the new view detaches the old one (it keeps
-what it showed, and its unfinished sites say why they stopped): no thread outlives its view.
+``LogView(job)`` shows that follower in a live widget (it holds a :class:`flarenb.widget.LogView`, drives it
+through its public methods, and displays as it), with a status header kept up to date. Every view of a job shares
+its one follower, and each view on screen follows the job to its end (a view displayed by the submit cell and a
+``job.view()`` further down both end with every site's final state). Rerunning the cell that displayed a view
+replaces its output, so the new view detaches the old one (it keeps what it showed, and its unfinished sites say
+why they stopped): no thread outlives its view.
 
 Failures are shown where the user looks: a status or log request that fails puts one line in the view's header
 (``problem``, e.g. "server unreachable: ..."), and in the sites' states when the logs cannot be read; the view
@@ -27,6 +28,7 @@ from . import follower as _follower
 from . import jobs as _jobs
 from .logsource import STATUS_TTL, _Status, _statuses, follow_job, job_status
 from .safetext import safe_filenames
+from .viewfront import WidgetFront
 from .vocab import DONE, QUIET, STOPPED, TIMED_OUT, UNAVAILABLE, VIEW_STATE_OF, is_terminal
 from .widget import LogView as _Widget
 
@@ -82,8 +84,10 @@ def _forget(view) -> None:
             del registry[gone]
 
 
-class LogView(_Widget):
-    """The live per-site log widget of a job: ``flarenb.LogView(job)`` (or ``job.view()``)."""
+class LogView(WidgetFront):
+    """The live per-site log view of a job: ``flarenb.LogView(job)`` (or ``job.view()``): the job's log source
+    (:mod:`flarenb.logsource`) shown in a live widget (:attr:`widget`, a :class:`flarenb.widget.LogView`), which
+    displaying the view displays. ``kwargs`` go to the widget."""
 
     def __init__(self, job: _jobs.Job | str, follow: bool = True, **kwargs):
         if isinstance(job, str):
@@ -91,20 +95,19 @@ class LogView(_Widget):
         self.job = job
         poc = getattr(job.connection, "poc", None)
         sites = ["server", *(poc.clients if poc is not None else [])]
-        super().__init__(job.id, job_name=job.name, sites=sites, **kwargs)
+        self.widget = _Widget(job.id, job_name=job.name, sites=sites, **kwargs)
         self._init_following(follow)
 
     def _init_following(self, follow: bool) -> None:
-        """The following state of a view (after the widget's own ``__init__``); ``follow``: attach now."""
+        """The following state of a view (once its :attr:`widget` exists); ``follow``: attach now."""
         self._origin = _display_origin()
         self._handle: _follower.FollowerHandle | None = None
         self._unsubscribe: Callable[[], None] | None = None
-        # not _thread/_stop: those are the base widget's flusher thread and its stop event
         self._watch_thread: threading.Thread | None = None
         self._watch_stop = threading.Event()
         self._wiring = threading.Lock()  # guards _handle/_unsubscribe against detach() racing the watch thread
         self._transport_problem = False
-        self.on_download(self._write_complete_logs)
+        self.widget.on_download(self._write_complete_logs)
         if follow:
             self._attach()
 
@@ -121,14 +124,14 @@ class LogView(_Widget):
             return poc.job_log(poc.server_name if site == "server" else site, self.job.id) if poc is not None else None
 
         def held(site: str) -> list[str]:
-            dropped = self.history_dropped(site)
+            dropped = self.widget.history_dropped(site)
             note = [f"[flarenb: {dropped} earlier lines were dropped from this view's history]"] if dropped else []
-            return note + [line.text for line in self.lines(site)]
+            return note + [line.text for line in self.widget.lines(site)]
 
-        names = safe_filenames(self.sites)  # distinct files also for ".server" beside "server", "A" beside "a"
+        names = safe_filenames(self.widget.sites)  # distinct files also for ".server" beside "server", "A" beside "a"
         return write_site_logs(
             directory,
-            list(self.sites),
+            list(self.widget.sites),
             file_name=lambda site: f"{names[site]}.log",
             local_file=local,
             ask_server=lambda site: flare.call(lambda s: s.get_job_logs(self.job.id, target=site)),
@@ -169,13 +172,13 @@ class LogView(_Widget):
 
     def _on_update(self, update) -> None:
         if update.lines:
-            self.append(update.site, update.lines)
+            self.widget.append(update.site, update.lines)
         self._show_state(update.site, update.state, update.reason)
 
     def _show_state(self, site: str, state: str, reason: str | None, quiet_for: float | None = None) -> None:
         if state in (TIMED_OUT, STOPPED):
             reason = reason or "stream closed: no data within the idle timeout"
-        self.set_site_state(
+        self.widget.set_site_state(
             site, VIEW_STATE_OF.get(state, state), reason, quiet_for=quiet_for if state == QUIET else None
         )
 
@@ -196,7 +199,7 @@ class LogView(_Widget):
                 if what != logged:
                     logged = what
                     _log.error("flarenb view of job %s: %s", self.job.id, what, exc_info=e)
-                self.set_problem(f"the view could not update: {what}")
+                self.widget.set_problem(f"the view could not update: {what}")
 
     def _show_liveness(self) -> None:
         """Quiet periods, and the transport's problem in every open site's state (until it works again)."""
@@ -210,7 +213,7 @@ class LogView(_Widget):
         for site in rx.sites():
             s = rx.site(site)
             if problem is not None and not s.done:
-                self.set_site_state(site, UNAVAILABLE, problem)
+                self.widget.set_site_state(site, UNAVAILABLE, problem)
             elif self._transport_problem:  # it works again: the site's own state
                 self._show_state(site, s.state, s.reason)
             elif s.state == QUIET and s.last_data is not None:
@@ -226,15 +229,15 @@ class LogView(_Widget):
         with self._wiring:
             handle = self._handle
         rx = handle.receiver if handle is not None else None
-        self.set_problem(self._status.problem or (rx.problem if rx is not None else None))
+        self.widget.set_problem(self._status.problem or (rx.problem if rx is not None else None))
         if self._status.not_found:
             return self._end_not_found()
         self._set_header(status)
         if not (is_terminal(status) and (rx is None or rx.all_done)):
             return False
-        self.close_follow(status)
+        self.widget.close_follow(status)
         self._release()
-        self.refresh_displays()
+        self.widget.refresh_displays()
         return True
 
     def _show_status(self, fresh: bool = False) -> str:
@@ -245,7 +248,7 @@ class LogView(_Widget):
 
     def _set_header(self, status: str) -> None:
         meta = self._status.meta
-        self.set_status(
+        self.widget.set_status(
             status,
             submit_time=meta.get("submit_time_iso"),
             start_time=meta.get("start_time"),
@@ -256,13 +259,13 @@ class LogView(_Widget):
         """The server says the job does not exist (deleted): end the view with that state."""
         reason = self._status.problem or "job not found"
         self._release()
-        for site in self.sites:
-            if (self.site_states.get(site) or {}).get("state") != DONE:
-                self.set_site_state(site, UNAVAILABLE, reason)
-        self.set_problem(f"{reason} — following stopped (%flare list shows the jobs of this study)")
-        self.set_status(NOT_FOUND, end_time=time.time())
-        self.close_follow()
-        self.refresh_displays()
+        for site in self.widget.sites:
+            if (self.widget.site_states.get(site) or {}).get("state") != DONE:
+                self.widget.set_site_state(site, UNAVAILABLE, reason)
+        self.widget.set_problem(f"{reason} — following stopped (%flare list shows the jobs of this study)")
+        self.widget.set_status(NOT_FOUND, end_time=time.time())
+        self.widget.close_follow()
+        self.widget.refresh_displays()
         return True
 
     def _release(self) -> None:
@@ -284,17 +287,18 @@ class LogView(_Widget):
             thread.join(timeout=WATCH_JOIN_TIMEOUT)
         self._release()
         try:
-            with self._lock, self.hold_sync():
-                for site in self.sites:  # a site still open here will not end in this view: say why
-                    state = (self.site_states.get(site) or {}).get("state")
+            with self.widget.hold_sync():
+                for site in self.widget.sites:  # a site still open here will not end in this view: say why
+                    state = (self.widget.site_states.get(site) or {}).get("state")
                     if state not in (DONE, UNAVAILABLE):
-                        self.set_site_state(site, UNAVAILABLE, reason)
-                if self.live:
-                    self.close_follow()
-            self.refresh_displays()  # the outputs showing this view keep what it showed, not "following live"
+                        self.widget.set_site_state(site, UNAVAILABLE, reason)
+                if self.widget.live:
+                    self.widget.close_follow()
+            self.widget.refresh_displays()  # the outputs showing this view keep what it showed, not "following live"
         except Exception:
             pass
 
     def close(self) -> None:
+        """Stop following, then close the widget."""
         self.detach("closed")
-        super().close()
+        self.widget.close()

@@ -76,21 +76,21 @@ class SimView(_live.LogView):
 
     def __init__(self, sim: Simulation, follow: bool = True, **kwargs):
         self.job = sim
-        _Widget.__init__(self, sim.id, job_name=sim.name, sites=sim.sites, **kwargs)
+        self.widget = _Widget(sim.id, job_name=sim.name, sites=sim.sites, **kwargs)
         self._init_following(follow)
 
     def _write_complete_logs(self, directory) -> list[str]:
         """Each site's complete log (the simulation's own ``<site>/log.txt``) as ``<directory>/<site>.log``."""
         from .downloads import write_site_logs
 
-        names = safe_filenames(self.sites)
+        names = safe_filenames(self.widget.sites)
         return write_site_logs(
             directory,
-            list(self.sites),
+            list(self.widget.sites),
             file_name=lambda site: f"{names[site]}.log",
             local_file=self.job.site_log,
             ask_server=lambda site: {"logs": {}, "unavailable": {site: "the simulation wrote no log of it"}},
-            held_lines=lambda site: [line.text for line in self.lines(site)],
+            held_lines=lambda site: [line.text for line in self.widget.lines(site)],
         )
 
     def _attach(self) -> None:
