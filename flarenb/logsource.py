@@ -1,10 +1,11 @@
 """The log source of a job: what follows a :class:`~flarenb.jobs.Job`'s per-site logs, with no widget in sight.
 
-``follow_job(job)`` describes the job to the source registry (:mod:`flarenb.sources`: the local files when the job
-runs on the local POC flarenb manages, else admin-API polling) and returns a handle on the job's one shared
-follower (:mod:`flarenb.follower`). Everything the source needs is given when it is built
-(:class:`~flarenb.sources.JobLogs`): the job's shared status (:func:`job_status`) and the sites' liveness — their
-processes on this machine (:mod:`flarenb.procs`), or the server's word.
+``follow_job(job)`` (``follow_sim(sim)`` for a local simulation) describes the job to the source registry
+(:mod:`flarenb.sources`: the local files when the job runs on the local POC flarenb manages, or for a simulation;
+else admin-API polling) and returns a handle on the job's one shared follower (:mod:`flarenb.follower`).
+Everything the source needs is given when it is built (:class:`~flarenb.sources.JobLogs`): the job's shared
+status (:func:`job_status`) and the sites' liveness — their processes on this machine (:mod:`flarenb.procs`), or
+the server's word.
 
 Every registry here is keyed by :attr:`Job.key <flarenb.jobs.Job.key>` and pruned: the status of a job that has
 ended is dropped as soon as another job's is asked for (a finished job's status does not change; asking for it
@@ -16,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import TYPE_CHECKING
 
 from . import follower as _follower
 from . import jobs as _jobs
@@ -24,7 +26,11 @@ from .dlsource import rights_aware
 from .sources import JobLogs, describe_problem, is_job_not_found, local_job_log_paths, open_source
 from .vocab import is_terminal
 
+if TYPE_CHECKING:
+    from .sim import Simulation
+
 STATUS_TTL = 2.0
+SIM_STATUS_TTL = 0.5
 
 _log = logging.getLogger("flarenb.live")
 
@@ -252,3 +258,45 @@ def follow_job(job: _jobs.Job, **receiver_kw) -> _follower.FollowerHandle:
     """A handle on ``job``'s one follower (shared by every consumer in this kernel; ``release()`` it)."""
     spec = job_logs_spec(job, job_status(job))
     return _follower.follow(job.id, lambda receiver: open_source(receiver, spec), key=job.key, **receiver_kw)
+
+
+# ------------------------------------------------------------------------------------------ simulations
+
+
+class SimStatus:
+    """``status()`` of a simulation, read at most every ``SIM_STATUS_TTL`` s (``fresh``: now); ``meta`` is its last
+    job meta. The same interface as the status of a job's view (``problem``, ``not_found``): a simulation's
+    status is read from this machine, so neither is ever set."""
+
+    def __init__(self, sim: Simulation):
+        self.sim = sim
+        self.meta: dict = {}
+        self.value = "SUBMITTED"
+        self.problem: str | None = None
+        self.not_found = False
+        self._at = 0.0
+        self._lock = threading.Lock()
+
+    def __call__(self, fresh: bool = False) -> str:
+        with self._lock:
+            if fresh or time.monotonic() - self._at >= SIM_STATUS_TTL:
+                try:
+                    self.meta = self.sim.meta()
+                    self.value = str(self.meta["status"])
+                except Exception:
+                    pass  # keep the last known status
+                self._at = time.monotonic()
+            return self.value
+
+
+def follow_sim(sim: Simulation, status: SimStatus | None = None, **receiver_kw) -> _follower.FollowerHandle:
+    """A handle on the simulation's one follower: a local tail of every site's ``log.txt``."""
+    status = status or SimStatus(sim)
+    sim_status = status
+    spec = JobLogs(
+        sim.id,
+        status=sim_status,
+        paths={site: str(sim.site_log(site)) for site in sim.sites},
+        is_finished=lambda: is_terminal(sim_status()),
+    )
+    return _follower.follow(sim.id, lambda receiver: open_source(receiver, spec), key=("sim", sim.id), **receiver_kw)

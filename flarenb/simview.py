@@ -12,55 +12,15 @@ import threading
 import time
 import weakref
 
-from . import follower as _follower
 from . import live as _live
+from .logsource import SIM_STATUS_TTL as STATUS_TTL
+from .logsource import SimStatus, follow_sim
 from .safetext import safe_filenames
 from .sim import Simulation
-from .sources import JobLogs, open_source
 from .vocab import is_terminal
 from .widget import LogView as _Widget
 
-STATUS_TTL = 0.5
-
-
-class SimStatus:
-    """``status()`` of a simulation, read at most every ``STATUS_TTL`` s (``fresh``: now); ``meta`` is its last
-    job meta. The same interface as the status of a job's view (``problem``, ``not_found``): a simulation's
-    status is read from this machine, so neither is ever set."""
-
-    def __init__(self, sim: Simulation):
-        self.sim = sim
-        self.meta: dict = {}
-        self.value = "SUBMITTED"
-        self.problem: str | None = None
-        self.not_found = False
-        self._at = 0.0
-        self._lock = threading.Lock()
-
-    def __call__(self, fresh: bool = False) -> str:
-        with self._lock:
-            if fresh or time.monotonic() - self._at >= STATUS_TTL:
-                try:
-                    self.meta = self.sim.meta()
-                    self.value = str(self.meta["status"])
-                except Exception:
-                    pass  # keep the last known status
-                self._at = time.monotonic()
-            return self.value
-
-
-def follow_sim(sim: Simulation, status: SimStatus | None = None, **receiver_kw) -> _follower.FollowerHandle:
-    """A handle on the simulation's one follower: a local tail of every site's ``log.txt``."""
-    status = status or SimStatus(sim)
-    sim_status = status
-    spec = JobLogs(
-        sim.id,
-        status=sim_status,
-        paths={site: str(sim.site_log(site)) for site in sim.sites},
-        is_finished=lambda: is_terminal(sim_status()),
-    )
-    return _follower.follow(sim.id, lambda receiver: open_source(receiver, spec), key=("sim", sim.id), **receiver_kw)
-
+__all__ = ["STATUS_TTL", "SimStatus", "SimView", "follow_sim"]
 
 _live_views: dict[str, weakref.ref] = {}
 _views_lock = threading.Lock()
