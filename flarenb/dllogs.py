@@ -102,7 +102,9 @@ class DownloadedLogs:
 
 def downloaded(flare: Any, job_id: str) -> DownloadedLogs:
     """The (cached) download-backed logs of ``job_id`` for this connection."""
-    key = (str(flare.kit.path), str(flare.study), str(job_id))
+    from .jobs import job_key
+
+    key = job_key(flare, str(job_id))
     with _lock:
         d = _cache.get(key)
         if d is None:
