@@ -26,7 +26,7 @@ from collections.abc import Callable
 
 from . import follower as _follower
 from . import jobs as _jobs
-from .logsource import STATUS_TTL, _Status, _statuses, follow_job, job_status
+from .logsource import STATUS_TTL, follow_job, job_status
 from .safetext import safe_filenames
 from .viewfront import WidgetFront
 from .vocab import DONE, QUIET, STOPPED, TIMED_OUT, UNAVAILABLE, VIEW_STATE_OF, is_terminal
@@ -37,8 +37,6 @@ __all__ = [
     "NOT_FOUND",
     "STATUS_TTL",
     "LogView",
-    "_Status",
-    "_statuses",
     "follow_job",
     "job_status",
 ]

@@ -330,7 +330,7 @@ def test_a_view_shows_a_state_for_every_failing_source(lead, failure):
 
 
 def test_a_lead_view_fills_from_the_download_when_the_job_ends(lead):
-    from flarenb import follower, live
+    from flarenb import follower, logsource
     from flarenb.live import LogView
 
     view = LogView(Job(id=JOB, flare=lead))
@@ -352,4 +352,4 @@ def test_a_lead_view_fills_from_the_download_when_the_job_ends(lead):
     finally:
         view.close()
         follower.stop_all()
-        live._statuses.clear()
+        logsource._statuses.clear()
