@@ -107,7 +107,7 @@ def unit_costs(flare, job_id: str, poc, n: int = 20) -> dict:
 
     from flarenb.live import _LocalLiveness
     from flarenb.receiver import Receiver
-    from flarenb.transports import LocalTail, local_job_log_paths
+    from flarenb.sources import LocalTail, local_job_log_paths
 
     def cpu_per(fn, k):
         t = time.process_time()

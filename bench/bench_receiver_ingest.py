@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from flarenb.receiver import Receiver
-from flarenb.transports import LogCursor
+from flarenb.sources import LogCursor
 
 
 def make_text_log(n):

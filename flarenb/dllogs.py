@@ -102,7 +102,9 @@ class DownloadedLogs:
 
 def downloaded(flare: Any, job_id: str) -> DownloadedLogs:
     """The (cached) download-backed logs of ``job_id`` for this connection."""
-    key = (str(flare.kit.path), str(flare.study), str(job_id))
+    from .jobs import job_key
+
+    key = job_key(flare, str(job_id))
     with _lock:
         d = _cache.get(key)
         if d is None:
@@ -130,7 +132,7 @@ def job_logs(job: Any, site: str = "server", tail=None, since=None, max_bytes=No
     from .vocab import is_terminal
 
     check_flags(job.id, site, tail, since, max_bytes, fmt)  # bad flags: one line, before any server round trip
-    f = job._f()
+    f = job.connection
     rights = rights_of(f)
 
     def live(target, log_file_name=None):

@@ -1,6 +1,6 @@
 """The live view's log source for every user: the admin API when allowed, the job's download when not.
 
-:class:`RightsAwareSource` wraps the admin-API transport of a job (an :class:`~flarenb.transports.AdminPoll`) and
+:class:`RightsAwareSource` wraps the admin-API transport of a job (an :class:`~flarenb.sources.AdminPoll`) and
 runs its polls on its own thread. It adds what a user without every right needs, and what every user needs when
 something fails:
 
@@ -22,7 +22,7 @@ from typing import Any
 
 from .dllogs import download_refused, downloaded
 from .rights import is_refusal, right_of, rights_of
-from .transports import STOP_JOIN_TIMEOUT, _Threaded
+from .sources.base import STOP_JOIN_TIMEOUT, ThreadedSource
 from .vocab import UNAVAILABLE, is_terminal, one_line
 
 NEEDS_GET_JOB_LOG = "live logs need the get_job_log right: this site's lines come from the job's download when it ends"
@@ -39,7 +39,7 @@ def _reason(error: BaseException) -> str:
     return f"{name}: {text} (retrying)"
 
 
-class RightsAwareSource(_Threaded):
+class RightsAwareSource(ThreadedSource):
     """``inner`` (an admin-API transport) with the download fallback and visible failures (module docstring)."""
 
     kind = "poll"
@@ -67,14 +67,10 @@ class RightsAwareSource(_Threaded):
         self._clock = clock
         receiver.site("server")  # never an empty view
 
-    # the inner transport shares liveness and the finish request
+    # the inner transport shares liveness (given to it at construction) and the finish request
     @property
     def alive(self):
         return getattr(self.inner, "alive", None)
-
-    @alive.setter
-    def alive(self, fn):
-        self.inner.alive = fn
 
     def finish(self) -> None:
         super().finish()

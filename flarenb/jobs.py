@@ -82,6 +82,12 @@ def _fmt_time(value: Any) -> str:
     return str(value)
 
 
+def job_key(flare: Any, job_id: str) -> tuple:
+    """``(kit path, study, job id)`` of ``job_id`` on the connection ``flare``: :attr:`Job.key`, the one key of
+    everything kept per job in this kernel."""
+    return (flare.kit.path, flare.study, job_id)
+
+
 @dataclass
 class Job:
     """A job on a FLARE server. ``repr`` says whether it was just submitted or reattached to."""
@@ -97,13 +103,21 @@ class Job:
     def __post_init__(self) -> None:
         self.id = validate.job_id(self.id)
 
-    def _f(self) -> _session.Flare:
+    @property
+    def connection(self) -> _session.Flare:
+        """The connection this job is on (the one given, else the current one)."""
         return _flare(self.flare)
+
+    @property
+    def key(self) -> tuple:
+        """``(kit path, study, job id)``: names this job across every connection of this kernel (the key of its
+        shared follower, status, views and downloaded logs); see :func:`job_key`."""
+        return job_key(self.connection, self.id)
 
     # -- reads -------------------------------------------------------------------------------------
     def meta(self) -> dict:
         """The job's metadata (``nvflare job meta``)."""
-        f = self._f()
+        f = self.connection
         with _errors(self.id, f):
             return f.call(lambda s: s.get_job_meta(self.id))
 

@@ -1,4 +1,4 @@
-"""Whole-log replies -> only their new text (used by :class:`flarenb.transports.AdminPoll`).
+"""Whole-log replies -> only their new text (used by :class:`flarenb.sources.AdminPoll`).
 
 ``Session.get_job_logs`` returns a site's WHOLE log on every call, capped to its last 5 MiB with
 the prefix ``... output truncated to last 5242880 bytes ...`` cut mid-line (see

@@ -1,4 +1,7 @@
-"""Which processes belong to a local FLARE: the only ones POC shutdown may signal.
+"""Process discovery on this machine, in one place: POC shutdown, a job's liveness, a deployment's and a
+simulation's processes all ask here (Linux ``/proc``; elsewhere every scan finds nothing).
+
+Which processes belong to a local FLARE — the only ones POC shutdown may signal:
 
 A process belongs to the POC whose kits are in ``prod_dir`` only if all of these hold:
 
@@ -21,7 +24,20 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["KIT_SCRIPTS", "NVFLARE_MODULES", "alive", "is_poc_process", "poc_processes"]
+__all__ = [
+    "KIT_SCRIPTS",
+    "NVFLARE_MODULES",
+    "alive",
+    "argv",
+    "environ_has",
+    "is_poc_process",
+    "job_processes",
+    "pids",
+    "poc_processes",
+    "processes_mentioning",
+    "start_ticks",
+    "state_and_parent",
+]
 
 NVFLARE_MODULES = frozenset(
     {
@@ -70,6 +86,39 @@ def is_poc_process(argv: list[str], prod_dir: str | os.PathLike[str]) -> bool:
     return False
 
 
+def pids() -> list[int]:
+    """Every pid on this machine but this process's own (empty where there is no ``/proc``)."""
+    if not os.path.isdir("/proc"):
+        return []
+    me = os.getpid()
+    return [int(e) for e in os.listdir("/proc") if e.isdigit() and int(e) != me]
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """``/proc/PID/stat`` after the command name (field 3 on), or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def state_and_parent(pid: int) -> tuple[str, int] | None:
+    """The process's state letter ("R", "S", "Z", ...) and parent pid, or None when it is gone."""
+    fields = _stat_fields(pid)
+    try:
+        return (fields[0], int(fields[1])) if fields else None
+    except (IndexError, ValueError):
+        return None
+
+
+def start_ticks(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (``/proc/PID/stat`` field 22): a pid plus this value
+    names one process, even after the pid was reused."""
+    fields = _stat_fields(pid)
+    return int(fields[19]) if fields and len(fields) > 19 else None
+
+
 def alive(pid: int) -> bool:
     """True if ``pid`` runs (a zombie does not)."""
     try:
@@ -78,20 +127,27 @@ def alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
+    st = state_and_parent(pid)
+    return st is None or st[0] != "Z"
 
 
-def _argv(pid: int) -> list[str] | None:
+def argv(pid: int) -> list[str] | None:
+    """The process's command line, or None (gone, or a kernel thread)."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             raw = f.read()
     except OSError:
         return None
     return raw.decode(errors="replace").rstrip("\0").split("\0") if raw else None
+
+
+def environ_has(pid: int, entry: bytes) -> bool:
+    """True if ``entry`` (``b"NAME=value"``) is in the process's environment (readable: the user's own)."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            return entry in f.read().split(b"\0")
+    except OSError:
+        return False
 
 
 def _owner(pid: int) -> int | None:
@@ -106,17 +162,42 @@ def poc_processes(prod_dir: str | os.PathLike[str], uid: int | None = None) -> l
 
     Linux only (``/proc``); elsewhere an empty list (the caller falls back to the kits' pid files).
     """
-    if not os.path.isdir("/proc"):
-        return []
     me = os.getuid() if uid is None else uid
     found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        pid = int(entry)
+    for pid in pids():
         if _owner(pid) != me:
             continue
-        argv = _argv(pid)
-        if argv and is_poc_process(argv, prod_dir):
+        args = argv(pid)
+        if args and is_poc_process(args, prod_dir):
+            found.append(pid)
+    return found
+
+
+SERVER_JOB_MODULE = "nvflare.private.fed.app.server.runner_process"
+CLIENT_JOB_MODULE = "nvflare.private.fed.app.client.worker_process"
+
+
+def job_processes(job_id: str) -> dict[str, int]:
+    """``{site: pid}`` of a job's processes on this machine: the server's ``runner_process`` (as "server") and
+    each client's ``worker_process`` (named by its ``-c`` argument)."""
+    found: dict[str, int] = {}
+    for pid in pids():
+        args = argv(pid)
+        if not args or job_id not in args:
+            continue
+        if SERVER_JOB_MODULE in args:
+            found["server"] = pid
+        elif CLIENT_JOB_MODULE in args and "-c" in args[:-1]:
+            found[args[args.index("-c") + 1]] = pid
+    return found
+
+
+def processes_mentioning(marker: str) -> list[int]:
+    """Live (non-zombie) processes whose command line contains ``marker`` (e.g. a deployment's unique folder)."""
+    found = []
+    for pid in pids():
+        args = argv(pid)
+        st = state_and_parent(pid)
+        if args and st is not None and st[0] != "Z" and marker in " ".join(args):
             found.append(pid)
     return found

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import FlareError
+from .procs import processes_mentioning as _processes_mentioning
 
 PROJECT = "flarenb_test"
 SERVER = "localhost"  # the server's name is the host its clients and admins connect to
@@ -321,23 +322,3 @@ def _kill(pid: int, sig: int) -> None:
         os.kill(pid, sig)
     except (ProcessLookupError, PermissionError):
         pass
-
-
-def _processes_mentioning(marker: str) -> list[int]:
-    """Live (non-zombie) processes whose command line contains ``marker`` (a deployment's unique folder)."""
-    if not os.path.isdir("/proc"):
-        return []
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
-            with open(f"/proc/{entry}/stat") as f:
-                state = f.read().rsplit(")", 1)[-1].split()[0]
-        except (OSError, IndexError):
-            continue
-        if marker in cmd and state != "Z":
-            found.append(int(entry))
-    return found

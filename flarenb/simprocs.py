@@ -13,45 +13,21 @@ import os
 import signal
 import time
 
+from .procs import environ_has, pids, start_ticks, state_and_parent
+
+__all__ = ["ENV_MARK", "alive", "kill_tree", "processes", "start_ticks"]
+
 ENV_MARK = "FLARENB_SIM_ID"
-
-
-def start_ticks(pid: int) -> int | None:
-    """The process's start time in clock ticks since boot (``/proc/PID/stat`` field 22): a pid plus this value
-    names one process, even after the pid was reused."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return int(fields[19]) if len(fields) > 19 else None
-
-
-def _stat(pid: int) -> tuple[str, int] | None:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return fields[0], int(fields[1])
-    except (OSError, IndexError, ValueError):
-        return None
 
 
 def alive(pid: int | None, ticks: int | None = None) -> bool:
     """True if ``pid`` runs (not a zombie) and, when ``ticks`` is given, is the process started then."""
     if not pid:
         return False
-    st = _stat(pid)
+    st = state_and_parent(pid)
     if st is None or st[0] in ("Z", "X"):
         return False
     return ticks is None or start_ticks(pid) == ticks
-
-
-def _has_mark(pid: int, mark: bytes) -> bool:
-    try:
-        with open(f"/proc/{pid}/environ", "rb") as f:
-            return mark in f.read().split(b"\0")
-    except OSError:
-        return False
 
 
 def processes(sim_id: str, root: int | None = None) -> set[int]:
@@ -59,16 +35,12 @@ def processes(sim_id: str, root: int | None = None) -> set[int]:
     mark = f"{ENV_MARK}={sim_id}".encode()
     children: dict[int, list[int]] = {}
     found: set[int] = set()
-    me = os.getpid()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        pid = int(entry)
-        st = _stat(pid)
-        if st is None or st[0] in ("Z", "X") or pid == me:
+    for pid in pids():
+        st = state_and_parent(pid)
+        if st is None or st[0] in ("Z", "X"):
             continue
         children.setdefault(st[1], []).append(pid)
-        if _has_mark(pid, mark):
+        if environ_has(pid, mark):
             found.add(pid)
     todo = [root] if root and alive(root) else []
     todo += list(found)

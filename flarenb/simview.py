@@ -1,8 +1,9 @@
 """The live per-site log view of a local simulation.
 
 The simulator writes each site's log live at ``<workspace>/<site>/log.txt``; the view tails those files with the
-same :class:`~flarenb.transports.LocalTail` and one shared follower as a POC job (:mod:`flarenb.follower`), and
-shows the simulation's status (from its process and its result) in the same widget as any job.
+same local-files source as a POC job (picked through the registry of :mod:`flarenb.sources`) and one shared
+follower (:mod:`flarenb.follower`), and shows the simulation's status (from its process and its result) in the
+same widget as any job.
 """
 
 from __future__ import annotations
@@ -11,55 +12,15 @@ import threading
 import time
 import weakref
 
-from . import follower as _follower
 from . import live as _live
+from .logsource import SIM_STATUS_TTL as STATUS_TTL
+from .logsource import SimStatus, follow_sim
 from .safetext import safe_filenames
 from .sim import Simulation
-from .transports import LocalTail
 from .vocab import is_terminal
 from .widget import LogView as _Widget
 
-STATUS_TTL = 0.5
-
-
-class SimStatus:
-    """``status()`` of a simulation, read at most every ``STATUS_TTL`` s (``fresh``: now); ``meta`` is its last
-    job meta. The same interface as the status of a job's view (``problem``, ``not_found``): a simulation's
-    status is read from this machine, so neither is ever set."""
-
-    def __init__(self, sim: Simulation):
-        self.sim = sim
-        self.meta: dict = {}
-        self.value = "SUBMITTED"
-        self.problem: str | None = None
-        self.not_found = False
-        self._at = 0.0
-        self._lock = threading.Lock()
-
-    def __call__(self, fresh: bool = False) -> str:
-        with self._lock:
-            if fresh or time.monotonic() - self._at >= STATUS_TTL:
-                try:
-                    self.meta = self.sim.meta()
-                    self.value = str(self.meta["status"])
-                except Exception:
-                    pass  # keep the last known status
-                self._at = time.monotonic()
-            return self.value
-
-
-def follow_sim(sim: Simulation, status: SimStatus | None = None, **receiver_kw) -> _follower.FollowerHandle:
-    """A handle on the simulation's one follower: a local tail of every site's ``log.txt``."""
-    status = status or SimStatus(sim)
-    paths = {site: str(sim.site_log(site)) for site in sim.sites}
-
-    def factory(receiver):
-        return LocalTail(
-            receiver, paths, is_finished=lambda: is_terminal(status()), finish_check_period=0.5, name=sim.id
-        )
-
-    return _follower.follow(sim.id, factory, key=("sim", sim.id), **receiver_kw)
-
+__all__ = ["STATUS_TTL", "SimStatus", "SimView", "follow_sim"]
 
 _live_views: dict[str, weakref.ref] = {}
 _views_lock = threading.Lock()
@@ -75,21 +36,21 @@ class SimView(_live.LogView):
 
     def __init__(self, sim: Simulation, follow: bool = True, **kwargs):
         self.job = sim
-        _Widget.__init__(self, sim.id, job_name=sim.name, sites=sim.sites, **kwargs)
+        self.widget = _Widget(sim.id, job_name=sim.name, sites=sim.sites, **kwargs)
         self._init_following(follow)
 
     def _write_complete_logs(self, directory) -> list[str]:
         """Each site's complete log (the simulation's own ``<site>/log.txt``) as ``<directory>/<site>.log``."""
         from .downloads import write_site_logs
 
-        names = safe_filenames(self.sites)
+        names = safe_filenames(self.widget.sites)
         return write_site_logs(
             directory,
-            list(self.sites),
+            list(self.widget.sites),
             file_name=lambda site: f"{names[site]}.log",
             local_file=self.job.site_log,
             ask_server=lambda site: {"logs": {}, "unavailable": {site: "the simulation wrote no log of it"}},
-            held_lines=lambda site: [line.text for line in self.lines(site)],
+            held_lines=lambda site: [line.text for line in self.widget.lines(site)],
         )
 
     def _attach(self) -> None:
@@ -97,6 +58,7 @@ class SimView(_live.LogView):
             old = _live_views.get(self.job.id)
             old = old() if old is not None else None
             _live_views[self.job.id] = weakref.ref(self)
+        self._view_slot = (_live_views, self.job.id)
         if old is not None and old is not self:
             old.detach("a newer view of this simulation follows it")
         self._status = SimStatus(self.job)

@@ -17,7 +17,7 @@ from flarenb import dllogs, rights
 from flarenb.dlsource import NEEDS_GET_JOB_LOG, RightsAwareSource
 from flarenb.jobs import Job
 from flarenb.receiver import ENDED, UNAVAILABLE, Receiver
-from flarenb.transports import AdminPoll
+from flarenb.sources import AdminPoll
 
 JOB = "0b4c3c8e-8e51-4c57-9a43-1d2e3f4a5b6c"
 LOGS = {
@@ -330,7 +330,7 @@ def test_a_view_shows_a_state_for_every_failing_source(lead, failure):
 
 
 def test_a_lead_view_fills_from_the_download_when_the_job_ends(lead):
-    from flarenb import follower, live
+    from flarenb import follower, logsource
     from flarenb.live import LogView
 
     view = LogView(Job(id=JOB, flare=lead))
@@ -352,4 +352,4 @@ def test_a_lead_view_fills_from_the_download_when_the_job_ends(lead):
     finally:
         view.close()
         follower.stop_all()
-        live._statuses.clear()
+        logsource._statuses.clear()

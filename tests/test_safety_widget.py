@@ -15,7 +15,7 @@ from flarenb.logcursor import LogCursor
 from flarenb.outbox import MSG_OVERHEAD, Outbox
 from flarenb.receiver import Receiver
 from flarenb.safetext import safe_filenames, site_order
-from flarenb.transports import AdminPoll
+from flarenb.sources import AdminPoll
 
 
 def packed(data: dict) -> bytes:
@@ -124,7 +124,7 @@ def test_transport_failures_are_shown_and_the_job_not_found_ends_the_streams(cap
 
 
 def test_the_status_never_blocks_a_caller_behind_a_slow_request():
-    from flarenb.live import _Status
+    from flarenb.logsource import _Status
 
     release = threading.Event()
 

@@ -1,4 +1,4 @@
-"""Tests of flarenb.transports (real temp files for LocalTail, a fake server for AdminPoll)
+"""Tests of flarenb.sources (real temp files for LocalTail, a fake server for AdminPoll)
 and flarenb.follower."""
 
 import os
@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from flarenb import follower
 from flarenb.receiver import Receiver
-from flarenb.transports import AdminPoll, LocalTail, LogCursor, local_job_log_paths, make_transport
+from flarenb.sources import AdminPoll, LocalTail, LogCursor, local_job_log_paths, make_transport
 
 BODY = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\n\r"), max_size=12)
 TRUNC_MARK = "[flarenb] … log file truncated; reading it again from the start …"

@@ -1,0 +1,302 @@
+"""The log source of a job: what follows a :class:`~flarenb.jobs.Job`'s per-site logs, with no widget in sight.
+
+``follow_job(job)`` (``follow_sim(sim)`` for a local simulation) describes the job to the source registry
+(:mod:`flarenb.sources`: the local files when the job runs on the local POC flarenb manages, or for a simulation;
+else admin-API polling) and returns a handle on the job's one shared follower (:mod:`flarenb.follower`).
+Everything the source needs is given when it is built (:class:`~flarenb.sources.JobLogs`): the job's shared
+status (:func:`job_status`) and the sites' liveness — their processes on this machine (:mod:`flarenb.procs`), or
+the server's word.
+
+Every registry here is keyed by :attr:`Job.key <flarenb.jobs.Job.key>` and pruned: the status of a job that has
+ended is dropped as soon as another job's is asked for (a finished job's status does not change; asking for it
+again costs one request).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from . import follower as _follower
+from . import jobs as _jobs
+from . import procs
+from .dlsource import rights_aware
+from .sources import JobLogs, describe_problem, is_job_not_found, local_job_log_paths, open_source
+from .vocab import is_terminal
+
+if TYPE_CHECKING:
+    from .sim import Simulation
+
+STATUS_TTL = 2.0
+SIM_STATUS_TTL = 0.5
+
+_log = logging.getLogger("flarenb.live")
+
+
+class _Status:
+    """The job's status, fetched at most once per ``STATUS_TTL`` whoever asks (transport, view).
+
+    A failed request keeps the last known status and sets ``problem`` (one line; logged once per distinct problem)
+    until a request succeeds; ``not_found`` turns True for good when the server says the job does not exist. A
+    caller never waits for another caller's request in flight: it gets the last known status.
+    """
+
+    def __init__(self, job: _jobs.Job):
+        self.job = job
+        self.value = "SUBMITTED"
+        self.meta: dict = {}
+        self.problem: str | None = None
+        self.not_found = False
+        self._logged: str | None = None
+        self._at = 0.0
+        self._lock = threading.Lock()
+
+    def __call__(self, fresh: bool = False) -> str:
+        """The job's status, asked again when older than STATUS_TTL (``fresh``: now, waiting for a request in
+        flight)."""
+        first = self._at == 0.0 or fresh
+        stale = fresh or time.monotonic() - self._at >= STATUS_TTL
+        if not stale or self.not_found or not self._lock.acquire(blocking=first):
+            return self.value
+        try:
+            if fresh or time.monotonic() - self._at >= STATUS_TTL:
+                self._fetch()
+                self._at = time.monotonic()
+        finally:
+            self._lock.release()
+        return self.value
+
+    @property
+    def ended(self) -> bool:
+        """The job has ended, or no longer exists: this status will not change."""
+        return self.not_found or is_terminal(self.value)
+
+    def _fetch(self) -> None:
+        try:
+            self.meta = self.job.meta()
+            self.value = str(self.meta.get("status", self.value))
+            self.problem = None
+        except Exception as e:  # keep the last known status; say why it is not current
+            self.problem = describe_problem(e)
+            if is_job_not_found(e):
+                self.not_found = True
+            if self.problem != self._logged:
+                self._logged = self.problem
+                _log.warning("flarenb: the status of job %s: %s", self.job.id, self.problem)
+
+
+_statuses: dict[tuple, _Status] = {}
+_statuses_lock = threading.Lock()
+
+
+def job_status(job: _jobs.Job) -> _Status:
+    """The shared, rate-limited status of ``job`` (the one its follower uses). Asking prunes the statuses of the
+    other jobs that have ended."""
+    key = job.key
+    with _statuses_lock:
+        for other in [k for k, s in _statuses.items() if k != key and s.ended]:
+            del _statuses[other]
+        return _statuses.setdefault(key, _Status(job))
+
+
+# ------------------------------------------------------------------------------------------ liveness
+class _Liveness:
+    """``alive(site)``: None until the site's job process has been seen, then whether it still runs.
+
+    Checked at most every ``TTL`` seconds. A site whose process vanished gets no more heartbeats, so its stream
+    turns quiet and is then closed by the receiver's idle timeout, while the other sites go on.
+    """
+
+    TTL = 1.0
+
+    def __init__(self) -> None:
+        self._seen: set[str] = set()
+        self._running: set[str] = set()
+        self._at = 0.0
+        self._lock = threading.Lock()
+
+    def _scan(self) -> set[str]:
+        raise NotImplementedError
+
+    def __call__(self, site: str) -> bool | None:
+        with self._lock:
+            if time.monotonic() - self._at >= self.TTL:
+                try:
+                    self._running = self._scan()
+                    self._seen |= self._running
+                except Exception:
+                    return None
+                self._at = time.monotonic()
+            if site not in self._seen:
+                return None
+            return site in self._running
+
+
+class _LocalLiveness(_Liveness):
+    """On this machine: the job's processes (:func:`flarenb.procs.job_processes`: server ``runner_process``,
+    client ``worker_process``).
+
+    A full process scan finds them (every ``SCAN`` s, or while some site's process was never seen); in between,
+    the known pids are checked with :func:`flarenb.procs.alive`. Where processes cannot be listed, a site is never
+    seen, so its liveness stays unknown (None).
+    """
+
+    SCAN = 5.0
+
+    def __init__(self, job_id: str):
+        super().__init__()
+        self.job_id = job_id
+        self._pids: dict[str, int] = {}
+        self._scanned = 0.0
+
+    def _scan(self) -> set[str]:
+        now = time.monotonic()
+        if self._pids and now - self._scanned < self.SCAN and set(self._pids) >= self._seen:
+            return {site for site, pid in self._pids.items() if procs.alive(pid)}
+        self._scanned = now
+        self._pids = procs.job_processes(self.job_id)
+        return set(self._pids)
+
+
+class _AdminLiveness(_Liveness):
+    """Anywhere: the server says which clients run the job (``check_status client``)."""
+
+    TTL = 2.0
+
+    def __init__(self, flare, job_id: str, status: _Status):
+        super().__init__()
+        self.flare, self.job_id, self.status = flare, job_id, status
+
+    def _scan(self) -> set[str]:
+        running = set() if is_terminal(self.status()) else {"server"}
+        for row in self.flare.call(lambda s: s.get_client_job_status()) or []:
+            if row.get("job_id") == self.job_id:
+                running.add(str(row.get("client_name")))
+        return running
+
+
+def _local_end(liveness: _LocalLiveness, status: _Status, every: float = 10.0):
+    """``is_finished`` for a local tail without an admin call per check: ask the server only once the job's
+    server process is gone (or every ``every`` seconds, in case it was never seen)."""
+    last = [time.monotonic()]
+
+    def is_finished() -> bool:
+        now = time.monotonic()
+        if liveness("server") is False or now - last[0] >= every:
+            last[0] = now
+            return is_terminal(status()) or status.not_found
+        return False
+
+    return is_finished
+
+
+# ------------------------------------------------------------------------------------------ following
+def _fetcher(job: _jobs.Job, local: bool):
+    """``fetch(target, log_file_name=None)``: the server's ``get_job_logs`` reply for the job."""
+    flare = job.connection
+    per_site: list[str] = []
+    if not local:
+        # With "@ALL" in the deploy map the server lists clients under target="all" only after the job; asked by
+        # name, each client's log is live. So ask every connected site by name.
+        try:
+            deploy = job.meta().get("deploy_map") or {}
+            if any("@ALL" in targets for targets in deploy.values()):
+                per_site = ["server", *flare.system_info().client_names]
+        except Exception:
+            per_site = []
+
+    def ask(site: str, kw: dict) -> dict:
+        return flare.call(lambda s: s.get_job_logs(job.id, target=site, **kw))
+
+    def fetch(target: str, log_file_name: str | None = None) -> dict:
+        kw = {"log_file_name": log_file_name} if log_file_name else {}
+        if target != "all" or not per_site:
+            return ask(target, kw)
+        merged: dict = {"logs": {}, "unavailable": {}}
+        for site in per_site:
+            reply = ask(site, kw)
+            merged["logs"].update(reply.get("logs") or {})
+            merged["unavailable"].update(reply.get("unavailable") or {})
+        return merged
+
+    return fetch
+
+
+def job_logs_spec(job: _jobs.Job, status: _Status) -> JobLogs:
+    """What the source registry needs to follow ``job``: on the local POC each site's job log file (tailed
+    directly; once the job has ended the server's run folder has moved into the job store, so the server's log
+    then comes from the admin API), elsewhere the admin API."""
+    flare = job.connection
+    poc = getattr(flare, "poc", None)
+    local_root = str(poc.prod_dir) if poc is not None and poc.running else None
+    ended = is_terminal(status())
+    fetch = _fetcher(job, local_root is not None)
+    if local_root is None:
+        # what the user may not call (get_job_log: NVFlare's default for lead) comes from the job's download
+        return JobLogs(
+            job.id,
+            status=status,
+            alive=_AdminLiveness(flare, job.id, status),
+            fetch=fetch,
+            wrap_admin=lambda receiver, poll: rights_aware(receiver, poll, flare, job.id, status),
+        )
+    liveness = _LocalLiveness(job.id)
+    return JobLogs(
+        job.id,
+        status=status,
+        alive=liveness,
+        paths=local_job_log_paths(local_root, job.id),
+        is_finished=_local_end(liveness, status),
+        ended=ended,
+        fetch=fetch,
+    )
+
+
+def follow_job(job: _jobs.Job, **receiver_kw) -> _follower.FollowerHandle:
+    """A handle on ``job``'s one follower (shared by every consumer in this kernel; ``release()`` it)."""
+    spec = job_logs_spec(job, job_status(job))
+    return _follower.follow(job.id, lambda receiver: open_source(receiver, spec), key=job.key, **receiver_kw)
+
+
+# ------------------------------------------------------------------------------------------ simulations
+
+
+class SimStatus:
+    """``status()`` of a simulation, read at most every ``SIM_STATUS_TTL`` s (``fresh``: now); ``meta`` is its last
+    job meta. The same interface as the status of a job's view (``problem``, ``not_found``): a simulation's
+    status is read from this machine, so neither is ever set."""
+
+    def __init__(self, sim: Simulation):
+        self.sim = sim
+        self.meta: dict = {}
+        self.value = "SUBMITTED"
+        self.problem: str | None = None
+        self.not_found = False
+        self._at = 0.0
+        self._lock = threading.Lock()
+
+    def __call__(self, fresh: bool = False) -> str:
+        with self._lock:
+            if fresh or time.monotonic() - self._at >= SIM_STATUS_TTL:
+                try:
+                    self.meta = self.sim.meta()
+                    self.value = str(self.meta["status"])
+                except Exception:
+                    pass  # keep the last known status
+                self._at = time.monotonic()
+            return self.value
+
+
+def follow_sim(sim: Simulation, status: SimStatus | None = None, **receiver_kw) -> _follower.FollowerHandle:
+    """A handle on the simulation's one follower: a local tail of every site's ``log.txt``."""
+    status = status or SimStatus(sim)
+    sim_status = status
+    spec = JobLogs(
+        sim.id,
+        status=sim_status,
+        paths={site: str(sim.site_log(site)) for site in sim.sites},
+        is_finished=lambda: is_terminal(sim_status()),
+    )
+    return _follower.follow(sim.id, lambda receiver: open_source(receiver, spec), key=("sim", sim.id), **receiver_kw)
