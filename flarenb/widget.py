@@ -45,7 +45,6 @@ browser -> kernel: ``{"kind": "download", "request_id": str}``.
 from __future__ import annotations
 
 import datetime as _dt
-import html
 import json
 import logging
 import os
@@ -60,7 +59,7 @@ from typing import Any, NamedTuple
 import anywidget
 import traitlets as t
 
-from ._text import terminal_safe
+from . import snapshot as _snap
 from .history import DEFAULT_HISTORY_BYTES, History
 from .outbox import MSG_OVERHEAD, Outbox, build_snapshot
 from .safetext import cap, clean_text, safe_filename, safe_filenames, wire_size
@@ -451,76 +450,51 @@ class LogView(anywidget.AnyWidget):
             super().close()
 
     # ------------------------------------------------------------------ static snapshot
+    #: Prefix of every log line in the static snapshot (:data:`flarenb.snapshot.LINE_PREFIX`).
+    LINE_PREFIX = _snap.LINE_PREFIX
+
     def snapshot_text(self, tail: int = 20) -> str:
         """Header line + the last ``tail`` lines of each site, escape sequences and control characters neutralised."""
-        return "\n".join(self._snapshot_parts(tail)[0]) + "\n"
+        return self.static_snapshot(tail).text() + "\n"
 
-    #: Prefix of every log line in the static snapshot (lets an nbval sanitizer mask log text, which a real
-    #: distributed run never reproduces byte for byte, while the snapshot's structure is still compared).
-    LINE_PREFIX = "│ "
-
-    def _snapshot_parts(self, tail: int) -> tuple[list[str], str, list[tuple[str, list[str]]]]:
-        """The static snapshot: while following, the title only (what is on screen then is a moment of a
-        live run); once following ended, the header with the final status and site states, and the last
-        ``tail`` lines of each site. Remote text (names, states, lines) passes :func:`terminal_safe`."""
+    def static_snapshot(self, tail: int = 20) -> _snap.Snapshot:
+        """The static snapshot a saved notebook keeps (:func:`flarenb.snapshot.render` of this view's state): while
+        following, the title only; once following ended, the header and the last ``tail`` lines of each site."""
         tail = max(0, int(tail))
         with self._lock:
-            title = f"flarenb job {self.job_name} ({self.job_id})" if self.job_name else (f"flarenb job {self.job_id}")
-            if self.live:
-                header = f"{title} — following live; this snapshot is replaced when the job ends"
-                if self.problem:
-                    header += f" — {self.problem}"
-                return [header], header, []
-            header = f"{title} — {self.status}"
-            if self.problem:
-                header += f" — {self.problem}"
-            if self.submit_time:
-                header += f" — submitted {self.submit_time}"
-            if self.duration:
-                header += f" — duration {self.duration}"
-            states = []
-            for site in self.sites:
-                st = self.site_states.get(site)
-                if st:
-                    label = st["state"] + (f" ({st['reason']})" if st.get("reason") else "")
-                    states.append(f"{site}: {label}")
-            if states:
-                header += "\nsites: " + " · ".join(states)
-            blocks = []
-            for site in self.sites:
-                hist = self._history.get(site, ())
-                n = min(tail, len(hist))
-                lines = [terminal_safe(hist[i].text) for i in range(len(hist) - n, len(hist))]
-                older = self._counts.get(site, 0) - len(lines)
-                dropped = self._hist.dropped.get(site, 0)
-                if older > 0:
-                    note = f" ({dropped} dropped from history: download for the complete log)" if dropped else ""
-                    lines.insert(0, f"… {older} earlier lines{note}")
-                blocks.append((site, [self.LINE_PREFIX + x for x in lines] or ["(no lines)"]))
-        header = terminal_safe(header)
-        blocks = [(terminal_safe(site), lines) for site, lines in blocks]
-        out = [header]
-        for site, lines in blocks:
-            out.append(f"===== {site} =====")
-            out.extend(lines)
-        return out, header, blocks
+            lines = {}
+            if not self.live:
+                for site, hist in self._history.items():
+                    n = min(tail, len(hist))
+                    lines[site] = [hist[i].text for i in range(len(hist) - n, len(hist))]
+            return _snap.render(
+                self.job_id,
+                self.job_name,
+                live=self.live,
+                status=self.status,
+                problem=self.problem,
+                submit_time=self.submit_time,
+                duration=self.duration,
+                sites=self.sites,
+                site_states=self.site_states,
+                lines=lines,
+                received=self._counts,
+                dropped=self._hist.dropped,
+                tail=tail,
+            )
+
+    def _snapshot_parts(self, tail: int) -> tuple[list[str], str, list[tuple[str, list[str]]]]:
+        """(text lines, header, blocks) of :meth:`static_snapshot` (kept for callers of the earlier API)."""
+        snap = self.static_snapshot(tail)
+        return snap.lines(), snap.header, snap.blocks
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         bundle = super()._repr_mimebundle_(**kwargs)
         data, metadata = bundle if isinstance(bundle, tuple) else (bundle or {}, {})
-        lines, header, blocks = self._snapshot_parts(20)
+        snap = self.static_snapshot(20)
         data = dict(data)
-        data["text/plain"] = "\n".join(lines)
-        parts = [
-            '<div class="flarenb-logview-static">',
-            f"<pre><strong>{html.escape(header)}</strong></pre>",
-        ]
-        for site, site_lines in blocks:
-            parts.append(f"<pre>===== {html.escape(site)} =====\n")
-            parts.append(html.escape("\n".join(site_lines)))
-            parts.append("</pre>")
-        parts.append("</div>")
-        data["text/html"] = "".join(parts)
+        data["text/plain"] = snap.text()
+        data["text/html"] = snap.html()
         return data, metadata
 
     def _ipython_display_(self) -> None:
