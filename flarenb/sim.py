@@ -340,6 +340,7 @@ def submit(
     workspace_root: str | None = None,
 ) -> Simulation:
     """Run ``target`` (a Recipe, FedJob or job folder) in the simulator, in the background; see the module doc."""
+    from . import jobsource
     from . import submission as S
 
     names = site_names(clients, sites)
@@ -353,10 +354,10 @@ def submit(
             raise SimError(f"{'--new' if new else '--name'} and --submit-token cannot be combined", "Use one of them")
     settings = {"clients": names, "threads": threads, "gpu": gpu, "log_config": log_config}
     with tempfile.TemporaryDirectory(prefix="flarenb-sim-export-") as tmp:
-        source = S.export(target, Path(tmp))
-        job_name = S._job_name(source)
-        staged = S.stage(source, Path(tmp) / "stage" / job_name, stream_logs=False, sites=None)
-        digest = S.content_hash(staged)
+        source = jobsource.export(target, Path(tmp))
+        job_name = jobsource.job_name(source)
+        staged = jobsource.stage(source, Path(tmp) / "stage" / job_name, stream_logs=False, sites=None)
+        digest = jobsource.content_hash(staged)
         if submit_token is None:
             if scope is None:
                 scope = f"name:{name}" if name else (S.cell_scope() or f"job:{job_name}")
