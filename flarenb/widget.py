@@ -49,21 +49,33 @@ import json
 import logging
 import os
 import pathlib
-import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import anywidget
 import traitlets as t
 
 from . import snapshot as _snap
 from .history import DEFAULT_HISTORY_BYTES, History
+from .intake import (  # noqa: F401 - the limits and LogLine are importable from here too
+    MAX_REASON_CHARS,
+    MAX_SITE_CHARS,
+    MAX_SITES,
+    MAX_TS_CHARS,
+    OTHER_SITES,
+    LogLine,
+)
+from .intake import coerce_line as _coerce_line
+from .intake import display_time as _display_time
+from .intake import duration_seconds as _duration_seconds
+from .intake import site_name as _site_name
+from .intake import to_epoch as _to_epoch
 from .outbox import MSG_OVERHEAD, Outbox, build_snapshot
 from .safetext import cap, clean_text, safe_filename, safe_filenames, wire_size
-from .vocab import is_terminal, norm_level, one_line, site_order
+from .vocab import is_terminal, one_line, site_order
 
 __all__ = ["BUILD_HINT", "LogLine", "LogView"]
 
@@ -101,102 +113,9 @@ def _frontend_sources(static_dir: pathlib.Path) -> tuple[str | pathlib.Path, str
 
 _ESM, _CSS = _frontend_sources(_STATIC)
 
-MAX_TS_CHARS = 64  # a line's timestamp field
-MAX_SITE_CHARS = 128  # a site name
-MAX_REASON_CHARS = 400  # a site state's reason, the view's problem
-MAX_SITES = 500  # more site names than this (a misbehaving server) share one lane
-OTHER_SITES = "(other sites)"
-
-
-class LogLine(NamedTuple):
-    """One log line of one site. ``seq`` increases by one per line of that site."""
-
-    seq: int
-    text: str
-    level: str | None = None
-    ts: str | None = None
-
-
-def _to_epoch(value: object) -> float | None:
-    """Seconds since the epoch from a float/int, a ``datetime`` or an ISO 8601 string."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, _dt.datetime):
-        return value.timestamp()
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            pass
-        try:
-            return _dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00")).timestamp()
-        except ValueError:
-            return None
-    return None
-
-
-_TIMEDELTA_RE = re.compile(r"^\s*(?:(-?\d+) days?, )?(\d+):(\d\d):(\d\d(?:\.\d+)?)\s*$")
-
-
-def _duration_seconds(value: object) -> float | None:
-    """Seconds of a duration as NVFlare's job meta writes it (``str(timedelta)``: ``0:00:09.334051``,
-    ``1 day, 2:03:04``), or of a number; None for ``N/A`` and anything else."""
-    if isinstance(value, (int, float)):
-        return float(value)
-    m = _TIMEDELTA_RE.match(str(value)) if value is not None else None
-    if m is None:
-        return None
-    days, hours, minutes, seconds = m.groups()
-    return int(days or 0) * 86400 + int(hours) * 3600 + int(minutes) * 60 + float(seconds)
-
-
-def _display_time(value: object) -> str | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, _dt.datetime):
-        return value.isoformat(sep=" ", timespec="seconds")
-    if isinstance(value, (int, float)):
-        return _dt.datetime.fromtimestamp(value).isoformat(sep=" ", timespec="seconds")
-    return str(value)
-
-
 _safe_filename = safe_filename  # kept: other modules import it from here
 _site_order = site_order
 _json_size = wire_size
-
-
-def _site_name(site: object) -> str:
-    return cap(clean_text(str(site)), MAX_SITE_CHARS) or "(unnamed)"
-
-
-def _seq(value: object, default: int) -> int:
-    try:
-        return default if value is None else int(value)  # type: ignore[call-overload]
-    except (TypeError, ValueError, OverflowError):
-        return default
-
-
-def _coerce_line(item: object, next_seq: int) -> LogLine:
-    if isinstance(item, LogLine):
-        return item
-    if isinstance(item, str):
-        return LogLine(next_seq, item)
-    if isinstance(item, Mapping):
-        seq, text = item.get("seq"), item.get("text", "")
-        level, ts = item.get("level"), item.get("ts")
-    elif isinstance(item, (tuple, list)):
-        seq, text, level, ts = (list(item) + [None, None, None, None])[:4]
-    else:  # an object with attributes (e.g. the receiver's own dataclass)
-        seq, text = getattr(item, "seq", None), getattr(item, "text", "")
-        level, ts = getattr(item, "level", None), getattr(item, "ts", None)
-    return LogLine(
-        _seq(seq, next_seq),
-        "" if text is None else clean_text(str(text).rstrip("\r\n")),
-        norm_level(level),
-        None if ts is None else cap(clean_text(str(ts)), MAX_TS_CHARS),
-    )
 
 
 DownloadCallback = Callable[[pathlib.Path], Iterable["str | os.PathLike[str]"]]
