@@ -59,6 +59,7 @@ import anywidget
 import traitlets as t
 
 from . import snapshot as _snap
+from .flusher import Flusher
 from .history import DEFAULT_HISTORY_BYTES, History
 from .intake import (  # noqa: F401 - the limits and LogLine are importable from here too
     MAX_REASON_CHARS,
@@ -167,7 +168,6 @@ class LogView(anywidget.AnyWidget):
         self._max_bytes = int(max_bytes_per_sec)
         self._interval = self._out.interval
         self._snapshot_lines = int(snapshot_lines)
-        self._snapshot_interval = float(snapshot_interval)
         self._max_line_chars = int(max_line_chars)
         self._hist = History(history_bytes, history_lines)
         self._history = self._hist.lines  # {site: deque of LogLine}
@@ -175,15 +175,16 @@ class LogView(anywidget.AnyWidget):
         self._counts: dict[str, int] = {}
         self._skipped = self._out.skipped
         self._pending = self._out.pending
-        self._flush_error: str | None = None  # the last flusher failure logged (each distinct one once)
-        self._snapshot_dirty = False
-        self._snapshot_was_last = False
-        self._last_snapshot = 0.0
         self._download_cb: DownloadCallback | None = None
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._follow_closed = False
+        self._flusher = Flusher(
+            self._out,
+            self._lock,
+            label=str(job_id),
+            snapshot_interval=snapshot_interval,
+            build_snapshot=self._build_snapshot,
+            publish_snapshot=self._publish_snapshot,
+            send=self.send,
+        )
         super().__init__(
             job_id=str(job_id),
             job_name=str(job_name),
@@ -302,11 +303,10 @@ class LogView(anywidget.AnyWidget):
             self._last_seq[site] = last
             if accepted:
                 self._counts[site] += accepted
-                self._snapshot_dirty = True
+                self._flusher.snapshot_dirty = True
                 if out.pending_bytes > 4 * self._max_bytes:
                     out.drop_oldest(self._max_bytes)
-                self._start_flusher()
-                self._wake.set()
+                self._flusher.kick()
         return accepted
 
     def close_follow(self, status: str | None = None) -> None:
@@ -320,11 +320,10 @@ class LogView(anywidget.AnyWidget):
                 self.set_status(status)
             elif self.end_ts is None:
                 self.end_ts = time.time()
-            self._follow_closed = True
-            self._snapshot_dirty = True
+            self._flusher.follow_closed = True
+            self._flusher.snapshot_dirty = True
             self.live = False
-            self._start_flusher()
-            self._wake.set()
+            self._flusher.kick()
 
     def on_download(self, callback: DownloadCallback | None) -> None:
         """Use ``callback(directory)`` to write the complete logs when the user asks.
@@ -360,11 +359,7 @@ class LogView(anywidget.AnyWidget):
 
     def close(self) -> None:
         """Stop the flusher thread and close the widget (its comm)."""
-        self._stop.set()
-        self._wake.set()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=5)
+        self._flusher.close()
         with self._lock:
             super().close()
 
@@ -454,43 +449,10 @@ class LogView(anywidget.AnyWidget):
             self.sites = site_order([*self.sites, site])
         return site
 
-    def _start_flusher(self) -> None:
-        if self._thread is None and not self._stop.is_set():
-            self._thread = threading.Thread(target=self._run, name=f"flarenb-logview-{self.job_id}", daemon=True)
-            self._thread.start()
-
-    def _run(self) -> None:
-        failures = 0
-        while not self._stop.is_set():
-            started = time.monotonic()
-            try:
-                done = self._flush_once(started)
-                failures = 0
-            except Exception as exc:  # never let the flusher die, nor fail the same way every tick
-                failures += 1
-                done = self._flush_failed(exc, failures)
-            if done:
-                break
-            self._wake.clear()
-            with self._lock:
-                idle = not self._snapshot_dirty and not self._out.has_pending()
-            if idle:  # sleep until append / close_follow / close wakes us
-                self._wake.wait()
-            else:
-                self._stop.wait(max(0.0, self._interval - (time.monotonic() - started)))
-
-    def _flush_failed(self, exc: Exception, failures: int) -> bool:
-        """Log a flusher failure once (not per tick), turn what was pending into skip markers so the next message
-        differs, and give up after repeated failures once following ended. Returns True when the thread may exit."""
-        what = f"{type(exc).__name__}: {exc}"
-        if what != self._flush_error:
-            self._flush_error = what
-            _log.error("flarenb LogView %s could not send to the browser: %s", self.job_id, what, exc_info=exc)
-        with self._lock:
-            self._out.skip_all()
-            if failures >= 2:
-                self._snapshot_dirty = False
-            return self._follow_closed and failures >= 3
+    @property
+    def _thread(self) -> threading.Thread | None:
+        """The flusher thread (None until the first line or the end of following)."""
+        return self._flusher.thread
 
     def _note_sent(self, size: int = 0) -> None:
         """Count a state update sent outside the flusher, so the flusher leaves room for it."""
@@ -498,48 +460,14 @@ class LogView(anywidget.AnyWidget):
             self._out.note_sent(size)
 
     def _flush_once(self, now: float) -> bool:
-        """One flusher tick: at most one message (the snapshot first when due, else lines).
+        """One flusher tick (:meth:`flarenb.flusher.Flusher.flush_once`); True when the flusher may exit."""
+        return self._flusher.flush_once(now)
 
-        The snapshot is built within a quarter of the byte budget, so it fits in the window within a second;
-        while it waits for room, no line message takes that room. Returns True when the thread may exit
-        (follow closed and everything sent).
-        """
-        out = self._out
-        with self._lock:
-            if out.pending_bytes > self._max_bytes:
-                out.drop_oldest(self._max_bytes // 2)
-            pending_lines = out.has_pending()
-            snapshot_due = self._snapshot_dirty and (
-                self._follow_closed or now - self._last_snapshot >= self._snapshot_interval
-            )
-            if pending_lines and (self._follow_closed or self._snapshot_was_last):
-                snapshot_due = False  # lines first (a snapshot holds sent lines only), never starved by snapshots
-            if snapshot_due:
-                snap = self._build_snapshot()
-                size = wire_size(snap)
-                now = out.clock()
-                if out.can_send(size, now):
-                    out.note_sent(size, now)
-                    self._last_snapshot = now
-                    self._snapshot_dirty = pending_lines  # it holds sent lines only: again once the rest is sent
-                    self._snapshot_was_last = True
-                    with self.hold_sync():
-                        self.snapshot = snap["snapshot"]
-                        self.line_counts = snap["line_counts"]
-                        self.skipped = snap["skipped"]
-                # else: keep the window free for it (the lines wait at most one window)
-            else:
-                msg = out.take_batch()
-                if msg is not None:
-                    size = wire_size(msg)
-                    now = out.clock()
-                    if out.can_send(size, now):
-                        out.note_sent(size, now)
-                        self.send(msg)
-                        self._snapshot_was_last = False
-                    else:  # put it back in front; try again next tick
-                        out.requeue(msg)
-            return self._follow_closed and not out.has_pending() and not self._snapshot_dirty
+    def _publish_snapshot(self, snap: dict[str, Any]) -> None:
+        with self.hold_sync():
+            self.snapshot = snap["snapshot"]
+            self.line_counts = snap["line_counts"]
+            self.skipped = snap["skipped"]
 
     def _build_snapshot(self) -> dict[str, Any]:
         budget = max(4096, self._max_bytes // 4 - MSG_OVERHEAD)
