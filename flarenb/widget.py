@@ -45,7 +45,6 @@ browser -> kernel: ``{"kind": "download", "request_id": str}``.
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import logging
 import os
 import pathlib
@@ -60,6 +59,9 @@ import traitlets as t
 
 from . import snapshot as _snap
 from .flusher import Flusher
+from .frontend import BUILD_HINT
+from .frontend import FALLBACK_ESM as _FALLBACK_ESM  # noqa: F401 - importable from here (tests)
+from .frontend import frontend_sources as _frontend_sources
 from .history import DEFAULT_HISTORY_BYTES, History
 from .intake import (  # noqa: F401 - the limits and LogLine are importable from here too
     MAX_REASON_CHARS,
@@ -75,7 +77,8 @@ from .intake import duration_seconds as _duration_seconds
 from .intake import site_name as _site_name
 from .intake import to_epoch as _to_epoch
 from .outbox import MSG_OVERHEAD, Outbox, build_snapshot
-from .safetext import cap, clean_text, safe_filename, safe_filenames, wire_size
+from .safetext import cap, clean_text, safe_filename, wire_size
+from .viewdownload import download_reply, write_held_lines
 from .vocab import is_terminal, one_line, site_order
 
 __all__ = ["BUILD_HINT", "LogLine", "LogView"]
@@ -83,34 +86,6 @@ __all__ = ["BUILD_HINT", "LogLine", "LogView"]
 _log = logging.getLogger(__name__)
 
 _STATIC = pathlib.Path(__file__).parent / "static"
-
-BUILD_HINT = (
-    "flarenb's widget front end is not built: run "
-    "`npm --prefix js ci && npm --prefix js run build` (or reinstall with `pip install -e .`)"
-)
-
-_FALLBACK_ESM = (
-    """function render({ el }) {
-  const p = document.createElement("p");
-  p.className = "flarenb-logview-unbuilt";
-  p.setAttribute("data-testid", "flarenb-unbuilt");
-  p.textContent = """
-    + json.dumps(BUILD_HINT)
-    + """;
-  el.appendChild(p);
-}
-export default { render };
-"""
-)
-
-
-def _frontend_sources(static_dir: pathlib.Path) -> tuple[str | pathlib.Path, str | pathlib.Path]:
-    """(esm, css) for the widget: the built bundle in ``static_dir``, or an inline fallback."""
-    js, css = static_dir / "widget.js", static_dir / "widget.css"
-    if not js.is_file():
-        return _FALLBACK_ESM, ""
-    return js, (css if css.is_file() else "")
-
 
 _ESM, _CSS = _frontend_sources(_STATIC)
 
@@ -476,20 +451,9 @@ class LogView(anywidget.AnyWidget):
         )
 
     def _write_history(self, target: pathlib.Path) -> list[pathlib.Path]:
-        paths = []
         with self._lock:
             contents = {s: (list(h), self._hist.dropped[s]) for s, h in self._history.items()}
-        names = safe_filenames(contents)
-        for site in names:
-            lines, dropped = contents[site]
-            path = target / f"{names[site]}.log"
-            with path.open("w", encoding="utf-8", errors="replace", newline="\n") as fh:
-                if dropped:
-                    fh.write(f"[flarenb: {dropped} earlier lines were dropped from the view's history]\n")
-                for line in lines:
-                    fh.write(line.text + "\n")
-            paths.append(path)
-        return paths
+        return write_held_lines(target, contents)
 
     def _on_custom_msg(self, _widget: object, content: Any, _buffers: object) -> None:
         if not isinstance(content, dict):
@@ -504,19 +468,7 @@ class LogView(anywidget.AnyWidget):
             ).start()
 
     def _do_download(self, request_id: object) -> None:
-        cwd = pathlib.Path.cwd()
-        try:
-            paths = self.download()
-            shown = []
-            for p in paths:
-                try:
-                    shown.append(str(pathlib.Path(p).resolve().relative_to(cwd.resolve())))
-                except ValueError:
-                    shown.append(str(p))
-            result: dict[str, Any] = {"paths": shown, "error": None}
-        except Exception as exc:  # reported in the widget, not lost in a thread
-            _log.exception("flarenb LogView download failed")
-            result = {"paths": [], "error": f"{type(exc).__name__}: {exc}"}
+        result = download_reply(self.download)
         with self._lock:
             self.downloads = result
             self.send({"kind": "download_result", "request_id": request_id, **result})
