@@ -50,7 +50,6 @@ import os
 import pathlib
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -71,11 +70,12 @@ from .intake import (  # noqa: F401 - the limits and LogLine are importable from
     OTHER_SITES,
     LogLine,
 )
-from .intake import coerce_line as _coerce_line
+from .intake import coerce_line as _coerce_line  # noqa: F401 - kept importable from here
 from .intake import display_time as _display_time
 from .intake import duration_seconds as _duration_seconds
 from .intake import site_name as _site_name
 from .intake import to_epoch as _to_epoch
+from .lanes import Lanes
 from .outbox import MSG_OVERHEAD, Outbox, build_snapshot
 from .safetext import cap, clean_text, safe_filename, wire_size
 from .viewdownload import download_reply, write_held_lines
@@ -146,8 +146,9 @@ class LogView(anywidget.AnyWidget):
         self._max_line_chars = int(max_line_chars)
         self._hist = History(history_bytes, history_lines)
         self._history = self._hist.lines  # {site: deque of LogLine}
-        self._last_seq: dict[str, int] = {}
-        self._counts: dict[str, int] = {}
+        self._lanes = Lanes(self._hist, self._out, max_line_chars)
+        self._last_seq = self._lanes.last_seq
+        self._counts = self._lanes.counts  # {site: lines received}
         self._skipped = self._out.skipped
         self._pending = self._out.pending
         self._download_cb: DownloadCallback | None = None
@@ -256,31 +257,12 @@ class LogView(anywidget.AnyWidget):
         Lines whose ``seq`` is not above the last one of that site are ignored (duplicates).
         """
         name = _site_name(site)
-        accepted = 0
         with self._lock:
-            site = self._ensure_site(name)
-            prefix = f"[{name}] " if site != name else ""  # a site beyond MAX_SITES, in the shared lane
-            hist, out, cap_chars = self._hist, self._out, self._max_line_chars
-            last = self._last_seq.get(site, 0)
-            for item in lines:
-                line = _coerce_line(item, last + 1)
-                if prefix:
-                    line = LogLine(last + 1, prefix + line.text, line.level, line.ts)
-                if line.seq <= last:
-                    continue
-                last = line.seq
-                hist.add(site, line)
-                text = line.text
-                if len(text) > cap_chars:
-                    text = f"{text[:cap_chars]} … [{len(text) - cap_chars} more characters in the download]"
-                out.add(site, [line.seq, text, line.level, line.ts])
-                accepted += 1
-            self._last_seq[site] = last
+            accepted = self._lanes.add(self._ensure_site(name), name, lines)
             if accepted:
-                self._counts[site] += accepted
                 self._flusher.snapshot_dirty = True
-                if out.pending_bytes > 4 * self._max_bytes:
-                    out.drop_oldest(self._max_bytes)
+                if self._out.pending_bytes > 4 * self._max_bytes:
+                    self._out.drop_oldest(self._max_bytes)
                 self._flusher.kick()
         return accepted
 
@@ -410,19 +392,10 @@ class LogView(anywidget.AnyWidget):
     # ------------------------------------------------------------------ internals
     def _ensure_site(self, site: str) -> str:
         """Register ``site`` (a clean name); returns the lane its lines go to."""
-        if site in self._history:
-            return site
-        if len(self._history) >= MAX_SITES:
-            site = OTHER_SITES
-            if site in self._history:
-                return site
-        self._hist.ensure(site)
-        self._out.pending.setdefault(site, deque())
-        self._out.skipped.setdefault(site, 0)
-        self._counts[site] = 0
-        if site not in self.sites:
-            self.sites = site_order([*self.sites, site])
-        return site
+        lane, new = self._lanes.ensure(site)
+        if new and lane not in self.sites:
+            self.sites = site_order([*self.sites, lane])
+        return lane
 
     @property
     def _thread(self) -> threading.Thread | None:
