@@ -4,7 +4,8 @@ Text is made valid UTF-8 (lone surrogates become U+FFFD) and every field is capp
 so nothing a site sends can stop the view (:class:`flarenb.widget.LogView`). A line is a :class:`LogLine`, a
 ``(seq, text, level, ts)`` tuple, a mapping or an object with those attributes, or a plain string
 (:func:`coerce_line`); a job time is epoch seconds, a ``datetime`` or an ISO 8601 string (:func:`to_epoch`), a
-duration NVFlare's ``str(timedelta)`` (:func:`duration_seconds`).
+duration NVFlare's ``str(timedelta)`` (:func:`duration_seconds`); :func:`job_times` and :func:`site_state` are
+what a status or site-state update sets.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from __future__ import annotations
 import datetime as _dt
 import re
 from collections.abc import Mapping
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from .safetext import cap, clean_text
-from .vocab import norm_level
+from .vocab import is_terminal, norm_level
 
 __all__ = [
     "MAX_REASON_CHARS",
@@ -27,7 +28,10 @@ __all__ = [
     "coerce_line",
     "display_time",
     "duration_seconds",
+    "job_times",
+    "same_site_state",
     "site_name",
+    "site_state",
     "to_epoch",
 ]
 
@@ -125,3 +129,53 @@ def coerce_line(item: object, next_seq: int) -> LogLine:
         norm_level(level),
         None if ts is None else cap(clean_text(str(ts)), MAX_TS_CHARS),
     )
+
+
+def job_times(
+    status: str,
+    submit_time: object = None,
+    start_time: object = None,
+    end_time: object = None,
+    duration: object = None,
+    *,
+    start_ts: float | None = None,
+    end_ts: float | None = None,
+    now: float,
+) -> tuple[float | None, float | None]:
+    """The ``(start, end)`` epoch seconds a status update sets (None: keep what the view has).
+
+    ``start_ts``/``end_ts`` are what the view has. The start is ``start_time``, else — when the view has none —
+    ``submit_time``. A finished job with a ``duration`` (NVFlare's ``str(timedelta)``, counted from its start) ends
+    at start + duration, whenever it is looked at; else a finished status without ``end_time`` ends ``now``.
+    """
+    start = to_epoch(start_time)
+    if start is None and start_ts is None:
+        start = to_epoch(submit_time)
+    known_start = start if start is not None else start_ts
+    end = to_epoch(end_time)
+    finished = is_terminal(status)
+    took = duration_seconds(duration) if finished else None
+    if end is None and took is not None and known_start is not None:
+        end = known_start + took
+    if end is None and finished and end_ts is None:
+        end = now
+    return start, end
+
+
+def site_state(state: object, reason: object = None, quiet_for: float | None = None, *, now: float) -> dict[str, Any]:
+    """A site's entry in the view's ``site_states``: ``{"state", "reason", "since"}``, capped; ``since`` is when a
+    quiet period began (``quiet_for`` seconds before ``now``)."""
+    return {
+        "state": cap(clean_text(str(state)), 40),
+        "reason": None if reason is None else cap(clean_text(str(reason)), MAX_REASON_CHARS),
+        "since": now - float(quiet_for) if quiet_for is not None else None,
+    }
+
+
+def same_site_state(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
+    """True when ``new`` says nothing ``old`` did not: same state and reason, and the quiet period did not restart
+    (its start moved by less than 2 s) — the browser counts the quiet seconds itself."""
+    if old is None or old.get("state") != new["state"] or old.get("reason") != new["reason"]:
+        return False
+    since = new["since"]
+    return since is None or (old.get("since") is not None and abs(old["since"] - since) < 2.0)

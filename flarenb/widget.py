@@ -62,24 +62,27 @@ from .frontend import BUILD_HINT
 from .frontend import FALLBACK_ESM as _FALLBACK_ESM  # noqa: F401 - importable from here (tests)
 from .frontend import frontend_sources as _frontend_sources
 from .history import DEFAULT_HISTORY_BYTES, History
-from .intake import (  # noqa: F401 - the limits and LogLine are importable from here too
+from .intake import (  # noqa: F401 - the limits are importable from here too
     MAX_REASON_CHARS,
     MAX_SITE_CHARS,
     MAX_SITES,
     MAX_TS_CHARS,
     OTHER_SITES,
     LogLine,
+    job_times,
+    same_site_state,
+    site_state,
 )
-from .intake import coerce_line as _coerce_line  # noqa: F401 - kept importable from here
+from .intake import coerce_line as _coerce_line  # noqa: F401 - the earlier private names, importable from here
 from .intake import display_time as _display_time
-from .intake import duration_seconds as _duration_seconds
+from .intake import duration_seconds as _duration_seconds  # noqa: F401
 from .intake import site_name as _site_name
-from .intake import to_epoch as _to_epoch
+from .intake import to_epoch as _to_epoch  # noqa: F401
 from .lanes import Lanes
 from .outbox import MSG_OVERHEAD, Outbox, build_snapshot
 from .safetext import cap, clean_text, safe_filename, wire_size
 from .viewdownload import download_reply, write_held_lines
-from .vocab import is_terminal, one_line, site_order
+from .vocab import one_line, site_order
 
 __all__ = ["BUILD_HINT", "LogLine", "LogView"]
 
@@ -191,18 +194,18 @@ class LogView(anywidget.AnyWidget):
             self.status = status
             if submit_time is not None:
                 self.submit_time = _display_time(submit_time)
-            start = _to_epoch(start_time)
-            if start is None and self.start_ts is None:
-                start = _to_epoch(submit_time)
+            start, end = job_times(
+                status,
+                submit_time,
+                start_time,
+                end_time,
+                duration,
+                start_ts=self.start_ts,
+                end_ts=self.end_ts,
+                now=time.time(),
+            )
             if start is not None:
                 self.start_ts = start
-            end = _to_epoch(end_time)
-            finished = is_terminal(status)
-            took = _duration_seconds(duration) if finished else None
-            if end is None and took is not None and self.start_ts is not None:
-                end = self.start_ts + took
-            if end is None and finished and self.end_ts is None:
-                end = time.time()
             if end is not None:
                 self.end_ts = end
             if duration is not None:
@@ -222,23 +225,12 @@ class LogView(anywidget.AnyWidget):
         Repeated ``quiet`` updates only resync when the quiet period restarted: the browser
         counts the seconds itself from ``since``.
         """
-        state = cap(clean_text(str(state)), 40)
-        reason = None if reason is None else cap(clean_text(str(reason)), MAX_REASON_CHARS)
-        since = time.time() - float(quiet_for) if quiet_for is not None else None
+        new = site_state(state, reason, quiet_for, now=time.time())
         with self._lock:
             site = self._ensure_site(_site_name(site))
-            old = self.site_states.get(site)
-            if (
-                old is not None
-                and old.get("state") == state
-                and old.get("reason") == reason
-                and (since is None or (old.get("since") is not None and abs(old["since"] - since) < 2.0))
-            ):
+            if same_site_state(self.site_states.get(site), new):
                 return
-            self.site_states = {
-                **self.site_states,
-                site: {"state": state, "reason": reason, "since": since},
-            }
+            self.site_states = {**self.site_states, site: new}
             self._note_sent(wire_size(self.site_states))
 
     def set_problem(self, problem: str | None) -> None:
