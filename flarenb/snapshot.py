@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from ._text import terminal_safe
 from .vocab import site_order
@@ -26,6 +26,14 @@ __all__ = ["LINE_PREFIX", "Snapshot", "header", "render", "site_lines", "title"]
 LINE_PREFIX = "│ "
 
 NO_LINES = "(no lines)"
+
+
+class _HasText(Protocol):
+    @property
+    def text(self) -> str: ...
+
+
+Line = str | _HasText  # a line's text, or a line with its ``text`` (a :class:`flarenb.intake.LogLine`)
 
 
 class Snapshot(NamedTuple):
@@ -101,11 +109,11 @@ def header(
     return text
 
 
-def site_lines(lines: Sequence[str], tail: int, received: int | None = None, dropped: int = 0) -> list[str]:
+def site_lines(lines: Sequence[Line], tail: int, received: int | None = None, dropped: int = 0) -> list[str]:
     """The block of one site: its last ``tail`` lines (terminal-safe, prefixed), after a note of how many earlier
     lines there were (``received`` in all; ``dropped`` of them left the view's history), or ``(no lines)``."""
     n = min(max(0, int(tail)), len(lines))
-    shown = [terminal_safe(lines[i]) for i in range(len(lines) - n, len(lines))]
+    shown = [terminal_safe(_text(lines[i])) for i in range(len(lines) - n, len(lines))]
     older = (len(lines) if received is None else received) - len(shown)
     if older > 0:
         note = f" ({dropped} dropped from history: download for the complete log)" if dropped else ""
@@ -124,16 +132,17 @@ def render(
     duration: str | None = None,
     sites: Sequence[str] = (),
     site_states: Mapping[str, Mapping[str, Any]] | None = None,
-    lines: Mapping[str, Sequence[str]] | None = None,
+    lines: Mapping[str, Sequence[Line]] | None = None,
     received: Mapping[str, int] | None = None,
     dropped: Mapping[str, int] | None = None,
     tail: int = 20,
 ) -> Snapshot:
     """The snapshot of a job's view (see the module docstring).
 
-    ``lines`` holds the texts of each site's lines, oldest first (the last ``tail`` are shown; passing only those is
-    enough); ``received`` how many lines each site sent in all (default: as many as given); ``dropped`` how many
-    of them left the view's history. Sites are shown server first, then in natural order.
+    ``lines`` holds each site's lines (texts, or lines with a ``text``), oldest first: the last ``tail`` are shown
+    (passing only those is enough; the sequence is indexed from its end, so a ``deque`` is fine). ``received`` says
+    how many lines each site sent in all (default: as many as given), ``dropped`` how many of them left the view's
+    history. Sites are shown server first, then in natural order.
     """
     sites = site_order(sites)
     head = header(
@@ -155,3 +164,7 @@ def render(
         for site in sites
     ]
     return Snapshot(terminal_safe(head), blocks)
+
+
+def _text(line: Line) -> str:
+    return line if isinstance(line, str) else line.text

@@ -80,6 +80,7 @@ from .intake import site_name as _site_name
 from .intake import to_epoch as _to_epoch  # noqa: F401
 from .lanes import Lanes
 from .outbox import MSG_OVERHEAD, Outbox, build_snapshot
+from .outputs import Outputs
 from .safetext import cap, clean_text, safe_filename, wire_size
 from .viewdownload import download_reply, write_held_lines
 from .vocab import one_line, site_order
@@ -141,7 +142,7 @@ class LogView(anywidget.AnyWidget):
         **kwargs: Any,
     ) -> None:
         self._lock = threading.RLock()
-        self._display_handles: list[Any] = []
+        self._outputs = Outputs(str(job_id))  # the notebook outputs showing this view
         self._out = Outbox(max_msgs_per_sec, max_bytes_per_sec)
         self._max_bytes = int(max_bytes_per_sec)
         self._interval = self._out.interval
@@ -325,11 +326,6 @@ class LogView(anywidget.AnyWidget):
         following, the title only; once following ended, the header and the last ``tail`` lines of each site."""
         tail = max(0, int(tail))
         with self._lock:
-            lines = {}
-            if not self.live:
-                for site, hist in self._history.items():
-                    n = min(tail, len(hist))
-                    lines[site] = [hist[i].text for i in range(len(hist) - n, len(hist))]
             return _snap.render(
                 self.job_id,
                 self.job_name,
@@ -340,7 +336,7 @@ class LogView(anywidget.AnyWidget):
                 duration=self.duration,
                 sites=self.sites,
                 site_states=self.site_states,
-                lines=lines,
+                lines=self._history,
                 received=self._counts,
                 dropped=self._hist.dropped,
                 tail=tail,
@@ -363,23 +359,12 @@ class LogView(anywidget.AnyWidget):
     def _ipython_display_(self) -> None:
         """Display with a display id, so :meth:`refresh_displays` can put the final snapshot in the output that
         a saved notebook keeps (JupyterLab applies the update; the live view itself is unaffected)."""
-        from IPython.display import display
-
-        data, metadata = self._repr_mimebundle_()
-        handle = display(data, raw=True, metadata=metadata, display_id=True)
-        if handle is not None:
-            self._display_handles.append(handle)
+        self._outputs.show(*self._repr_mimebundle_())
 
     def refresh_displays(self) -> None:
         """Re-send this widget's bundle (now its final static snapshot) to every output showing it."""
-        if not self._display_handles:
-            return
-        data, metadata = self._repr_mimebundle_()
-        for handle in self._display_handles:
-            try:
-                handle.update(data, raw=True, metadata=metadata)
-            except Exception as exc:  # the live view is fine; only the saved notebook misses the final snapshot
-                _log.warning("flarenb LogView %s: could not update its saved snapshot: %s", self.job_id, exc)
+        if len(self._outputs):
+            self._outputs.refresh(*self._repr_mimebundle_())
 
     # ------------------------------------------------------------------ internals
     def _ensure_site(self, site: str) -> str:
@@ -421,16 +406,9 @@ class LogView(anywidget.AnyWidget):
         return write_held_lines(target, contents)
 
     def _on_custom_msg(self, _widget: object, content: Any, _buffers: object) -> None:
-        if not isinstance(content, dict):
-            return
-        if content.get("kind") == "download":
-            request_id = content.get("request_id")
-            threading.Thread(
-                target=self._do_download,
-                args=(request_id,),
-                daemon=True,
-                name=f"flarenb-download-{self.job_id}",
-            ).start()
+        if isinstance(content, dict) and content.get("kind") == "download":
+            args, name = (content.get("request_id"),), f"flarenb-download-{self.job_id}"
+            threading.Thread(target=self._do_download, args=args, daemon=True, name=name).start()
 
     def _do_download(self, request_id: object) -> None:
         result = download_reply(self.download)
