@@ -18,7 +18,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .outbox import Outbox
+from .lanes import Lanes
+from .outbox import MSG_OVERHEAD, Outbox, build_snapshot
 from .safetext import wire_size
 
 __all__ = ["Flusher"]
@@ -31,27 +32,30 @@ Message = dict[str, Any]
 class Flusher:
     """Sends a view's pending lines and snapshot within the outbox's budget (see the module docstring).
 
-    ``build_snapshot()`` returns ``{"snapshot", "line_counts", "skipped"}`` (:func:`flarenb.outbox.build_snapshot`),
-    ``publish_snapshot(snap)`` puts it in the view's traits, ``send(msg)`` sends one custom message; all three are
-    called with ``lock`` held (the view's lock, which also guards the outbox). ``label`` names the view in logs.
+    The snapshot (``{"snapshot", "line_counts", "skipped"}``, :func:`flarenb.outbox.build_snapshot`) holds the last
+    ``snapshot_lines`` sent lines of each of the ``lanes``. ``publish_snapshot(snap)`` puts it in the view's traits,
+    ``send(msg)`` sends one custom message; both are called with ``lock`` held (the view's lock, which also guards
+    the outbox and the lanes). ``label`` names the view in logs.
     """
 
     def __init__(
         self,
         out: Outbox,
+        lanes: Lanes,
         lock: threading.RLock,
         *,
         label: str,
+        snapshot_lines: int,
         snapshot_interval: float,
-        build_snapshot: Callable[[], Message],
         publish_snapshot: Callable[[Message], None],
         send: Callable[[Message], None],
     ) -> None:
         self.out = out
+        self.lanes = lanes
         self.lock = lock
+        self.snapshot_lines = int(snapshot_lines)
         self.label = label
         self.snapshot_interval = float(snapshot_interval)
-        self._build_snapshot = build_snapshot
         self._publish_snapshot = publish_snapshot
         self._send = send
         self.snapshot_dirty = False  # the snapshot traits are behind the lines received
@@ -140,7 +144,7 @@ class Flusher:
             if pending_lines and (self.follow_closed or self.snapshot_was_last):
                 snapshot_due = False  # lines first (a snapshot holds sent lines only), never starved by snapshots
             if snapshot_due:
-                snap = self._build_snapshot()
+                snap = self.build_snapshot()
                 size = wire_size(snap)
                 now = out.clock()
                 if out.can_send(size, now):
@@ -162,3 +166,9 @@ class Flusher:
                     else:  # put it back in front; try again next tick
                         out.requeue(msg)
             return self.follow_closed and not out.has_pending() and not self.snapshot_dirty
+
+    def build_snapshot(self) -> Message:
+        """The snapshot traits now: within a quarter of the byte budget (at least 4 KiB), sent lines only."""
+        budget = max(4096, self.out.max_bytes // 4 - MSG_OVERHEAD)
+        history, out = self.lanes.history.lines, self.out
+        return build_snapshot(history, self.lanes.counts, out.skipped, budget, self.snapshot_lines, out.first_unsent())

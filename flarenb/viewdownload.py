@@ -15,9 +15,12 @@ import pathlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
-from .safetext import safe_filenames
+from .safetext import safe_filename, safe_filenames
 
-__all__ = ["download_reply", "write_held_lines"]
+__all__ = ["DownloadCallback", "download_reply", "logs_folder", "write_held_lines"]
+
+#: ``callback(directory)`` writes the complete logs there and returns the written paths (``LogView.on_download``)
+DownloadCallback = Callable[[pathlib.Path], Iterable["str | os.PathLike[str]"]]
 
 _log = logging.getLogger("flarenb.widget")
 
@@ -25,6 +28,13 @@ _log = logging.getLogger("flarenb.widget")
 class _HasText(Protocol):
     @property
     def text(self) -> str: ...
+
+
+def logs_folder(job_id: str, directory: str | os.PathLike[str] | None = None) -> pathlib.Path:
+    """``directory``, else ``<cwd>/<job_id>_logs`` (the id made a safe file name); created if missing."""
+    target = pathlib.Path(directory) if directory is not None else pathlib.Path.cwd() / f"{safe_filename(job_id)}_logs"
+    target.mkdir(parents=True, exist_ok=True)
+    return target
 
 
 def write_held_lines(

@@ -11,21 +11,21 @@ The kernel side is fed by the log receiver through a small, thread-safe API::
 
 Traffic budget
 --------------
-Jupyter's server silently drops iopub messages above 1000 msg/s or 1 MB/s, and one busy job can
-write thousands of lines per second. So :meth:`LogView.append` only buffers; one daemon flusher
-thread per widget sends batched ``{"kind": "lines"}`` messages, at most ``max_msgs_per_sec``
-messages and ``max_bytes_per_sec`` wire bytes (JSON as Jupyter packs it + a fixed per-message
-envelope) in any one-second window, counting the low-rate ``snapshot`` trait updates too (see
-:mod:`flarenb.outbox`). When the browser cannot be sent everything, the oldest pending lines of a
-site are replaced by one explicit ``{"skipped": n, "first": seq, "last": seq}`` marker ("n lines
-skipped (still downloadable)"): nothing disappears silently, and the download still has every line.
+Jupyter's server silently drops iopub messages above 1000 msg/s or 1 MB/s, and one busy job can write thousands of
+lines per second. So :meth:`LogView.append` only buffers (:mod:`flarenb.lanes`); one daemon thread per widget
+(:mod:`flarenb.flusher`) sends batched ``{"kind": "lines"}`` messages, at most ``max_msgs_per_sec`` messages and
+``max_bytes_per_sec`` wire bytes (JSON as Jupyter packs it + a fixed per-message envelope) in any one-second window,
+counting the low-rate ``snapshot`` trait updates too (:mod:`flarenb.outbox`). When the browser cannot be sent
+everything, the oldest pending lines of a site are replaced by one explicit ``{"skipped": n, "first": seq, "last":
+seq}`` marker ("n lines skipped (still downloadable)"): nothing disappears silently, and the download has every line.
 
-Nothing a site sends can stop the widget: text is made valid UTF-8 at intake (lone surrogates become
-U+FFFD), every field is capped (line text for the browser, ``ts``, site names, reasons), the snapshot
-is built within a quarter of the byte budget (so it never starves the line messages), and the
-flusher exits once following ended and everything was sent. The kernel-side history is bounded in
-bytes (``history_bytes``, 64 MiB by default; :mod:`flarenb.history`); lines that left it are counted
-and the download of a followed job still writes the complete logs from the files or the server.
+Nothing a site sends can stop the widget: text is made valid UTF-8 at intake (lone surrogates become U+FFFD) and
+every field is capped (line text for the browser, ``ts``, site names, reasons; :mod:`flarenb.intake`), the snapshot
+is built within a quarter of the byte budget (so it never starves the line messages), and the flusher exits once
+following ended and everything was sent. The kernel-side history is bounded in bytes (``history_bytes``, 64 MiB by
+default; :mod:`flarenb.history`); lines that left it are counted and the download of a followed job still writes the
+complete logs from the files or the server. What a saved notebook keeps is the static snapshot (:mod:`flarenb.snapshot`,
+:mod:`flarenb.outputs`).
 
 Synced traits (survive a re-render or page reload)
 --------------------------------------------------
@@ -50,7 +50,7 @@ import os
 import pathlib
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import anywidget
@@ -79,10 +79,10 @@ from .intake import duration_seconds as _duration_seconds  # noqa: F401
 from .intake import site_name as _site_name
 from .intake import to_epoch as _to_epoch  # noqa: F401
 from .lanes import Lanes
-from .outbox import MSG_OVERHEAD, Outbox, build_snapshot
+from .outbox import Outbox
 from .outputs import Outputs
 from .safetext import cap, clean_text, safe_filename, wire_size
-from .viewdownload import download_reply, write_held_lines
+from .viewdownload import DownloadCallback, download_reply, logs_folder, write_held_lines
 from .vocab import one_line, site_order
 
 __all__ = ["BUILD_HINT", "LogLine", "LogView"]
@@ -96,9 +96,6 @@ _ESM, _CSS = _frontend_sources(_STATIC)
 _safe_filename = safe_filename  # kept: other modules import it from here
 _site_order = site_order
 _json_size = wire_size
-
-
-DownloadCallback = Callable[[pathlib.Path], Iterable["str | os.PathLike[str]"]]
 
 
 class LogView(anywidget.AnyWidget):
@@ -145,23 +142,19 @@ class LogView(anywidget.AnyWidget):
         self._outputs = Outputs(str(job_id))  # the notebook outputs showing this view
         self._out = Outbox(max_msgs_per_sec, max_bytes_per_sec)
         self._max_bytes = int(max_bytes_per_sec)
-        self._interval = self._out.interval
-        self._snapshot_lines = int(snapshot_lines)
-        self._max_line_chars = int(max_line_chars)
         self._hist = History(history_bytes, history_lines)
         self._history = self._hist.lines  # {site: deque of LogLine}
         self._lanes = Lanes(self._hist, self._out, max_line_chars)
         self._last_seq = self._lanes.last_seq
         self._counts = self._lanes.counts  # {site: lines received}
-        self._skipped = self._out.skipped
-        self._pending = self._out.pending
         self._download_cb: DownloadCallback | None = None
         self._flusher = Flusher(
             self._out,
+            self._lanes,
             self._lock,
             label=str(job_id),
+            snapshot_lines=snapshot_lines,
             snapshot_interval=snapshot_interval,
-            build_snapshot=self._build_snapshot,
             publish_snapshot=self._publish_snapshot,
             send=self.send,
         )
@@ -286,12 +279,7 @@ class LogView(anywidget.AnyWidget):
 
     def download(self, directory: str | os.PathLike[str] | None = None) -> list[pathlib.Path]:
         """Write the per-site logs (see :meth:`on_download`) and return the file paths."""
-        target = (
-            pathlib.Path(directory)
-            if directory is not None
-            else pathlib.Path.cwd() / f"{_safe_filename(self.job_id)}_logs"
-        )
-        target.mkdir(parents=True, exist_ok=True)
+        target = logs_folder(self.job_id, directory)
         cb = self._download_cb
         if cb is None:
             return self._write_history(target)
@@ -395,10 +383,7 @@ class LogView(anywidget.AnyWidget):
             self.skipped = snap["skipped"]
 
     def _build_snapshot(self) -> dict[str, Any]:
-        budget = max(4096, self._max_bytes // 4 - MSG_OVERHEAD)
-        return build_snapshot(
-            self._history, self._counts, self._out.skipped, budget, self._snapshot_lines, self._out.first_unsent()
-        )
+        return self._flusher.build_snapshot()
 
     def _write_history(self, target: pathlib.Path) -> list[pathlib.Path]:
         with self._lock:
