@@ -45,7 +45,6 @@ browser -> kernel: ``{"kind": "download", "request_id": str}``.
 from __future__ import annotations
 
 import datetime as _dt
-import logging
 import os
 import pathlib
 import threading
@@ -86,8 +85,6 @@ from .viewdownload import DownloadCallback, download_reply, logs_folder, write_h
 from .vocab import one_line, site_order
 
 __all__ = ["BUILD_HINT", "LogLine", "LogView"]
-
-_log = logging.getLogger(__name__)
 
 _STATIC = pathlib.Path(__file__).parent / "static"
 
