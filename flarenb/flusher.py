@@ -107,8 +107,8 @@ class Flusher:
             self.wake.clear()
             with self.lock:
                 idle = self.idle()
-            if idle:  # sleep until append / close_follow / close wakes us
-                self.wake.wait()
+            if idle and not self.stop.is_set():  # sleep until append / close_follow / close wakes us (the check:
+                self.wake.wait()  # a close between the loop's test and wake.clear() must not leave it asleep)
             else:
                 self.stop.wait(max(0.0, interval - (time.monotonic() - started)))
 
