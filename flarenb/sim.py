@@ -5,7 +5,7 @@ once; :class:`Simulation` is the same handle as a :class:`~flarenb.jobs.Job` —
 ``wait()``, ``logs()``, ``view()``, ``abort()``, ``download()``, ``delete()`` — read from files on this machine.
 
 Every simulation has its own folder under the flarenb data folder (``$XDG_DATA_HOME/flarenb/simulations``, by
-default ``~/.local/share/flarenb/simulations``)::
+default ``~/.local/share/flarenb/simulations``; :mod:`flarenb.simfolder` finds, reads and removes them)::
 
     sim-<12 hex>/state.json     id, name, submit token, clients, workspace, pid, submit time
                  started.json   written by the runner when it starts
@@ -37,11 +37,15 @@ from typing import Any
 from . import simprocs
 from .errors import FlareError
 from .jobs import JobFailed, JobWaitTimeout, failure_of
+from .simfolder import PREFIX, SITE_FILES, data_dir, is_sim_id  # noqa: F401 - SITE_FILES: re-exported
+from .simfolder import duration_text as _duration
+from .simfolder import iso_time as _iso
+from .simfolder import mtime as _mtime
+from .simfolder import read_json as _read
+from .simfolder import remove as _remove
 from .vocab import is_terminal
 
-PREFIX = "sim-"
 DEFAULT_CLIENTS = 2
-SITE_FILES = ("log.txt", "log.json", "error_log.txt")
 STARTING_GRACE = 30.0
 
 #: runners started by this kernel, reaped when they end (a runner of an earlier kernel is init's child)
@@ -50,37 +54,6 @@ _children: dict[str, subprocess.Popen] = {}
 
 class SimError(FlareError):
     pass
-
-
-def data_dir() -> Path:
-    """Where simulations live: ``$XDG_DATA_HOME/flarenb/simulations`` (default ``~/.local/share/...``)."""
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-    return Path(base, "flarenb", "simulations")
-
-
-def is_sim_id(job_id: object) -> bool:
-    return isinstance(job_id, str) and job_id.startswith(PREFIX) and len(job_id) == len(PREFIX) + 12
-
-
-def _read(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def _iso(t: float | None) -> str | None:
-    """An epoch time as the server writes its job times (ISO 8601, UTC), so server jobs and simulations sort."""
-    from datetime import datetime, timezone
-
-    return datetime.fromtimestamp(t, timezone.utc).isoformat() if t else None
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "N/A"
-    s = int(seconds)
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
 def site_names(clients: int | None = None, sites: list[str] | None = None) -> list[str]:
@@ -308,13 +281,6 @@ class Simulation:
         return data, {"flarenb": self.record()}
 
 
-def _mtime(path: Path) -> float | None:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return None
-
-
 def get(sim_id: str, root: Path | None = None) -> Simulation:
     """The simulation ``sim_id`` (a ``SimError`` if there is none); all of them: :mod:`flarenb.simstore`."""
     d = (root or data_dir()) / sim_id
@@ -340,6 +306,7 @@ def submit(
     workspace_root: str | None = None,
 ) -> Simulation:
     """Run ``target`` (a Recipe, FedJob or job folder) in the simulator, in the background; see the module doc."""
+    from . import jobsource
     from . import submission as S
 
     names = site_names(clients, sites)
@@ -353,10 +320,10 @@ def submit(
             raise SimError(f"{'--new' if new else '--name'} and --submit-token cannot be combined", "Use one of them")
     settings = {"clients": names, "threads": threads, "gpu": gpu, "log_config": log_config}
     with tempfile.TemporaryDirectory(prefix="flarenb-sim-export-") as tmp:
-        source = S.export(target, Path(tmp))
-        job_name = S._job_name(source)
-        staged = S.stage(source, Path(tmp) / "stage" / job_name, stream_logs=False, sites=None)
-        digest = S.content_hash(staged)
+        source = jobsource.export(target, Path(tmp))
+        job_name = jobsource.job_name(source)
+        staged = jobsource.stage(source, Path(tmp) / "stage" / job_name, stream_logs=False, sites=None)
+        digest = jobsource.content_hash(staged)
         if submit_token is None:
             if scope is None:
                 scope = f"name:{name}" if name else (S.cell_scope() or f"job:{job_name}")
@@ -422,12 +389,3 @@ def _reattach(sim_id: str, root: Path) -> Simulation:
     sim.reattached = True
     sim.status_at_submit = sim.status
     return sim
-
-
-# -- cleaning ---------------------------------------------------------------------------------------------
-def _remove(sim: Simulation) -> None:
-    ws = sim.workspace
-    # a workspace under a SimEnv's own workspace_root: only ever the folder flarenb created for this simulation
-    if ws.is_dir() and sim.root not in ws.parents and ws.name == sim.id:
-        shutil.rmtree(ws, ignore_errors=True)
-    shutil.rmtree(sim.root, ignore_errors=True)

@@ -17,8 +17,9 @@ server scopes every token by study and submitter, so two users (or two studies) 
 
 A submit interrupted by a dropped connection or a timeout is recovered through ``list_jobs(submit_token=...)``
 and retried with the same token: never two jobs. A job with a file over NVFlare's per-file limit for tokens is
-submitted without one and matched by a marker in its meta instead (:mod:`flarenb.marker`). Staging, the hash
-cache and the bounded job cache are :mod:`flarenb.workarea` and :mod:`flarenb.jobfiles`.
+submitted without one and matched by a marker in its meta instead (:mod:`flarenb.marker`). What is uploaded
+(export, staging, content hash) is :mod:`flarenb.jobsource`; the hash cache and the bounded job cache are
+:mod:`flarenb.workarea` and :mod:`flarenb.jobfiles`.
 """
 
 from __future__ import annotations
@@ -30,9 +31,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from . import jobconfig, jobfiles, marker, workarea
+from . import jobfiles, marker, workarea
 from .errors import FlareError
 from .jobs import Job, _check_token, _flare
+from .jobsource import content_hash, export, stage, stage_job  # noqa: F401 - content_hash, stage: re-exported
+from .jobsource import job_name as _job_name
 from .submiterrors import (
     RETRIES,
     SubmitError,
@@ -50,65 +53,6 @@ _UNHASHABLE: set[str] = set()  # tokens the server could not hash (its limit is 
 def cache_dir() -> Path:
     """Where flarenb keeps what it uploaded, for inspection (see :mod:`flarenb.workarea`)."""
     return workarea.jobs_dir()
-
-
-# -- what is submitted --------------------------------------------------------------------------------
-def _is_exportable(obj: Any) -> bool:
-    return hasattr(obj, "export") or hasattr(obj, "export_job")
-
-
-def export(target: Any, workdir: Path) -> Path:
-    """A job folder for ``target``: a job folder path, or an NVFlare ``Recipe`` / ``FedJob`` exported here."""
-    if isinstance(target, (str, os.PathLike)):
-        path = Path(target).expanduser()
-        if not path.exists():
-            raise SubmitError(
-                f"Job folder {target} does not exist",
-                "Pass a job folder (with meta.json) or the name of a variable holding a Recipe or FedJob",
-            )
-        if not path.is_dir() or not (path / "meta.json").is_file():
-            raise SubmitError(
-                f"{target} is not an NVFlare job folder (no meta.json)",
-                "Export your job first (recipe.export(job_dir=...)) or pass the Recipe/FedJob variable itself",
-            )
-        return path.resolve()
-    if not _is_exportable(target):
-        raise SubmitError(
-            f"Cannot submit a {type(target).__name__}",
-            "Pass a job folder, an NVFlare Recipe or a FedJob",
-        )
-    import contextlib
-    import io
-
-    out = workdir / "export"
-    with contextlib.redirect_stdout(io.StringIO()):
-        if hasattr(target, "export"):
-            target.export(job_dir=str(out))
-        else:
-            target.export_job(str(out))
-    folders = [p for p in out.iterdir() if (p / "meta.json").is_file()] if out.is_dir() else []
-    if len(folders) != 1:
-        raise SubmitError(f"Exporting the {type(target).__name__} did not produce one job folder", "Check the job")
-    return folders[0]
-
-
-def _edit(stream_logs: bool, sites: list[str] | None):
-    return (lambda folder: jobconfig.enable_live_logs(folder, sites=sites)) if stream_logs else None
-
-
-def stage_job(job_dir: Path, dest: Path, stream_logs: bool, sites: list[str] | None) -> workarea.StagedJob:
-    """Stage ``job_dir`` in ``dest`` without volatile files or links out of it; add live client logs if asked."""
-    return workarea.stage(jobfiles.scan(job_dir), dest, _edit(stream_logs, sites))
-
-
-def stage(job_dir: Path, dest: Path, stream_logs: bool, sites: list[str] | None) -> Path:
-    """:func:`stage_job`, complete on disk (hard links where possible): the folder that would be uploaded."""
-    return stage_job(job_dir, dest, stream_logs, sites).folder()
-
-
-def content_hash(job_dir: Path) -> str:
-    """NVFlare's content hash of a job folder (as the server computes it for a submit token)."""
-    return jobfiles.content_hash((f.rel, f.path) for f in jobfiles.scan(job_dir))
 
 
 # -- the token ------------------------------------------------------------------------------------------
@@ -242,17 +186,6 @@ def _deployment_sites(f) -> list[str] | None:
         return sorted(f.system_info().client_names) or None
     except Exception:  # not allowed to see them, or no answer: keep @ALL (logs are then live per site)
         return None
-
-
-def _job_name(job_dir: Path) -> str:
-    import json
-
-    try:
-        name = json.loads((job_dir / "meta.json").read_text()).get("name") or job_dir.name
-    except (OSError, ValueError):
-        name = job_dir.name
-    safe = "".join(ch if ch.isalnum() or ch in "._-" else "-" for ch in str(name)).strip("-.") or "job"
-    return safe[:64]
 
 
 def _lookup(f, token: str) -> dict | None:

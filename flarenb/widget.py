@@ -11,21 +11,21 @@ The kernel side is fed by the log receiver through a small, thread-safe API::
 
 Traffic budget
 --------------
-Jupyter's server silently drops iopub messages above 1000 msg/s or 1 MB/s, and one busy job can
-write thousands of lines per second. So :meth:`LogView.append` only buffers; one daemon flusher
-thread per widget sends batched ``{"kind": "lines"}`` messages, at most ``max_msgs_per_sec``
-messages and ``max_bytes_per_sec`` wire bytes (JSON as Jupyter packs it + a fixed per-message
-envelope) in any one-second window, counting the low-rate ``snapshot`` trait updates too (see
-:mod:`flarenb.outbox`). When the browser cannot be sent everything, the oldest pending lines of a
-site are replaced by one explicit ``{"skipped": n, "first": seq, "last": seq}`` marker ("n lines
-skipped (still downloadable)"): nothing disappears silently, and the download still has every line.
+Jupyter's server silently drops iopub messages above 1000 msg/s or 1 MB/s, and one busy job can write thousands of
+lines per second. So :meth:`LogView.append` only buffers (:mod:`flarenb.lanes`); one daemon thread per widget
+(:mod:`flarenb.flusher`) sends batched ``{"kind": "lines"}`` messages, at most ``max_msgs_per_sec`` messages and
+``max_bytes_per_sec`` wire bytes (JSON as Jupyter packs it + a fixed per-message envelope) in any one-second window,
+counting the low-rate ``snapshot`` trait updates too (:mod:`flarenb.outbox`). When the browser cannot be sent
+everything, the oldest pending lines of a site are replaced by one explicit ``{"skipped": n, "first": seq, "last":
+seq}`` marker ("n lines skipped (still downloadable)"): nothing disappears silently, and the download has every line.
 
-Nothing a site sends can stop the widget: text is made valid UTF-8 at intake (lone surrogates become
-U+FFFD), every field is capped (line text for the browser, ``ts``, site names, reasons), the snapshot
-is built within a quarter of the byte budget (so it never starves the line messages), and the
-flusher exits once following ended and everything was sent. The kernel-side history is bounded in
-bytes (``history_bytes``, 64 MiB by default; :mod:`flarenb.history`); lines that left it are counted
-and the download of a followed job still writes the complete logs from the files or the server.
+Nothing a site sends can stop the widget: text is made valid UTF-8 at intake (lone surrogates become U+FFFD) and
+every field is capped (line text for the browser, ``ts``, site names, reasons; :mod:`flarenb.intake`), the snapshot
+is built within a quarter of the byte budget (so it never starves the line messages), and the flusher exits once
+following ended and everything was sent. The kernel-side history is bounded in bytes (``history_bytes``, 64 MiB by
+default; :mod:`flarenb.history`); lines that left it are counted and the download of a followed job still writes the
+complete logs from the files or the server. What a saved notebook keeps is the static snapshot (:mod:`flarenb.snapshot`,
+:mod:`flarenb.outputs`).
 
 Synced traits (survive a re-render or page reload)
 --------------------------------------------------
@@ -45,162 +45,54 @@ browser -> kernel: ``{"kind": "download", "request_id": str}``.
 from __future__ import annotations
 
 import datetime as _dt
-import html
-import json
-import logging
 import os
 import pathlib
-import re
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any, NamedTuple
+from collections.abc import Iterable
+from typing import Any
 
 import anywidget
 import traitlets as t
 
-from ._text import terminal_safe
+from . import snapshot as _snap
+from .flusher import Flusher
+from .frontend import BUILD_HINT
+from .frontend import FALLBACK_ESM as _FALLBACK_ESM  # noqa: F401 - importable from here (tests)
+from .frontend import frontend_sources as _frontend_sources
 from .history import DEFAULT_HISTORY_BYTES, History
-from .outbox import MSG_OVERHEAD, Outbox, build_snapshot
-from .safetext import cap, clean_text, safe_filename, safe_filenames, wire_size
-from .vocab import is_terminal, norm_level, one_line, site_order
+from .intake import (  # noqa: F401 - the limits are importable from here too
+    MAX_REASON_CHARS,
+    MAX_SITE_CHARS,
+    MAX_SITES,
+    MAX_TS_CHARS,
+    OTHER_SITES,
+    LogLine,
+    job_times,
+    same_site_state,
+    site_state,
+)
+from .intake import coerce_line as _coerce_line  # noqa: F401 - the earlier private names, importable from here
+from .intake import display_time as _display_time
+from .intake import duration_seconds as _duration_seconds  # noqa: F401
+from .intake import site_name as _site_name
+from .intake import to_epoch as _to_epoch  # noqa: F401
+from .lanes import Lanes
+from .outbox import Outbox
+from .outputs import Outputs
+from .safetext import cap, clean_text, safe_filename, wire_size
+from .viewdownload import DownloadCallback, download_reply, logs_folder, write_held_lines
+from .vocab import one_line, site_order
 
 __all__ = ["BUILD_HINT", "LogLine", "LogView"]
 
-_log = logging.getLogger(__name__)
-
 _STATIC = pathlib.Path(__file__).parent / "static"
 
-BUILD_HINT = (
-    "flarenb's widget front end is not built: run "
-    "`npm --prefix js ci && npm --prefix js run build` (or reinstall with `pip install -e .`)"
-)
-
-_FALLBACK_ESM = (
-    """function render({ el }) {
-  const p = document.createElement("p");
-  p.className = "flarenb-logview-unbuilt";
-  p.setAttribute("data-testid", "flarenb-unbuilt");
-  p.textContent = """
-    + json.dumps(BUILD_HINT)
-    + """;
-  el.appendChild(p);
-}
-export default { render };
-"""
-)
-
-
-def _frontend_sources(static_dir: pathlib.Path) -> tuple[str | pathlib.Path, str | pathlib.Path]:
-    """(esm, css) for the widget: the built bundle in ``static_dir``, or an inline fallback."""
-    js, css = static_dir / "widget.js", static_dir / "widget.css"
-    if not js.is_file():
-        return _FALLBACK_ESM, ""
-    return js, (css if css.is_file() else "")
-
-
 _ESM, _CSS = _frontend_sources(_STATIC)
-
-MAX_TS_CHARS = 64  # a line's timestamp field
-MAX_SITE_CHARS = 128  # a site name
-MAX_REASON_CHARS = 400  # a site state's reason, the view's problem
-MAX_SITES = 500  # more site names than this (a misbehaving server) share one lane
-OTHER_SITES = "(other sites)"
-
-
-class LogLine(NamedTuple):
-    """One log line of one site. ``seq`` increases by one per line of that site."""
-
-    seq: int
-    text: str
-    level: str | None = None
-    ts: str | None = None
-
-
-def _to_epoch(value: object) -> float | None:
-    """Seconds since the epoch from a float/int, a ``datetime`` or an ISO 8601 string."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, _dt.datetime):
-        return value.timestamp()
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            pass
-        try:
-            return _dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00")).timestamp()
-        except ValueError:
-            return None
-    return None
-
-
-_TIMEDELTA_RE = re.compile(r"^\s*(?:(-?\d+) days?, )?(\d+):(\d\d):(\d\d(?:\.\d+)?)\s*$")
-
-
-def _duration_seconds(value: object) -> float | None:
-    """Seconds of a duration as NVFlare's job meta writes it (``str(timedelta)``: ``0:00:09.334051``,
-    ``1 day, 2:03:04``), or of a number; None for ``N/A`` and anything else."""
-    if isinstance(value, (int, float)):
-        return float(value)
-    m = _TIMEDELTA_RE.match(str(value)) if value is not None else None
-    if m is None:
-        return None
-    days, hours, minutes, seconds = m.groups()
-    return int(days or 0) * 86400 + int(hours) * 3600 + int(minutes) * 60 + float(seconds)
-
-
-def _display_time(value: object) -> str | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, _dt.datetime):
-        return value.isoformat(sep=" ", timespec="seconds")
-    if isinstance(value, (int, float)):
-        return _dt.datetime.fromtimestamp(value).isoformat(sep=" ", timespec="seconds")
-    return str(value)
-
 
 _safe_filename = safe_filename  # kept: other modules import it from here
 _site_order = site_order
 _json_size = wire_size
-
-
-def _site_name(site: object) -> str:
-    return cap(clean_text(str(site)), MAX_SITE_CHARS) or "(unnamed)"
-
-
-def _seq(value: object, default: int) -> int:
-    try:
-        return default if value is None else int(value)  # type: ignore[call-overload]
-    except (TypeError, ValueError, OverflowError):
-        return default
-
-
-def _coerce_line(item: object, next_seq: int) -> LogLine:
-    if isinstance(item, LogLine):
-        return item
-    if isinstance(item, str):
-        return LogLine(next_seq, item)
-    if isinstance(item, Mapping):
-        seq, text = item.get("seq"), item.get("text", "")
-        level, ts = item.get("level"), item.get("ts")
-    elif isinstance(item, (tuple, list)):
-        seq, text, level, ts = (list(item) + [None, None, None, None])[:4]
-    else:  # an object with attributes (e.g. the receiver's own dataclass)
-        seq, text = getattr(item, "seq", None), getattr(item, "text", "")
-        level, ts = getattr(item, "level", None), getattr(item, "ts", None)
-    return LogLine(
-        _seq(seq, next_seq),
-        "" if text is None else clean_text(str(text).rstrip("\r\n")),
-        norm_level(level),
-        None if ts is None else cap(clean_text(str(ts)), MAX_TS_CHARS),
-    )
-
-
-DownloadCallback = Callable[[pathlib.Path], Iterable["str | os.PathLike[str]"]]
 
 
 class LogView(anywidget.AnyWidget):
@@ -244,28 +136,25 @@ class LogView(anywidget.AnyWidget):
         **kwargs: Any,
     ) -> None:
         self._lock = threading.RLock()
-        self._display_handles: list[Any] = []
+        self._outputs = Outputs(str(job_id))  # the notebook outputs showing this view
         self._out = Outbox(max_msgs_per_sec, max_bytes_per_sec)
         self._max_bytes = int(max_bytes_per_sec)
-        self._interval = self._out.interval
-        self._snapshot_lines = int(snapshot_lines)
-        self._snapshot_interval = float(snapshot_interval)
-        self._max_line_chars = int(max_line_chars)
         self._hist = History(history_bytes, history_lines)
         self._history = self._hist.lines  # {site: deque of LogLine}
-        self._last_seq: dict[str, int] = {}
-        self._counts: dict[str, int] = {}
-        self._skipped = self._out.skipped
-        self._pending = self._out.pending
-        self._flush_error: str | None = None  # the last flusher failure logged (each distinct one once)
-        self._snapshot_dirty = False
-        self._snapshot_was_last = False
-        self._last_snapshot = 0.0
+        self._lanes = Lanes(self._hist, self._out, max_line_chars)
+        self._last_seq = self._lanes.last_seq
+        self._counts = self._lanes.counts  # {site: lines received}
         self._download_cb: DownloadCallback | None = None
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._follow_closed = False
+        self._flusher = Flusher(
+            self._out,
+            self._lanes,
+            self._lock,
+            label=str(job_id),
+            snapshot_lines=snapshot_lines,
+            snapshot_interval=snapshot_interval,
+            publish_snapshot=self._publish_snapshot,
+            send=self.send,
+        )
         super().__init__(
             job_id=str(job_id),
             job_name=str(job_name),
@@ -296,18 +185,18 @@ class LogView(anywidget.AnyWidget):
             self.status = status
             if submit_time is not None:
                 self.submit_time = _display_time(submit_time)
-            start = _to_epoch(start_time)
-            if start is None and self.start_ts is None:
-                start = _to_epoch(submit_time)
+            start, end = job_times(
+                status,
+                submit_time,
+                start_time,
+                end_time,
+                duration,
+                start_ts=self.start_ts,
+                end_ts=self.end_ts,
+                now=time.time(),
+            )
             if start is not None:
                 self.start_ts = start
-            end = _to_epoch(end_time)
-            finished = is_terminal(status)
-            took = _duration_seconds(duration) if finished else None
-            if end is None and took is not None and self.start_ts is not None:
-                end = self.start_ts + took
-            if end is None and finished and self.end_ts is None:
-                end = time.time()
             if end is not None:
                 self.end_ts = end
             if duration is not None:
@@ -327,23 +216,12 @@ class LogView(anywidget.AnyWidget):
         Repeated ``quiet`` updates only resync when the quiet period restarted: the browser
         counts the seconds itself from ``since``.
         """
-        state = cap(clean_text(str(state)), 40)
-        reason = None if reason is None else cap(clean_text(str(reason)), MAX_REASON_CHARS)
-        since = time.time() - float(quiet_for) if quiet_for is not None else None
+        new = site_state(state, reason, quiet_for, now=time.time())
         with self._lock:
             site = self._ensure_site(_site_name(site))
-            old = self.site_states.get(site)
-            if (
-                old is not None
-                and old.get("state") == state
-                and old.get("reason") == reason
-                and (since is None or (old.get("since") is not None and abs(old["since"] - since) < 2.0))
-            ):
+            if same_site_state(self.site_states.get(site), new):
                 return
-            self.site_states = {
-                **self.site_states,
-                site: {"state": state, "reason": reason, "since": since},
-            }
+            self.site_states = {**self.site_states, site: new}
             self._note_sent(wire_size(self.site_states))
 
     def set_problem(self, problem: str | None) -> None:
@@ -362,33 +240,13 @@ class LogView(anywidget.AnyWidget):
         Lines whose ``seq`` is not above the last one of that site are ignored (duplicates).
         """
         name = _site_name(site)
-        accepted = 0
         with self._lock:
-            site = self._ensure_site(name)
-            prefix = f"[{name}] " if site != name else ""  # a site beyond MAX_SITES, in the shared lane
-            hist, out, cap_chars = self._hist, self._out, self._max_line_chars
-            last = self._last_seq.get(site, 0)
-            for item in lines:
-                line = _coerce_line(item, last + 1)
-                if prefix:
-                    line = LogLine(last + 1, prefix + line.text, line.level, line.ts)
-                if line.seq <= last:
-                    continue
-                last = line.seq
-                hist.add(site, line)
-                text = line.text
-                if len(text) > cap_chars:
-                    text = f"{text[:cap_chars]} … [{len(text) - cap_chars} more characters in the download]"
-                out.add(site, [line.seq, text, line.level, line.ts])
-                accepted += 1
-            self._last_seq[site] = last
+            accepted = self._lanes.add(self._ensure_site(name), name, lines)
             if accepted:
-                self._counts[site] += accepted
-                self._snapshot_dirty = True
-                if out.pending_bytes > 4 * self._max_bytes:
-                    out.drop_oldest(self._max_bytes)
-                self._start_flusher()
-                self._wake.set()
+                self._flusher.snapshot_dirty = True
+                if self._out.pending_bytes > 4 * self._max_bytes:
+                    self._out.drop_oldest(self._max_bytes)
+                self._flusher.kick()
         return accepted
 
     def close_follow(self, status: str | None = None) -> None:
@@ -402,11 +260,10 @@ class LogView(anywidget.AnyWidget):
                 self.set_status(status)
             elif self.end_ts is None:
                 self.end_ts = time.time()
-            self._follow_closed = True
-            self._snapshot_dirty = True
+            self._flusher.follow_closed = True
+            self._flusher.snapshot_dirty = True
             self.live = False
-            self._start_flusher()
-            self._wake.set()
+            self._flusher.kick()
 
     def on_download(self, callback: DownloadCallback | None) -> None:
         """Use ``callback(directory)`` to write the complete logs when the user asks.
@@ -419,12 +276,7 @@ class LogView(anywidget.AnyWidget):
 
     def download(self, directory: str | os.PathLike[str] | None = None) -> list[pathlib.Path]:
         """Write the per-site logs (see :meth:`on_download`) and return the file paths."""
-        target = (
-            pathlib.Path(directory)
-            if directory is not None
-            else pathlib.Path.cwd() / f"{_safe_filename(self.job_id)}_logs"
-        )
-        target.mkdir(parents=True, exist_ok=True)
+        target = logs_folder(self.job_id, directory)
         cb = self._download_cb
         if cb is None:
             return self._write_history(target)
@@ -442,162 +294,75 @@ class LogView(anywidget.AnyWidget):
 
     def close(self) -> None:
         """Stop the flusher thread and close the widget (its comm)."""
-        self._stop.set()
-        self._wake.set()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=5)
+        self._flusher.close()
         with self._lock:
             super().close()
 
     # ------------------------------------------------------------------ static snapshot
+    #: Prefix of every log line in the static snapshot (:data:`flarenb.snapshot.LINE_PREFIX`).
+    LINE_PREFIX = _snap.LINE_PREFIX
+
     def snapshot_text(self, tail: int = 20) -> str:
         """Header line + the last ``tail`` lines of each site, escape sequences and control characters neutralised."""
-        return "\n".join(self._snapshot_parts(tail)[0]) + "\n"
+        return self.static_snapshot(tail).text() + "\n"
 
-    #: Prefix of every log line in the static snapshot (lets an nbval sanitizer mask log text, which a real
-    #: distributed run never reproduces byte for byte, while the snapshot's structure is still compared).
-    LINE_PREFIX = "│ "
-
-    def _snapshot_parts(self, tail: int) -> tuple[list[str], str, list[tuple[str, list[str]]]]:
-        """The static snapshot: while following, the title only (what is on screen then is a moment of a
-        live run); once following ended, the header with the final status and site states, and the last
-        ``tail`` lines of each site. Remote text (names, states, lines) passes :func:`terminal_safe`."""
+    def static_snapshot(self, tail: int = 20) -> _snap.Snapshot:
+        """The static snapshot a saved notebook keeps (:func:`flarenb.snapshot.render` of this view's state): while
+        following, the title only; once following ended, the header and the last ``tail`` lines of each site."""
         tail = max(0, int(tail))
         with self._lock:
-            title = f"flarenb job {self.job_name} ({self.job_id})" if self.job_name else (f"flarenb job {self.job_id}")
-            if self.live:
-                header = f"{title} — following live; this snapshot is replaced when the job ends"
-                if self.problem:
-                    header += f" — {self.problem}"
-                return [header], header, []
-            header = f"{title} — {self.status}"
-            if self.problem:
-                header += f" — {self.problem}"
-            if self.submit_time:
-                header += f" — submitted {self.submit_time}"
-            if self.duration:
-                header += f" — duration {self.duration}"
-            states = []
-            for site in self.sites:
-                st = self.site_states.get(site)
-                if st:
-                    label = st["state"] + (f" ({st['reason']})" if st.get("reason") else "")
-                    states.append(f"{site}: {label}")
-            if states:
-                header += "\nsites: " + " · ".join(states)
-            blocks = []
-            for site in self.sites:
-                hist = self._history.get(site, ())
-                n = min(tail, len(hist))
-                lines = [terminal_safe(hist[i].text) for i in range(len(hist) - n, len(hist))]
-                older = self._counts.get(site, 0) - len(lines)
-                dropped = self._hist.dropped.get(site, 0)
-                if older > 0:
-                    note = f" ({dropped} dropped from history: download for the complete log)" if dropped else ""
-                    lines.insert(0, f"… {older} earlier lines{note}")
-                blocks.append((site, [self.LINE_PREFIX + x for x in lines] or ["(no lines)"]))
-        header = terminal_safe(header)
-        blocks = [(terminal_safe(site), lines) for site, lines in blocks]
-        out = [header]
-        for site, lines in blocks:
-            out.append(f"===== {site} =====")
-            out.extend(lines)
-        return out, header, blocks
+            return _snap.render(
+                self.job_id,
+                self.job_name,
+                live=self.live,
+                status=self.status,
+                problem=self.problem,
+                submit_time=self.submit_time,
+                duration=self.duration,
+                sites=self.sites,
+                site_states=self.site_states,
+                lines=self._history,
+                received=self._counts,
+                dropped=self._hist.dropped,
+                tail=tail,
+            )
+
+    def _snapshot_parts(self, tail: int) -> tuple[list[str], str, list[tuple[str, list[str]]]]:
+        """(text lines, header, blocks) of :meth:`static_snapshot` (kept for callers of the earlier API)."""
+        snap = self.static_snapshot(tail)
+        return snap.lines(), snap.header, snap.blocks
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         bundle = super()._repr_mimebundle_(**kwargs)
         data, metadata = bundle if isinstance(bundle, tuple) else (bundle or {}, {})
-        lines, header, blocks = self._snapshot_parts(20)
+        snap = self.static_snapshot(20)
         data = dict(data)
-        data["text/plain"] = "\n".join(lines)
-        parts = [
-            '<div class="flarenb-logview-static">',
-            f"<pre><strong>{html.escape(header)}</strong></pre>",
-        ]
-        for site, site_lines in blocks:
-            parts.append(f"<pre>===== {html.escape(site)} =====\n")
-            parts.append(html.escape("\n".join(site_lines)))
-            parts.append("</pre>")
-        parts.append("</div>")
-        data["text/html"] = "".join(parts)
+        data["text/plain"] = snap.text()
+        data["text/html"] = snap.html()
         return data, metadata
 
     def _ipython_display_(self) -> None:
         """Display with a display id, so :meth:`refresh_displays` can put the final snapshot in the output that
         a saved notebook keeps (JupyterLab applies the update; the live view itself is unaffected)."""
-        from IPython.display import display
-
-        data, metadata = self._repr_mimebundle_()
-        handle = display(data, raw=True, metadata=metadata, display_id=True)
-        if handle is not None:
-            self._display_handles.append(handle)
+        self._outputs.show(*self._repr_mimebundle_())
 
     def refresh_displays(self) -> None:
         """Re-send this widget's bundle (now its final static snapshot) to every output showing it."""
-        if not self._display_handles:
-            return
-        data, metadata = self._repr_mimebundle_()
-        for handle in self._display_handles:
-            try:
-                handle.update(data, raw=True, metadata=metadata)
-            except Exception as exc:  # the live view is fine; only the saved notebook misses the final snapshot
-                _log.warning("flarenb LogView %s: could not update its saved snapshot: %s", self.job_id, exc)
+        if len(self._outputs):
+            self._outputs.refresh(*self._repr_mimebundle_())
 
     # ------------------------------------------------------------------ internals
     def _ensure_site(self, site: str) -> str:
         """Register ``site`` (a clean name); returns the lane its lines go to."""
-        if site in self._history:
-            return site
-        if len(self._history) >= MAX_SITES:
-            site = OTHER_SITES
-            if site in self._history:
-                return site
-        self._hist.ensure(site)
-        self._out.pending.setdefault(site, deque())
-        self._out.skipped.setdefault(site, 0)
-        self._counts[site] = 0
-        if site not in self.sites:
-            self.sites = site_order([*self.sites, site])
-        return site
+        lane, new = self._lanes.ensure(site)
+        if new and lane not in self.sites:
+            self.sites = site_order([*self.sites, lane])
+        return lane
 
-    def _start_flusher(self) -> None:
-        if self._thread is None and not self._stop.is_set():
-            self._thread = threading.Thread(target=self._run, name=f"flarenb-logview-{self.job_id}", daemon=True)
-            self._thread.start()
-
-    def _run(self) -> None:
-        failures = 0
-        while not self._stop.is_set():
-            started = time.monotonic()
-            try:
-                done = self._flush_once(started)
-                failures = 0
-            except Exception as exc:  # never let the flusher die, nor fail the same way every tick
-                failures += 1
-                done = self._flush_failed(exc, failures)
-            if done:
-                break
-            self._wake.clear()
-            with self._lock:
-                idle = not self._snapshot_dirty and not self._out.has_pending()
-            if idle:  # sleep until append / close_follow / close wakes us
-                self._wake.wait()
-            else:
-                self._stop.wait(max(0.0, self._interval - (time.monotonic() - started)))
-
-    def _flush_failed(self, exc: Exception, failures: int) -> bool:
-        """Log a flusher failure once (not per tick), turn what was pending into skip markers so the next message
-        differs, and give up after repeated failures once following ended. Returns True when the thread may exit."""
-        what = f"{type(exc).__name__}: {exc}"
-        if what != self._flush_error:
-            self._flush_error = what
-            _log.error("flarenb LogView %s could not send to the browser: %s", self.job_id, what, exc_info=exc)
-        with self._lock:
-            self._out.skip_all()
-            if failures >= 2:
-                self._snapshot_dirty = False
-            return self._follow_closed and failures >= 3
+    @property
+    def _thread(self) -> threading.Thread | None:
+        """The flusher thread (None until the first line or the end of following)."""
+        return self._flusher.thread
 
     def _note_sent(self, size: int = 0) -> None:
         """Count a state update sent outside the flusher, so the flusher leaves room for it."""
@@ -605,97 +370,30 @@ class LogView(anywidget.AnyWidget):
             self._out.note_sent(size)
 
     def _flush_once(self, now: float) -> bool:
-        """One flusher tick: at most one message (the snapshot first when due, else lines).
+        """One flusher tick (:meth:`flarenb.flusher.Flusher.flush_once`); True when the flusher may exit."""
+        return self._flusher.flush_once(now)
 
-        The snapshot is built within a quarter of the byte budget, so it fits in the window within a second;
-        while it waits for room, no line message takes that room. Returns True when the thread may exit
-        (follow closed and everything sent).
-        """
-        out = self._out
-        with self._lock:
-            if out.pending_bytes > self._max_bytes:
-                out.drop_oldest(self._max_bytes // 2)
-            pending_lines = out.has_pending()
-            snapshot_due = self._snapshot_dirty and (
-                self._follow_closed or now - self._last_snapshot >= self._snapshot_interval
-            )
-            if pending_lines and (self._follow_closed or self._snapshot_was_last):
-                snapshot_due = False  # lines first (a snapshot holds sent lines only), never starved by snapshots
-            if snapshot_due:
-                snap = self._build_snapshot()
-                size = wire_size(snap)
-                now = out.clock()
-                if out.can_send(size, now):
-                    out.note_sent(size, now)
-                    self._last_snapshot = now
-                    self._snapshot_dirty = pending_lines  # it holds sent lines only: again once the rest is sent
-                    self._snapshot_was_last = True
-                    with self.hold_sync():
-                        self.snapshot = snap["snapshot"]
-                        self.line_counts = snap["line_counts"]
-                        self.skipped = snap["skipped"]
-                # else: keep the window free for it (the lines wait at most one window)
-            else:
-                msg = out.take_batch()
-                if msg is not None:
-                    size = wire_size(msg)
-                    now = out.clock()
-                    if out.can_send(size, now):
-                        out.note_sent(size, now)
-                        self.send(msg)
-                        self._snapshot_was_last = False
-                    else:  # put it back in front; try again next tick
-                        out.requeue(msg)
-            return self._follow_closed and not out.has_pending() and not self._snapshot_dirty
+    def _publish_snapshot(self, snap: dict[str, Any]) -> None:
+        with self.hold_sync():
+            self.snapshot = snap["snapshot"]
+            self.line_counts = snap["line_counts"]
+            self.skipped = snap["skipped"]
 
     def _build_snapshot(self) -> dict[str, Any]:
-        budget = max(4096, self._max_bytes // 4 - MSG_OVERHEAD)
-        return build_snapshot(
-            self._history, self._counts, self._out.skipped, budget, self._snapshot_lines, self._out.first_unsent()
-        )
+        return self._flusher.build_snapshot()
 
     def _write_history(self, target: pathlib.Path) -> list[pathlib.Path]:
-        paths = []
         with self._lock:
             contents = {s: (list(h), self._hist.dropped[s]) for s, h in self._history.items()}
-        names = safe_filenames(contents)
-        for site in names:
-            lines, dropped = contents[site]
-            path = target / f"{names[site]}.log"
-            with path.open("w", encoding="utf-8", errors="replace", newline="\n") as fh:
-                if dropped:
-                    fh.write(f"[flarenb: {dropped} earlier lines were dropped from the view's history]\n")
-                for line in lines:
-                    fh.write(line.text + "\n")
-            paths.append(path)
-        return paths
+        return write_held_lines(target, contents)
 
     def _on_custom_msg(self, _widget: object, content: Any, _buffers: object) -> None:
-        if not isinstance(content, dict):
-            return
-        if content.get("kind") == "download":
-            request_id = content.get("request_id")
-            threading.Thread(
-                target=self._do_download,
-                args=(request_id,),
-                daemon=True,
-                name=f"flarenb-download-{self.job_id}",
-            ).start()
+        if isinstance(content, dict) and content.get("kind") == "download":
+            args, name = (content.get("request_id"),), f"flarenb-download-{self.job_id}"
+            threading.Thread(target=self._do_download, args=args, daemon=True, name=name).start()
 
     def _do_download(self, request_id: object) -> None:
-        cwd = pathlib.Path.cwd()
-        try:
-            paths = self.download()
-            shown = []
-            for p in paths:
-                try:
-                    shown.append(str(pathlib.Path(p).resolve().relative_to(cwd.resolve())))
-                except ValueError:
-                    shown.append(str(p))
-            result: dict[str, Any] = {"paths": shown, "error": None}
-        except Exception as exc:  # reported in the widget, not lost in a thread
-            _log.exception("flarenb LogView download failed")
-            result = {"paths": [], "error": f"{type(exc).__name__}: {exc}"}
+        result = download_reply(self.download)
         with self._lock:
             self.downloads = result
             self.send({"kind": "download_result", "request_id": request_id, **result})
