@@ -8,6 +8,7 @@ from __future__ import annotations
 from . import poc, sim
 from .errors import FlareError
 from .jobs import Job, get_job, list_jobs, wait
+from .metrics import MetricRecord, Metrics
 from .session import Flare, connect, current
 from .submission import submit
 from .workarea import clean as clean_cache
@@ -17,6 +18,8 @@ __all__ = [
     "FlareError",
     "Job",
     "LogView",
+    "MetricRecord",
+    "Metrics",
     "clean_cache",
     "connect",
     "current",

@@ -19,6 +19,7 @@ from ._display import StatusLine
 from ._text import terminal_safe
 from .downloads import Download, download
 from .errors import FlareError
+from .metrics import Metrics
 from .vocab import is_terminal, one_line
 
 
@@ -135,6 +136,11 @@ class Job:
 
         # the admin API; where the get_job_log right is not granted, the job's download (once it has ended)
         return job_logs(self, site=site, tail=tail, since=since, max_bytes=max_bytes, fmt=format)
+
+    def metrics(self, site: str | None = None, metric: str | None = None) -> Metrics:
+        """The job's per-round metrics (round, site or "aggregated", metric, value, weight) — live while it runs on
+        the local POC or the simulator, from its result once it has ended (see :mod:`flarenb.metric_sources`)."""
+        return metrics(self.id, site=site, metric=metric, flare=self.flare)
 
     def view(self):
         """The live per-site log widget of this job (see :class:`flarenb.LogView`)."""
@@ -382,6 +388,16 @@ def stats(job_id: str, site: str = "all", flare=None) -> dict:
 
 
 LOG_MODES = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "concise", "msg_only", "full", "verbose", "reload")
+
+
+def metrics(job_id: str, site: str | None = None, metric: str | None = None, flare=None) -> Metrics:
+    """``%flare metrics``: see :meth:`Job.metrics`."""
+    from .metric_sources import job_metrics
+
+    job = Job(id=job_id, flare=flare)
+    with _errors(job.id, job._f()):
+        found = job_metrics(job)
+    return found.filter(site=site, metric=metric)
 
 
 def log_config(job_id: str, level: str, site: str = "all", flare=None) -> dict:

@@ -54,6 +54,7 @@ __all__ = [
 COMMAND_MODULES: tuple[str, ...] = (
     "flarenb.commands",
     "flarenb.sim_commands",
+    "flarenb.metrics_commands",
 )
 
 

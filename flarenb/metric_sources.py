@@ -1,0 +1,92 @@
+"""Where a job's per-round metrics are read from (see :mod:`flarenb.metrics` for the records themselves).
+
+* **Local POC, while the job runs**: the server's run folder on this machine,
+  ``<poc>/example_project/prod_00/<server>/<job_id>/metrics/round_metrics.jsonl`` — the file NVFlare's
+  ``MetricsArtifactWriter`` appends to, read as it is (complete lines only).
+* **Simulator**: ``<workspace>/server/simulate_job/metrics/round_metrics.jsonl``, live and after.
+* **A finished job anywhere** (the POC's run folder has moved into the job store by then): the job's download,
+  fetched once per job and connection (:func:`flarenb.dllogs.downloaded`), ``workspace/metrics/``.
+* **A running job on a remote deployment**: no admin command serves the file mid-run, so no records yet and a
+  one-line notice that they arrive when the job ends.
+
+No path from a caller is opened: every path is built from the job id (validated by :class:`flarenb.jobs.Job`) and
+folders flarenb knows (the managed POC, the simulation's own workspace, its private download folder).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from .metrics import ROUND_FILE, SUMMARY_FILE, Metrics, read_rows
+from .vocab import is_terminal
+
+REMOTE_RUNNING_NOTICE = (
+    "This job runs on a remote deployment: its metrics can be read once it ends "
+    "(NVFlare serves round_metrics.jsonl only in the job's result)."
+)
+
+
+def _read_file(path: Path) -> bytes | None:
+    try:
+        if path.is_symlink() or not path.is_file():
+            return None
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def _summary(folder: Path) -> dict | None:
+    data = _read_file(folder / SUMMARY_FILE)
+    if data is None:
+        return None
+    try:
+        out = json.loads(data)
+    except ValueError:
+        return None
+    return out if isinstance(out, dict) else None
+
+
+def from_folder(job_id: str, folder: Path, *, complete: bool, source: str, notice: str = "") -> Metrics:
+    """The metrics in one ``metrics/`` folder (empty if the file is not there yet)."""
+    data = _read_file(folder / ROUND_FILE)
+    rows = read_rows(data) if data else []
+    return Metrics.from_rows(
+        job_id, rows, complete=complete, source=source, notice=notice, summary=_summary(folder) if complete else None
+    )
+
+
+def poc_metrics_dir(poc: Any, job_id: str) -> Path:
+    """The metrics folder of ``job_id``'s run on the local POC (exists only while it runs)."""
+    return Path(poc.prod_dir) / poc.server_name / job_id / "metrics"
+
+
+def sim_metrics_dir(sim: Any) -> Path:
+    return Path(sim.workspace) / "server" / "simulate_job" / "metrics"
+
+
+def sim_metrics(sim_id: str) -> Metrics:
+    """A local simulation's metrics, live while it runs."""
+    from . import sim as _sim
+
+    s = _sim.get(sim_id)
+    return from_folder(s.id, sim_metrics_dir(s), complete=is_terminal(s.status), source="simulator")
+
+
+def job_metrics(job: Any) -> Metrics:
+    """``job``'s metrics from the best place this kernel can read them (see the module docstring)."""
+    flare = job._f()
+    status = str(job.meta().get("status"))
+    if not is_terminal(status):
+        poc = getattr(flare, "poc", None)
+        if poc is not None and poc.running:
+            return from_folder(job.id, poc_metrics_dir(poc, job.id), complete=False, source="local")
+        return Metrics(job.id, complete=False, source="", notice=REMOTE_RUNNING_NOTICE)
+
+    from .dllogs import downloaded
+    from .jobs import _errors
+
+    with _errors(job.id, flare):
+        root = downloaded(flare, job.id).fetch()
+    return from_folder(job.id, root / "workspace" / "metrics", complete=True, source="download")
