@@ -395,7 +395,7 @@ def metrics(job_id: str, site: str | None = None, metric: str | None = None, fla
     from .metric_sources import job_metrics
 
     job = Job(id=job_id, flare=flare)
-    with _errors(job.id, job._f()):
+    with _errors(job.id, job.connection):
         found = job_metrics(job)
     return found.filter(site=site, metric=metric)
 

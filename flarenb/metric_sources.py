@@ -76,7 +76,7 @@ def sim_metrics(sim_id: str) -> Metrics:
 
 def job_metrics(job: Any) -> Metrics:
     """``job``'s metrics from the best place this kernel can read them (see the module docstring)."""
-    flare = job._f()
+    flare = job.connection
     status = str(job.meta().get("status"))
     if not is_terminal(status):
         poc = getattr(flare, "poc", None)
