@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import _nvflare, validate
+from . import metrics as _metrics
 from . import session as _session
 from ._display import StatusLine
 from ._text import terminal_safe
 from .downloads import Download, download
 from .errors import FlareError
-from .metrics import Metrics
 from .vocab import is_terminal, one_line
 
 
@@ -137,10 +137,12 @@ class Job:
         # the admin API; where the get_job_log right is not granted, the job's download (once it has ended)
         return job_logs(self, site=site, tail=tail, since=since, max_bytes=max_bytes, fmt=format)
 
-    def metrics(self, site: str | None = None, metric: str | None = None) -> Metrics:
+    def metrics(self, site: str | None = None, metric: str | None = None) -> _metrics.Metrics:
         """The job's per-round metrics (round, site or "aggregated", metric, value, weight) — live while it runs on
         the local POC or the simulator, from its result once it has ended (see :mod:`flarenb.metric_sources`)."""
-        return metrics(self.id, site=site, metric=metric, flare=self.flare)
+        from .metric_sources import metrics
+
+        return metrics(self, site=site, metric=metric)
 
     def view(self):
         """The live per-site log widget of this job (see :class:`flarenb.LogView`)."""
@@ -388,16 +390,6 @@ def stats(job_id: str, site: str = "all", flare=None) -> dict:
 
 
 LOG_MODES = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "concise", "msg_only", "full", "verbose", "reload")
-
-
-def metrics(job_id: str, site: str | None = None, metric: str | None = None, flare=None) -> Metrics:
-    """``%flare metrics``: see :meth:`Job.metrics`."""
-    from .metric_sources import job_metrics
-
-    job = Job(id=job_id, flare=flare)
-    with _errors(job.id, job.connection):
-        found = job_metrics(job)
-    return found.filter(site=site, metric=metric)
 
 
 def log_config(job_id: str, level: str, site: str = "all", flare=None) -> dict:

@@ -90,3 +90,12 @@ def job_metrics(job: Any) -> Metrics:
     with _errors(job.id, flare):
         root = downloaded(flare, job.id).fetch()
     return from_folder(job.id, root / "workspace" / "metrics", complete=True, source="download")
+
+
+def metrics(job: Any, site: str | None = None, metric: str | None = None) -> Metrics:
+    """What :meth:`flarenb.jobs.Job.metrics` returns: :func:`job_metrics`, one-line errors, filtered."""
+    from .jobs import _errors
+
+    with _errors(job.id, job.connection):
+        found = job_metrics(job)
+    return found.filter(site=site, metric=metric)

@@ -1,6 +1,6 @@
 """``%flare metrics JOB [--site S] [--metric M] [--format json]``: a job's per-round metrics (also on a simulation id).
 
-The Python calls behind it: :meth:`flarenb.jobs.Job.metrics` / :func:`flarenb.jobs.metrics`, and
+The Python calls behind it: :meth:`flarenb.jobs.Job.metrics`, and
 :func:`flarenb.metric_sources.sim_metrics` for ``sim-…`` ids.
 """
 
@@ -33,5 +33,5 @@ def _metrics_cmd(ns: argparse.Namespace) -> Any:
     if _sim.is_sim_id(ns.job_id):
         found = _sources.sim_metrics(ns.job_id).filter(site=ns.site, metric=ns.metric)
     else:
-        found = _jobs.metrics(ns.job_id, site=ns.site, metric=ns.metric, flare=_commands._conn(ns))
+        found = _jobs.Job(id=ns.job_id, flare=_commands._conn(ns)).metrics(site=ns.site, metric=ns.metric)
     return found.to_json() if ns.format == "json" else found
