@@ -5,16 +5,10 @@
 import type { AnyModel } from "@anywidget/types";
 import { el, listen, setText } from "./dom";
 import { elapsedText, siteStateLabel, statusCategory } from "./format";
+import { siteList } from "./sites";
 import type { LogStore } from "./store";
 import type { Entry, WidgetModel } from "./types";
 import { isTerminal, VIEW_STATES } from "./vocab";
-
-/** The model's sites, then any site the store has lines of. */
-export function siteList(model: AnyModel<WidgetModel>, store: LogStore): string[] {
-  const sites = [...(model.get("sites") ?? [])];
-  for (const s of store.sites()) if (!sites.includes(s)) sites.push(s);
-  return sites;
-}
 
 export class Header {
   readonly element = el("div", "flarenb-header", "flarenb-header");

@@ -1,26 +1,22 @@
 /**
  * The lane window: the active lane's log rows. Only a window of the lane's filtered entries is rendered (the
  * newest WINDOW while following); the store holds more ("show earlier", first error render them on demand).
- * Store changes are applied once per animation frame. Follow/pause and "jump to the first error" live here.
+ * Store changes are applied once per animation frame. Follow/pause live here, and showing one entry (first error).
  */
 import { el, setText } from "./dom";
 import { LaneFilter } from "./filter";
 import { buildRow, fmtCount } from "./format";
 import { FrameBatch } from "./frames";
 import { RowWindow } from "./rows";
+import { ALL, laneId } from "./sites";
 import { entryBefore, type LogStore } from "./store";
-import type { Entry, LineEntry } from "./types";
+import type { Entry } from "./types";
 
-/** The interleaved "All sites" lane. */
-export const ALL = "\u0000all";
 const BOTTOM_SLACK = 4; // px: "at the bottom" tolerance
 /** Rows rendered while following (the store holds more: "show earlier" renders them on demand). */
 export const WINDOW = 1000;
 /** Most rows a lane ever renders (paused, or after "show earlier"). */
 export const MAX_ROWS = 2 * WINDOW;
-
-/** A lane's name in test ids ("all-sites" or the site). */
-export const laneId = (lane: string): string => (lane === ALL ? "all-sites" : lane);
 
 /** What the rest of the view hears from the lane window. */
 export interface LaneHooks {
@@ -38,9 +34,8 @@ export class LaneWindow {
   private readonly earlier = el("button", "flarenb-button flarenb-show-earlier", "flarenb-show-earlier");
   private readonly empty = el("div", "flarenb-empty", "flarenb-empty");
   readonly filter = new LaneFilter();
-  active: string = ALL;
-  /** lines that arrived while paused */
-  unseen = 0;
+  private lane: string = ALL;
+  private newLines = 0;
   private readonly follow = new Map<string, boolean>();
   private lastScrollTop = 0;
   /** The rendered window of the active lane's filtered entries, and how many are outside it. */
@@ -68,9 +63,19 @@ export class LaneWindow {
     this.batch.cancel();
   }
 
+  /** The lane shown: ALL or a site. */
+  get active(): string {
+    return this.lane;
+  }
+
+  /** Lines that arrived while paused. */
+  get unseen(): number {
+    return this.newLines;
+  }
+
   showLane(lane: string): void {
-    if (lane === this.active) return;
-    this.active = lane;
+    if (lane === this.lane) return;
+    this.lane = lane;
     this.hooks.laneChanged();
     this.renderLane();
   }
@@ -103,7 +108,7 @@ export class LaneWindow {
     this.element.classList.toggle("flarenb-lane-all", this.active === ALL);
     const view = this.filtered();
     this.renderWindow(view, Math.max(0, view.length - WINDOW), view.length);
-    this.unseen = 0;
+    this.newLines = 0;
     this.renderStatus();
     if (this.following()) this.scrollToBottom();
   }
@@ -147,7 +152,7 @@ export class LaneWindow {
       take = fresh.slice(Math.max(0, fresh.length - WINDOW)); // a long hidden-tab backlog: only the tail
       win.before += fresh.length - take.length;
     } else {
-      this.unseen += fresh.length;
+      this.newLines += fresh.length;
       // paused: the window grows only while it reaches the tail, up to MAX_ROWS
       take = fresh.slice(0, win.after ? 0 : Math.max(0, MAX_ROWS - win.shown.length));
       win.after += fresh.length - take.length;
@@ -184,7 +189,7 @@ export class LaneWindow {
         else win.insert(e);
       }
     });
-    if (!this.following()) this.unseen += sorted.length - tail.length;
+    if (!this.following()) this.newLines += sorted.length - tail.length;
     return tail;
   }
 
@@ -247,7 +252,7 @@ export class LaneWindow {
   setFollow(on: boolean): void {
     this.follow.set(this.active, on);
     if (on) {
-      this.unseen = 0;
+      this.newLines = 0;
       if (this.win.after) this.renderLane(); // the window ends before the tail: show the tail
       this.win.trimTop(WINDOW);
       this.scrollToBottom();
@@ -273,23 +278,8 @@ export class LaneWindow {
   }
 
   // ---------------------------------------------------------------- first error
-  /** Show `lane` (ALL: every site) at its first ERROR or traceback, clearing a filter that hides it. */
-  jumpToFirstError(lane: string): void {
-    let target: LineEntry | null = null;
-    const sites = lane === ALL ? this.store.sites() : [lane];
-    for (const s of sites) {
-      const e = this.store.firstError(s);
-      if (e && (!target || entryBefore(e, target))) target = e;
-    }
-    if (lane !== ALL && lane !== this.active) this.showLane(lane);
-    if (!target) {
-      const gone = sites.some((s) => this.store.errorEvicted.has(s));
-      this.notice.hidden = false;
-      this.notice.textContent = gone
-        ? "The first error left this view: download the complete log."
-        : "No ERROR or traceback in this lane.";
-      return;
-    }
+  /** Show `target` (an entry of the active lane) as the current row, paused, clearing a filter that hides it. */
+  showEntry(target: Entry): void {
     if (!this.visible(target)) {
       this.filter.clear(); // the toolbar's inputs follow (status hook)
       this.renderLane();
@@ -305,5 +295,11 @@ export class LaneWindow {
     row.setAttribute("aria-current", "true");
     row.scrollIntoView?.({ block: "center" });
     this.lastScrollTop = this.element.scrollTop;
+  }
+
+  /** A message in the notice above the lane (until the next render of the lane's status). */
+  showNotice(text: string): void {
+    this.notice.hidden = false;
+    this.notice.textContent = text;
   }
 }

@@ -10,8 +10,7 @@ import { follow } from "./controls/follow";
 import { jumpError } from "./controls/jump-error";
 import { levelFilter } from "./controls/level-filter";
 import { search } from "./controls/search";
-import { siteList } from "./header";
-import { ALL, laneId } from "./lanes";
+import { ALL, laneId, siteList } from "./sites";
 import type { Entry } from "./types";
 
 export type { Control, ControlFactory, ViewHost } from "./controls/control";

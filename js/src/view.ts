@@ -6,13 +6,15 @@
  */
 import type { AnyModel } from "@anywidget/types";
 import { el } from "./dom";
+import { jumpToFirstError } from "./first-error";
 import { Header } from "./header";
 import { LaneWindow } from "./lanes";
 import type { LogStore } from "./store";
 import { Toolbar } from "./toolbar";
 import type { WidgetModel } from "./types";
 
-export { ALL, MAX_ROWS, WINDOW } from "./lanes";
+export { MAX_ROWS, WINDOW } from "./lanes";
+export { ALL } from "./sites";
 
 export class LogViewUI {
   readonly root = el("div", "flarenb-logview", "flarenb-logview");
@@ -29,7 +31,7 @@ export class LogViewUI {
       laneChanged: () => this.toolbar.renderTabs(),
       status: () => this.toolbar.update(),
     });
-    this.header = new Header(model, store, this.root, (site) => this.lanes.jumpToFirstError(site), now);
+    this.header = new Header(model, store, this.root, (site) => jumpToFirstError(this.lanes, store, site), now);
     this.toolbar = new Toolbar({ model, store, root: this.root, lanes: this.lanes });
     const { header, toolbar, lanes } = this;
     this.root.append(header.element, toolbar.element, lanes.notice, lanes.element, ...toolbar.panels());

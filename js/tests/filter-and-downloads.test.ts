@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { browserLogText } from "../src/controls/downloads";
 import { LaneFilter } from "../src/filter";
-import { ALL } from "../src/lanes";
+import { ALL } from "../src/sites";
 import { LogStore } from "../src/store";
 import { FakeModel } from "./fake-model";
 

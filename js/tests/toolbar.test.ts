@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { LaneWindow, ALL } from "../src/lanes";
+import { LaneWindow } from "../src/lanes";
+import { ALL } from "../src/sites";
 import { LogStore } from "../src/store";
 import { CONTROLS, Toolbar, type Control, type ControlFactory, type ViewHost } from "../src/toolbar";
 import type { WireItem } from "../src/types";
@@ -90,7 +91,7 @@ describe("Toolbar", () => {
     expect(texts(lanes.element)).toEqual(["info round"]);
     expect(byId(root, "flarenb-search-count")!.textContent).toBe("1 matching lines");
     // "first error" clears a filter that hides the error: the inputs follow the lane's filter
-    lanes.jumpToFirstError(ALL);
+    click(byId(root, "flarenb-jump-error"));
     expect(lanes.filter.minLevel).toBeNull();
     expect(level.value).toBe("");
     expect(search.value).toBe("");

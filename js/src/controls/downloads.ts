@@ -5,7 +5,7 @@
  */
 import type { AnyModel } from "@anywidget/types";
 import { button, el, listen } from "../dom";
-import { ALL } from "../lanes";
+import { ALL } from "../sites";
 import type { LogStore } from "../store";
 import type { WidgetModel } from "../types";
 import type { ControlFactory } from "./control";
