@@ -1,10 +1,12 @@
 /**
  * The status header: job name and id, status, elapsed time, the follower's problem, and one state per site
- * (with a "first error" button for each site that logged an ERROR or a traceback).
+ * (with a "first error" button for each site that logged an ERROR or a traceback), and the round progress
+ * (`progress.ts`) while the kernel knows it.
  */
 import type { AnyModel } from "@anywidget/types";
 import { el, listen, setText } from "./dom";
 import { elapsedText, siteStateLabel, statusCategory } from "./format";
+import { ProgressView } from "./progress";
 import { siteList } from "./sites";
 import type { LogStore } from "./store";
 import type { Entry, WidgetModel } from "./types";
@@ -18,6 +20,7 @@ export class Header {
   private readonly elapsed = el("span", "flarenb-elapsed", "flarenb-elapsed");
   private readonly problem = el("span", "flarenb-problem", "flarenb-problem");
   private readonly siteStates = el("ul", "flarenb-site-states", "flarenb-site-states");
+  private readonly progress = new ProgressView();
   /** which sites have a "first error" button (re-render the site states only when it changes) */
   private errorKey = "";
   private readonly disposers: Array<() => void> = [];
@@ -32,14 +35,16 @@ export class Header {
   ) {
     const title = el("div", "flarenb-title");
     title.append(this.jobName, this.jobId, this.status, this.elapsed, this.problem);
-    this.element.append(title, this.siteStates);
+    this.element.append(title, this.progress.element, this.siteStates);
     const fields = ["job_id", "job_name", "status", "start_ts", "end_ts", "duration", "live", "problem"];
     this.disposers.push(listen(model, fields.map((f) => `change:${f}`), () => this.render()));
     this.disposers.push(listen(model, ["change:site_states", "change:sites"], () => this.renderSiteStates()));
+    this.disposers.push(listen(model, ["change:progress"], () => this.renderProgress()));
     const timer = setInterval(() => this.tick(), 1000);
     this.disposers.push(() => clearInterval(timer));
     this.render();
     this.renderSiteStates();
+    this.renderProgress();
   }
 
   dispose(): void {
@@ -60,6 +65,10 @@ export class Header {
     this.problem.textContent = problem; // text, never HTML
     this.problem.hidden = problem === "";
     this.renderElapsed();
+  }
+
+  renderProgress(): void {
+    this.progress.render(this.model.get("progress"));
   }
 
   private renderElapsed(): void {
