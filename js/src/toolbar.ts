@@ -9,6 +9,7 @@ import { download, saveFromBrowser } from "./controls/downloads";
 import { follow } from "./controls/follow";
 import { jumpError } from "./controls/jump-error";
 import { levelFilter } from "./controls/level-filter";
+import { metrics } from "./controls/metrics";
 import { search } from "./controls/search";
 import { ALL, laneId, siteList } from "./sites";
 import type { Entry } from "./types";
@@ -16,7 +17,15 @@ import type { Entry } from "./types";
 export type { Control, ControlFactory, ViewHost } from "./controls/control";
 
 /** The toolbar's controls, in order. A new control: a new file under `controls/`, added here. */
-export const CONTROLS: readonly ControlFactory[] = [levelFilter, search, jumpError, follow, download, saveFromBrowser];
+export const CONTROLS: readonly ControlFactory[] = [
+  levelFilter,
+  search,
+  jumpError,
+  follow,
+  metrics,
+  download,
+  saveFromBrowser,
+];
 
 export class Toolbar {
   readonly element = el("div", "flarenb-toolbar", "flarenb-toolbar");

@@ -53,10 +53,11 @@ describe("Toolbar", () => {
       "flarenb-search-count",
       "flarenb-jump-error",
       "flarenb-follow",
+      "flarenb-metrics-toggle",
       "flarenb-download",
       "flarenb-download-browser",
     ]);
-    expect(CONTROLS).toHaveLength(6);
+    expect(CONTROLS).toHaveLength(7);
     expect(root.querySelector(".flarenb-toolbar")!.firstElementChild!.getAttribute("data-testid")).toBe("flarenb-lane-tabs");
     expect(root.lastElementChild!.getAttribute("data-testid")).toBe("flarenb-download-result"); // a panel
   });
@@ -134,7 +135,7 @@ describe("Toolbar", () => {
     };
     const { root, toolbar, ingest } = make([...CONTROLS, counter]);
     expect(root.querySelector(".flarenb-controls")!.lastElementChild!.getAttribute("data-testid")).toBe("line-count");
-    expect(toolbar.panels()).toHaveLength(2);
+    expect(toolbar.panels()).toHaveLength(3);
     ingest({ server: [[1, "a", "INFO", null], [2, "b", "INFO", null]] });
     expect(byId(root, "line-count")!.textContent).toBe("2");
     expect(updates).toEqual([0, 2]);

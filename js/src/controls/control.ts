@@ -15,7 +15,7 @@ export interface ViewHost {
 export interface Control {
   /** its elements in the toolbar, in order */
   readonly nodes: HTMLElement[];
-  /** an element shown below the lane (the download result) */
+  /** an element shown below the lane (the metrics charts, the download result) */
   readonly panel?: HTMLElement;
   /** after each change of the lane window (counts, filter, follow): show it; write only what changed */
   update?(): void;
