@@ -152,6 +152,7 @@ export function buildChart(metric: string, bySite: Map<string, Point[]>, colours
 
   // sites in colour order, the aggregate last (on top)
   const sites = [...bySite.keys()].filter((s) => s !== AGGREGATED);
+  for (const site of sites) colours.of(site); // new sites in order of appearance, before sorting
   sites.sort((a, b) => colours.of(a) - colours.of(b));
   if (bySite.has(AGGREGATED)) sites.push(AGGREGATED);
   const series = sites.map((site) => ({ site, points: downsample(bySite.get(site)!) }));
@@ -206,6 +207,7 @@ export function buildChart(metric: string, bySite: Map<string, Point[]>, colours
       "data-site": site,
       "data-color": agg ? "aggregated" : idx % PALETTE_SIZE,
       "data-points": points.length,
+      "stroke-width": agg ? 3 : 1.4,
     });
     if (!agg && Math.floor(idx / PALETTE_SIZE) % 2 === 1) line.setAttribute("data-dash", "1");
     const tip = svg("title", "");
@@ -282,5 +284,8 @@ function legend(sites: string[], colours: SiteColours): HTMLElement {
 
 /** Every chart of `series`, in order of the metrics' first appearance. */
 export function buildCharts(series: readonly MetricSeries[], colours: SiteColours): HTMLElement[] {
-  return [...groupSeries(series)].map(([metric, bySite]) => buildChart(metric, bySite, colours));
+  const grouped = groupSeries(series);
+  // colours by each site's first appearance in any metric
+  for (const bySite of grouped.values()) for (const site of bySite.keys()) if (site !== AGGREGATED) colours.of(site);
+  return [...grouped].map(([metric, bySite]) => buildChart(metric, bySite, colours));
 }
