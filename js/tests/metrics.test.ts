@@ -100,21 +100,34 @@ describe("metrics control", () => {
     expect(lines(acc)[0].querySelector("title")!.textContent).toBe("site-1 · round 2 · value 0.7");
   });
 
-  it("hovering near a point shows 'site · round r · value v'; leaving hides it", () => {
-    const { toggle, charts } = make(basic());
+  it("hovering near a point shows 'site · round r · value v' (kept across a redraw); leaving hides it", () => {
+    const box = { left: 0, top: 0, width: 720, height: 360, right: 720, bottom: 360, x: 0, y: 0, toJSON() {} };
+    const rect = vi.spyOn(Element.prototype, "getBoundingClientRect").mockReturnValue(box as DOMRect);
+    const { model, toggle, charts } = make(basic());
     click(toggle);
     const chart = charts()[0];
     const svg = chart.querySelector("svg")!;
-    svg.getBoundingClientRect = () => ({ left: 0, top: 0, width: 720, height: 360, right: 720, bottom: 360, x: 0, y: 0, toJSON() {} });
     const dot = [...chart.querySelectorAll("circle.flarenb-metric-point")].find((c) => c.getAttribute("data-site") === "site-2")!;
-    const tip = chart.querySelector<HTMLElement>(".flarenb-metric-tip")!;
-    expect(tip.hidden).toBe(true);
+    const tip = () => charts()[0].querySelector<HTMLElement>(".flarenb-metric-tip")!;
+    expect(tip().hidden).toBe(true);
     // the first site-2 dot: round 0, value 0.4 (viewBox units x2 on screen)
-    svg.dispatchEvent(new MouseEvent("mousemove", { clientX: 2 * Number(dot.getAttribute("cx")), clientY: 2 * Number(dot.getAttribute("cy")) }));
-    expect(tip.hidden).toBe(false);
-    expect(tip.textContent).toBe("site-2 · round 0 · value 0.4");
-    svg.dispatchEvent(new MouseEvent("mouseleave"));
-    expect(tip.hidden).toBe(true);
+    const at = { clientX: 2 * Number(dot.getAttribute("cx")), clientY: 2 * Number(dot.getAttribute("cy")), bubbles: true };
+    svg.dispatchEvent(new MouseEvent("mousemove", at));
+    expect(tip().hidden).toBe(false);
+    expect(tip().textContent).toBe("site-2 · round 0 · value 0.4");
+    // far from every point: no tooltip
+    svg.dispatchEvent(new MouseEvent("mousemove", { clientX: 400, clientY: 20, bubbles: true }));
+    expect(tip().hidden).toBe(true);
+    svg.dispatchEvent(new MouseEvent("mousemove", at));
+    // the kernel resends the trait: the new chart shows the tooltip at the same place
+    model.set("metrics", basic());
+    runFrames();
+    expect(charts()[0]).not.toBe(chart);
+    expect(tip().hidden).toBe(false);
+    expect(tip().textContent).toBe("site-2 · round 0 · value 0.4");
+    charts()[0].querySelector("svg")!.dispatchEvent(new MouseEvent("mouseleave"));
+    expect(tip().hidden).toBe(true);
+    rect.mockRestore();
   });
 
   it("names from the kernel are text: a hostile metric or site name creates no element", () => {

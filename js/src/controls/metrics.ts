@@ -27,9 +27,22 @@ export const metrics: ControlFactory = ({ model }) => {
     const s = model.get("metrics")?.series;
     return Array.isArray(s) ? s : [];
   };
+  /** where the pointer is over a chart: its tooltip survives a redraw */
+  let pointer: { metric: string; clientX: number; clientY: number } | null = null;
+  panel.addEventListener("mousemove", (ev) => {
+    const target = ev.target instanceof Element ? ev.target : null;
+    const chart = target?.closest("svg") ? target.closest(".flarenb-metric-chart") : null;
+    const metric = chart?.getAttribute("data-metric");
+    pointer = metric != null ? { metric, clientX: ev.clientX, clientY: ev.clientY } : null;
+  });
+  panel.addEventListener("mouseleave", () => (pointer = null));
   const draw = () => {
     dirty = false;
-    panel.replaceChildren(...buildCharts(series(), colours));
+    const charts = buildCharts(series(), colours);
+    panel.replaceChildren(...charts);
+    const hovered = pointer && charts.find((c) => c.getAttribute("data-metric") === pointer!.metric);
+    const { clientX, clientY } = pointer ?? {};
+    hovered?.querySelector("svg")?.dispatchEvent(new MouseEvent("mousemove", { clientX, clientY }));
   };
   const frame = new FrameTask(draw);
   /** the toggle and the panel follow `open` and whether there is anything to show */
