@@ -127,19 +127,22 @@ export function nearest(drawn: readonly Drawn[], x: number, y: number, radius = 
   return best;
 }
 
-/** The range of `values`, widened when it is a single value. */
-function range(values: number[]): [number, number] {
+/** The smallest and largest of `values`. */
+function extent(values: number[]): [number, number] {
   let lo = Infinity;
   let hi = -Infinity;
   for (const v of values) {
     if (v < lo) lo = v;
     if (v > hi) hi = v;
   }
-  if (lo === hi) {
-    const pad = lo === 0 ? 1 : Math.abs(lo) * 0.05;
-    return [lo - pad, hi + pad];
-  }
   return [lo, hi];
+}
+
+/** A scale's domain: the extent, widened when it is a single value. */
+function domain([lo, hi]: [number, number]): [number, number] {
+  if (lo !== hi) return [lo, hi];
+  const pad = lo === 0 ? 1 : Math.abs(lo) * 0.05;
+  return [lo - pad, hi + pad];
 }
 
 /** One chart: the metric's name, its SVG (frame, labels, a polyline per site, dots, hover) and the legend. */
@@ -174,10 +177,10 @@ export function buildChart(metric: string, bySite: Map<string, Point[]>, colours
     root.appendChild(none);
   }
 
-  const rounds = all.map((p) => p[0]);
-  const values = all.map((p) => p[1]);
-  const [rMin, rMax] = range(rounds);
-  const [vMin, vMax] = range(values);
+  const rounds = extent(all.map((p) => p[0]));
+  const values = extent(all.map((p) => p[1]));
+  const [rMin, rMax] = domain(rounds);
+  const [vMin, vMax] = domain(values);
   const sx = (r: number) => x0 + ((r - rMin) / (rMax - rMin)) * (x1 - x0);
   const sy = (v: number) => y1 - ((v - vMin) / (vMax - vMin)) * (y1 - y0);
   const label = (axis: string, text: string, x: number, y: number, anchor: string) => {
@@ -186,11 +189,10 @@ export function buildChart(metric: string, bySite: Map<string, Point[]>, colours
     root.appendChild(t);
   };
   if (all.length) {
-    const [lo, hi] = [Math.min(...values), Math.max(...values)];
-    label("y-max", fmtValue(hi), x0 - 4, y0 + 8, "end");
-    label("y-min", fmtValue(lo), x0 - 4, y1, "end");
-    label("x-min", `round ${Math.min(...rounds)}`, x0, H - 6, "start");
-    label("x-max", `round ${Math.max(...rounds)}`, x1, H - 6, "end");
+    label("y-max", fmtValue(values[1]), x0 - 4, y0 + 8, "end");
+    label("y-min", fmtValue(values[0]), x0 - 4, y1, "end");
+    label("x-min", `round ${rounds[0]}`, x0, H - 6, "start");
+    label("x-max", `round ${rounds[1]}`, x1, H - 6, "end");
   }
 
   const drawn: Drawn[] = [];

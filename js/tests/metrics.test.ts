@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { cleanPoints, downsample, MAX_POINTS, type Point } from "../src/charts";
+import { buildChart, cleanPoints, downsample, MAX_POINTS, SiteColours, type Point } from "../src/charts";
 import type { Control } from "../src/controls/control";
 import { metrics as metricsControl } from "../src/controls/metrics";
 import { fmtValue } from "../src/format";
@@ -229,6 +229,25 @@ describe("chart data", () => {
     const few = pts(1, 2, 3);
     expect(downsample(few)).toBe(few);
     expect(downsample(points, 10).length).toBeLessThanOrEqual(10);
+  });
+
+  it("draws a single round, a constant metric and a series without values without NaN", () => {
+    const chart = buildChart(
+      "m",
+      new Map<string, Point[]>([
+        ["site-1", [[0, 2]]],
+        ["site-2", [[0, 2]]],
+        ["site-3", []],
+      ]),
+      new SiteColours(),
+    );
+    const points = [...chart.querySelectorAll("polyline")].map((l) => l.getAttribute("points"));
+    expect(points).toEqual(["199.0,84.0", "199.0,84.0", ""]); // centred
+    expect(chart.innerHTML).not.toContain("NaN");
+    expect(chart.querySelector('[data-axis="y-max"]')!.textContent).toBe("2");
+    const empty = buildChart("none", new Map([["site-1", []]]), new SiteColours());
+    expect(empty.querySelector("text")!.textContent).toBe("no values yet");
+    expect(empty.innerHTML).not.toContain("NaN");
   });
 
   it("cleanPoints drops what is not a finite [round, value] and sorts by round", () => {
