@@ -13,6 +13,19 @@ export function formatDuration(seconds: number): string {
   return `${sec}s`;
 }
 
+/** A rough duration: "0.4s", "12s", "1m 05s" (tenths below 10 s; `formatDuration` above). */
+export function approxDuration(seconds: number): string {
+  if (seconds < 10) return `${Math.max(0, Math.round(seconds * 10) / 10)}s`;
+  return formatDuration(Math.round(seconds));
+}
+
+/** A metric value in at most 4 significant digits: "0.9123", "12.5", "1.23e+6". */
+export function fmtValue(v: number): string {
+  const a = Math.abs(v);
+  if (a !== 0 && (a >= 1e5 || a < 1e-3)) return v.toExponential(2);
+  return String(Number(v.toPrecision(4)));
+}
+
 /** Seconds of NVFlare's duration text (`str(timedelta)`: "0:00:09.334051", "1 day, 2:03:04"); null otherwise. */
 export function parseDuration(text: string | null | undefined): number | null {
   const m = /^\s*(?:(-?\d+) days?, )?(\d+):(\d\d):(\d\d(?:\.\d+)?)\s*$/.exec(text ?? "");

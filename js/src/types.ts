@@ -46,6 +46,43 @@ export interface WidgetModel {
   browser_max_lines: number;
   /** why following is stuck now ("server unreachable: ..."), null when it works */
   problem?: string | null;
+  /** the job's round progress; `{}` while unknown */
+  progress?: Progress;
+  /** per-round metrics by site (`{}` or no series while there are none); resent whole as it grows */
+  metrics?: Metrics;
+}
+
+/** A site's part in the current round. */
+export type RoundSiteState = "reported" | "training" | "silent";
+
+/** The `progress` trait once a round has results. */
+export interface RoundProgress {
+  /** 0-based: the latest round that has results */
+  round: number;
+  /** number of rounds from the job config, if known */
+  total: number | null;
+  sites: Record<string, RoundSiteState>;
+  /** seconds one round takes (recent rounds), if known */
+  round_seconds: number | null;
+  /** seconds until the last round ends, if known */
+  eta_seconds: number | null;
+}
+
+/** The `progress` trait: `{}` while unknown. */
+export type Progress = RoundProgress | Record<string, never>;
+
+/** One metric of one site ("aggregated": the server's aggregate) over rounds. */
+export interface MetricSeries {
+  metric: string;
+  /** a site name or AGGREGATED */
+  site: string;
+  /** [round, value], rounds 0-based */
+  points: Array<[number, number]>;
+}
+
+/** The `metrics` trait (may be `{}`). */
+export interface Metrics {
+  series?: MetricSeries[];
 }
 
 /** kernel -> browser custom messages */

@@ -10,6 +10,11 @@
  *   flarenb-site-states             list of site states
  *   flarenb-site-state-<site>       one site's state (data-state: streaming|quiet|silent|done|unavailable)
  *   flarenb-first-error-<site>      "first error" link of a site (present once it logged an ERROR/traceback)
+ *   flarenb-progress                round progress (class flarenb-progress; hidden while the `progress` trait is {})
+ *   flarenb-progress-round          "round k+1 of N" / "round k+1"; flarenb-progress-bar (hidden without a total)
+ *   flarenb-progress-site-<site>    one site's round state (class flarenb-progress-site, data-site,
+ *                                   data-state: reported|training|silent; text: the site)
+ *   flarenb-progress-rate           "≈ X per round"; flarenb-progress-eta: "ETA ≈ X" (hidden when unknown)
  *   flarenb-lane-tabs               the tab list
  *   flarenb-lane-tab-all-sites      the interleaved "All sites" tab
  *   flarenb-lane-tab-<site>         one site's tab (aria-selected="true" when active)
@@ -24,13 +29,22 @@
  *   flarenb-search                  search box; flarenb-search-count: "N matching lines"
  *   flarenb-jump-error              jump to the first ERROR/traceback of the active lane
  *   flarenb-follow                  follow/resume button (aria-pressed="true" while following)
+ *   flarenb-metrics-toggle          "Metrics" (hidden while the `metrics` trait has no series; aria-pressed when open)
+ *   flarenb-metrics                 the metrics panel (below the lane; hidden until toggled)
+ *   flarenb-metric-chart            one chart per metric (data-metric); inside it: .flarenb-metric-title, an <svg>
+ *                                   with one polyline.flarenb-metric-series per site (data-site, data-color,
+ *                                   data-points; class "aggregated" and a larger stroke-width for the aggregate),
+ *                                   text.flarenb-metric-label (data-axis: y-min|y-max|x-min|x-max),
+ *                                   circle.flarenb-metric-point (data-site; small charts only), and
+ *                                   li.flarenb-metric-legend-item (data-site)
+ *   flarenb-metric-tip              hover tooltip of a chart: "site · round r · value v"
  *   flarenb-evicted-notice          "N older lines left this view (download for the complete log)"
  *   flarenb-download                ask the kernel to write <job_id>_logs/<site>.log
  *   flarenb-download-browser        save the lines held by the browser (Blob), works while the kernel is busy
  *   flarenb-download-result         the paths written (or the error); data-state: pending|done|error
  *   flarenb-unbuilt                 (Python fallback only) "front end is not built" message
  *
- * Security: log text and site names come from remote sites; they only reach the DOM through
+ * Security: log text, site and metric names come from remote sites; they only reach the DOM through
  * textContent / text nodes / setAttribute, never as markup.
  */
 import type { AnyModel, InitializeProps, RenderProps } from "@anywidget/types";

@@ -718,5 +718,58 @@ describe("lifecycle", () => {
   });
 });
 
+describe("round progress and metrics (issue 13)", () => {
+  it("the header shows the progress trait; the Metrics toggle appears with series and opens the charts", () => {
+    const model = new FakeModel();
+    const { el } = mount(model);
+    const progress = el.querySelector<HTMLElement>(".flarenb-progress")!;
+    expect(progress.hidden).toBe(true);
+    expect(q(el, "flarenb-metrics-toggle")!.hidden).toBe(true);
+    model.set("progress", {
+      round: 1,
+      total: 3,
+      sites: { "site-1": "reported", "site-2": "training" },
+      round_seconds: 20,
+      eta_seconds: 20,
+    });
+    expect(progress.hidden).toBe(false);
+    expect(progress.closest('[data-testid="flarenb-header"]')).not.toBeNull();
+    expect(q(el, "flarenb-progress-round")!.textContent).toBe("round 2 of 3");
+    expect([...el.querySelectorAll<HTMLElement>(".flarenb-progress-site")].map((s) => s.dataset.state)).toEqual([
+      "reported",
+      "training",
+    ]);
+    model.set("metrics", {
+      series: [
+        { metric: "val_acc", site: "site-1", points: [[0, 0.5], [1, 0.7]] },
+        { metric: "val_acc", site: "aggregated", points: [[0, 0.55], [1, 0.72]] },
+      ],
+    });
+    const toggle = q(el, "flarenb-metrics-toggle")!;
+    expect(toggle.hidden).toBe(false);
+    click(toggle);
+    const panel = q(el, "flarenb-metrics")!;
+    expect(panel.hidden).toBe(false);
+    const charts = [...panel.querySelectorAll<HTMLElement>(".flarenb-metric-chart")];
+    expect(charts.map((c) => c.dataset.metric)).toEqual(["val_acc"]);
+    expect([...charts[0].querySelectorAll(".flarenb-metric-series")].map((l) => l.getAttribute("data-site"))).toEqual([
+      "site-1",
+      "aggregated",
+    ]);
+    // the kernel resends the grown trait: drawn in the next frame
+    model.set("metrics", {
+      series: [
+        { metric: "val_acc", site: "site-1", points: [[0, 0.5], [1, 0.7], [2, 0.8]] },
+        { metric: "val_loss", site: "site-1", points: [[0, 1], [1, 0.8], [2, 0.6]] },
+      ],
+    });
+    runFrames();
+    expect([...panel.querySelectorAll<HTMLElement>(".flarenb-metric-chart")].map((c) => c.dataset.metric)).toEqual([
+      "val_acc",
+      "val_loss",
+    ]);
+  });
+});
+
 // keep the WidgetModel import used for type-checking the fake against the interface
 export type _Check = WidgetModel;
