@@ -39,6 +39,8 @@ class Kernel:
     def text(result: dict) -> str:
         parts = []
         for msg in result["outputs"]:
+            if msg["msg_type"] == "update_display_data":  # it replaces the output of the cell that displayed it
+                continue
             c = msg["content"]
             parts.append(c.get("text") or c.get("data", {}).get("text/plain", "") or c.get("evalue", ""))
         return "\n".join(parts)
