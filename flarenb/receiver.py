@@ -20,13 +20,10 @@ state changes. It keeps the semantics of NVFlare's ``LogStreamer`` receiver
 Sites can be marked unavailable with the reason (e.g. from ``get_job_logs``' ``unavailable``
 dict): ``set_unavailable(site, reason)``; data arriving later makes them available again.
 
-Lines (parsing in :mod:`flarenb.logparse`): ``Line.seq`` increases by one per site; levels and timestamps are
-detected, continuation lines inherit the level. A line longer than ``max_line_chars`` is cut and marked
-``truncated=True``; the rest of it is skipped up to its newline and the following lines are kept. ``log.json``
-records are rendered like ``log.txt`` lines; choose with ``fmt="text"|"json"|"auto"`` (auto: decided on the
-site's first non-empty line). Marker lines written by flarenb itself (gaps, rotations, truncations) have
-``kind == "marker"`` and start with ``[flarenb]``. Text is valid UTF-8 from intake on (lone surrogates become
-U+FFFD).
+Lines (:mod:`flarenb.logparse`): ``Line.seq`` increases by one per site; a line longer than ``max_line_chars``
+is cut (``truncated=True``) and the rest of it skipped; ``log.json`` records are rendered like ``log.txt`` lines
+(``fmt="text"|"json"|"auto"``, auto: decided on the site's first non-empty line). flarenb's own marker lines
+(gaps, rotations, truncations) have ``kind == "marker"`` and start with ``[flarenb]``. Text is valid UTF-8.
 
 Memory is bounded: each site keeps its last ``max_lines`` lines, and all sites together at most ``max_bytes``
 bytes of lines (the site holding the most gives up its oldest lines first); ``SiteStream.dropped`` counts lines
@@ -42,20 +39,18 @@ change. With ``replay=True`` the current content of each site is delivered first
 everything still in memory exactly once. Exceptions raised by callbacks are logged and swallowed.
 
 Thread contract: every public method may be called from any thread, also from inside a callback. Callbacks
-(subscribers and ``on_done``) never run under the receiver's state lock: updates are queued under it, in the
-order of the state changes, and delivered after it is released, one at a time (a delivery lock distinct from
-the state lock), each subscriber getting every update once and in order. The thread that finds deliveries
-pending and no other thread delivering delivers them all (a method called from inside a callback only queues:
-the callback's thread delivers after it returns). So a callback may call any receiver or follower method
-(``release()``, ``follow()``, ``lines()``...) or take a lock another thread holds while calling the receiver.
-A method called on one thread while another one is delivering returns before its updates reach the
-subscribers (that thread delivers them next); ``stop()`` and :meth:`Receiver.wait_all_done` wait (bounded)
-until what they saw is delivered. ``unsubscribe()`` stops deliveries that have not started.
+(subscribers and ``on_done``) never run under the receiver's state lock: they are queued under it in the order
+of the state changes and made after it is released (:mod:`flarenb.delivery`: each subscriber gets every update
+once and in order; a call from inside a callback only queues). So a callback may call ``release()``,
+``follow()`` or any receiver method, or take a lock that another thread holds while calling the receiver. A
+method called while another thread is delivering returns before its updates reach the subscribers (that thread
+delivers them next); ``subscribe(replay=True)``, ``stop()`` and ``wait_all_done()`` wait (bounded) until what
+they saw is delivered. ``unsubscribe()`` stops deliveries that have not started.
 
 ``tick()`` evaluates quiet and idle timeouts; ``start_watchdog()`` runs it on a daemon thread
-(``flarenb-watchdog-...``, started with :func:`flarenb.threads.start`), the way LogStreamer's consumer runs its
-watchdog, so a hung transport still gets closed. ``wait_all_done(timeout)`` waits (on a condition, no polling)
-until every site's stream is closed and delivered.
+(``flarenb-watchdog-...``, known by identity through :func:`flarenb.threads.start`), the way LogStreamer's
+consumer runs its watchdog, so a hung transport still gets closed. ``wait_all_done(timeout)`` waits (woken by
+the closes, no polling) until every site's stream is closed and delivered.
 """
 
 import functools
@@ -67,37 +62,15 @@ from typing import NamedTuple
 
 from . import threads
 from .delivery import Outbox, Subscription
-from .logparse import MAX_TS_CHARS, Line, SiteStream, format_json_record, line_size, lines_size
+from .logparse import MAX_TS_CHARS, Line, SiteStream, format_json_record, line_size, lines_size  # noqa: F401
 from .safetext import clean_text
-from .vocab import (
-    ENDED,
-    LEVELS,
-    LIVE,
-    QUIET,
-    STOPPED,
-    STREAM_TERMINAL_STATES,
-    TIMED_OUT,
-    UNAVAILABLE,
-    WAITING,
-    server_first,
-)
+from .vocab import ENDED, LEVELS, LIVE, QUIET, STOPPED, TIMED_OUT, UNAVAILABLE, WAITING, server_first
+from .vocab import STREAM_TERMINAL_STATES as TERMINAL_STATES  # terminal states never change again
 
-__all__ = [
-    "LEVELS",
-    "MAX_TS_CHARS",
-    "TERMINAL_STATES",
-    "Line",
-    "Receiver",
-    "SiteStream",
-    "Update",
-    "format_json_record",
-    "line_size",
-]
+__all__ = ["LEVELS", "TERMINAL_STATES", "Line", "Receiver", "SiteStream", "Update", "format_json_record"]
 
 log = logging.getLogger(__name__)
 
-# States of a SiteStream (flarenb.vocab). Terminal states never change again.
-TERMINAL_STATES = STREAM_TERMINAL_STATES
 DELIVERY_WAIT = 5.0  # s: at most this long stop() waits for another thread to deliver its last updates
 
 
@@ -142,8 +115,7 @@ class Receiver:
         self._sites: dict[str, SiteStream] = {}
         self._subs: list[Subscription] = []
         self._out = Outbox()  # deliveries: queued under the state lock, made outside it
-        self._watchdog: threading.Thread | None = None
-        self._watchdog_stop = threading.Event()
+        self._watchdog: threads.Periodic | None = None
 
     # ----------------------------------------------------------------- queries
     def site(self, site: str) -> SiteStream:
@@ -405,23 +377,16 @@ class Receiver:
         self._out.deliver()
 
     def start_watchdog(self, period: float | None = None) -> None:
-        """Run ``tick()`` every ``period`` s on a daemon thread until ``stop_watchdog()``."""
+        """Run ``tick()`` every ``period`` s on a daemon thread until ``stop_watchdog()`` (or all streams closed)."""
         if period is None:
             period = max(0.05, min(1.0, (self.idle_timeout or 3.0) / 3, self.quiet_after / 3))
         with self._lock:
-            if self._watchdog is not None:
-                return
-            self._watchdog_stop.clear()
-            self._watchdog = threads.start(self._watch, f"flarenb-watchdog-{self.name}", args=(period,))
-
-    def _watch(self, period: float) -> None:
-        while not self._watchdog_stop.wait(period):
-            self.tick()
-            if self.all_done:
-                return
+            if self._watchdog is None:
+                name = f"flarenb-watchdog-{self.name}"
+                self._watchdog = threads.Periodic(self.tick, period, name, until=lambda: self.all_done)
 
     def stop_watchdog(self) -> None:
         with self._lock:
-            t, self._watchdog = self._watchdog, None
-        self._watchdog_stop.set()
-        threads.join(t, 5.0)  # bounded: tick() only waits for the receiver's state lock
+            w, self._watchdog = self._watchdog, None
+        if w is not None:
+            w.stop(5.0)  # bounded: tick() only waits for the receiver's state lock

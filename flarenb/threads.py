@@ -4,6 +4,7 @@
   one) was started that way. Names (``flarenb-...``) are for humans and tests, never for decisions.
 * :func:`join` never waits on the current thread and never waits without a timeout; it returns whether the thread
   is gone.
+* :class:`Periodic` runs a function every ``period`` s on such a thread until stopped (bounded join).
 * :func:`delivering` marks the current thread as running a subscriber/done callback of a receiver (nested use is
   fine); :func:`in_callback` reads the mark. Code that must not block a delivery (e.g. stopping a follower, which
   joins threads) checks it and hands the work to a new thread instead.
@@ -15,7 +16,7 @@ import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["DEFAULT_JOIN_TIMEOUT", "delivering", "in_callback", "is_own", "join", "start"]
+__all__ = ["DEFAULT_JOIN_TIMEOUT", "Periodic", "delivering", "in_callback", "is_own", "join", "start"]
 
 DEFAULT_JOIN_TIMEOUT = 5.0
 
@@ -65,3 +66,24 @@ def delivering() -> Iterator[None]:
 def in_callback() -> bool:
     """Whether the current thread is running a receiver's subscriber or done callback."""
     return getattr(_local, "depth", 0) > 0
+
+
+class Periodic:
+    """``fn()`` every ``period`` s on a thread of ours, until :meth:`stop` or until ``until()`` is true after a run."""
+
+    def __init__(
+        self, fn: Callable[[], object], period: float, name: str, until: Callable[[], bool] | None = None
+    ) -> None:
+        self._stop = threading.Event()
+        self.thread = start(self._run, name, args=(fn, period, until))
+
+    def _run(self, fn: Callable[[], object], period: float, until: Callable[[], bool] | None) -> None:
+        while not self._stop.wait(period):
+            fn()
+            if until is not None and until():
+                return
+
+    def stop(self, timeout: float = DEFAULT_JOIN_TIMEOUT) -> bool:
+        """Stop and wait at most ``timeout`` s (not at all from its own thread). True if the thread is gone."""
+        self._stop.set()
+        return join(self.thread, timeout)
