@@ -42,7 +42,8 @@ class Outbox:
         self._items: collections.deque[tuple[tuple[Subscription, ...], Any, Callable[[], object] | None]]
         self._items = collections.deque()
         self.queued = 0  # deliveries ever queued (under the owner's state lock)
-        self._made = 0  # deliveries ever made (under _made_cond)
+        self._made = 0  # deliveries ever made
+        self._waiters = 0  # threads in wait() (under _made_cond)
         self._made_cond = threading.Condition(threading.Lock())
         self._lock = threading.Lock()  # the delivery lock
         self._deliverer: int | None = None  # ident of the thread delivering now
@@ -58,22 +59,24 @@ class Outbox:
         while items:
             if not self._lock.acquire(blocking=False):
                 return  # that thread delivers ours too: it looks at the queue again after releasing
+            self._deliverer = threading.get_ident()
+            threads.enter_delivery()
             try:
-                self._deliverer = threading.get_ident()
-                with threads.delivering():
-                    while items:
-                        subs, update, done = items.popleft()  # only the delivery lock's holder pops
-                        try:
-                            if done is not None:
-                                _call(done)
-                            for sub in subs:
-                                if sub.active:
-                                    _call(sub.cb, update)
-                        finally:
+                while items:
+                    subs, update, done = items.popleft()  # only the delivery lock's holder pops
+                    try:
+                        if done is not None:
+                            _call(done)
+                        for sub in subs:
+                            if sub.active:
+                                _call(sub.cb, update)
+                    finally:
+                        self._made += 1  # only the delivery lock's holder writes it
+                        if self._waiters:  # read after the write: a waiter counted later sees the new value
                             with self._made_cond:
-                                self._made += 1
                                 self._made_cond.notify_all()
             finally:
+                threads.leave_delivery()
                 self._deliverer = None
                 self._lock.release()
 
@@ -81,10 +84,16 @@ class Outbox:
         """Deliver, or wait at most ``timeout`` s for the thread delivering, until ``upto`` deliveries are made.
         False at once when called from inside one of this outbox's callbacks (they come after it returns)."""
         self.deliver()
+        if self._made >= upto:
+            return True
         if self._deliverer == threading.get_ident():
             return False
         with self._made_cond:
-            return self._made_cond.wait_for(lambda: self._made >= upto, max(timeout, 0.0))
+            self._waiters += 1
+            try:
+                return self._made_cond.wait_for(lambda: self._made >= upto, max(timeout, 0.0))
+            finally:
+                self._waiters -= 1
 
 
 def _call(cb: Callable[..., object], *args: object) -> None:

@@ -16,7 +16,17 @@ import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["DEFAULT_JOIN_TIMEOUT", "Periodic", "delivering", "in_callback", "is_own", "join", "start"]
+__all__ = [
+    "DEFAULT_JOIN_TIMEOUT",
+    "Periodic",
+    "delivering",
+    "enter_delivery",
+    "in_callback",
+    "is_own",
+    "join",
+    "leave_delivery",
+    "start",
+]
 
 DEFAULT_JOIN_TIMEOUT = 5.0
 
@@ -53,14 +63,23 @@ def join(thread: threading.Thread | None, timeout: float = DEFAULT_JOIN_TIMEOUT)
     return not thread.is_alive()
 
 
+def enter_delivery() -> None:
+    """The current thread starts running receiver callbacks (pair with :func:`leave_delivery`; nests)."""
+    _local.depth = getattr(_local, "depth", 0) + 1
+
+
+def leave_delivery() -> None:
+    _local.depth -= 1
+
+
 @contextlib.contextmanager
 def delivering() -> Iterator[None]:
     """Mark the current thread as running receiver callbacks for the duration of the block."""
-    _local.depth = getattr(_local, "depth", 0) + 1
+    enter_delivery()
     try:
         yield
     finally:
-        _local.depth -= 1
+        leave_delivery()
 
 
 def in_callback() -> bool:
