@@ -36,7 +36,7 @@ class Subscription:
 
 
 class Outbox:
-    """Queued deliveries: ``(subscriptions, update, done)`` with ``done()`` called first when not None."""
+    """Queued deliveries: ``(subscriptions, update, done)``; ``done()``, if not None, is called after them."""
 
     def __init__(self) -> None:
         self._items: collections.deque[tuple[tuple[Subscription, ...], Any, Callable[[], object] | None]]
@@ -65,11 +65,11 @@ class Outbox:
                 while items:
                     subs, update, done = items.popleft()  # only the delivery lock's holder pops
                     try:
-                        if done is not None:
-                            _call(done)
                         for sub in subs:
                             if sub.active:
                                 _call(sub.cb, update)
+                        if done is not None:
+                            _call(done)
                     finally:
                         self._made += 1  # only the delivery lock's holder writes it
                         if self._waiters:  # read after the write: a waiter counted later sees the new value
