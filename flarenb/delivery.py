@@ -48,6 +48,11 @@ class Outbox:
         self._lock = threading.Lock()  # the delivery lock
         self._deliverer: int | None = None  # ident of the thread delivering now
 
+    @property
+    def made(self) -> int:
+        """Deliveries made so far."""
+        return self._made
+
     def put(self, subs: tuple[Subscription, ...], update: Any, done: Callable[[], object] | None = None) -> None:
         """Queue a delivery (the caller holds its state lock)."""
         self._items.append((subs, update, done))

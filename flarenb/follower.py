@@ -50,7 +50,7 @@ class Follower:
     def reusable(self) -> bool:
         if self.stopped:
             return False
-        if not self.receiver.all_done:
+        if not self.receiver.all_closed:
             return True
         return all(self.receiver.site(s).state == ENDED for s in self.receiver.sites())
 

@@ -48,9 +48,8 @@ delivers them next); ``subscribe(replay=True)``, ``stop()`` and ``wait_all_done(
 they saw is delivered. ``unsubscribe()`` stops deliveries that have not started.
 
 ``tick()`` evaluates quiet and idle timeouts; ``start_watchdog()`` runs it on a daemon thread
-(``flarenb-watchdog-...``, known by identity through :func:`flarenb.threads.start`), the way LogStreamer's
-consumer runs its watchdog, so a hung transport still gets closed. ``wait_all_done(timeout)`` waits (woken by
-the closes, no polling) until every site's stream is closed and delivered.
+(:class:`flarenb.threads.Periodic`), as LogStreamer's consumer runs its watchdog, so a hung transport still gets
+closed. ``all_done``: every stream closed and delivered; ``wait_all_done(timeout)`` waits for it (no polling).
 """
 
 import functools
@@ -147,6 +146,16 @@ class Receiver:
 
     @property
     def all_done(self) -> bool:
+        """Every site's stream is closed and what that produced was delivered (False inside that delivery)."""
+        with self._lock:
+            if not self._all_done():
+                return False
+            upto = self._out.queued
+        return self._out.made >= upto
+
+    @property
+    def all_closed(self) -> bool:
+        """Every site's stream is closed (deliveries may still be under way)."""
         with self._lock:
             return self._all_done()
 

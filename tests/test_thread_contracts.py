@@ -203,3 +203,22 @@ def test_release_from_a_callback_on_a_thread_flarenb_did_not_name_still_stops_el
     assert stopped_on and stopped_on[0] is not feeder and threads.is_own(stopped_on[0])
     assert threads.join(stopped_on[0], 5)
     assert h.receiver.site("server").state == "stopped"
+
+
+def test_all_done_waits_for_the_closing_update_to_be_delivered():
+    rx = Receiver(fmt="text", idle_timeout=None)
+    in_cb, go_on = threading.Event(), threading.Event()
+
+    def cb(u):
+        if u.state == "ended":
+            in_cb.set()
+            go_on.wait(5)
+
+    rx.subscribe(cb, replay=False)
+    rx.feed("s", b"x\n")
+    closer = run(rx.end, "s")
+    assert in_cb.wait(5)
+    assert rx.all_closed and not rx.all_done  # a view finishing now would miss the last update
+    go_on.set()
+    closer.join(5)
+    assert rx.all_done
