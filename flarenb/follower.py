@@ -14,11 +14,13 @@ an unstarted transport (``start()/stop()``); ``receiver_kw`` go to
 
 ``release()`` is idempotent and unsubscribes the handle's callbacks; when the last handle is
 released the transport and the receiver's watchdog are stopped and their threads (daemon, named
-``flarenb-...``) joined, and open streams end as "stopped". Rerunning a notebook cell that
+``flarenb-...``) joined (each join bounded), and open streams end as "stopped". Rerunning a notebook cell that
 releases its old handle and follows again therefore leaves no thread behind.
-Calling ``release()`` from a subscriber or done callback is safe (the stop then happens on a
-short-lived ``flarenb-stop-...`` thread). ``active_followers()`` lists ``{key: refcount}``;
-``stop_all()`` stops every follower (kernel
+Calling ``release()`` or ``follow()`` from a subscriber or done callback is safe: callbacks run outside the
+receiver's lock, and a stop asked from inside a callback, or from a thread flarenb started (known by identity,
+:mod:`flarenb.threads`, not by name), happens on a short-lived ``flarenb-stop-...`` thread.
+``handle.wait_done(timeout)`` waits (on a condition, no polling) until every site's stream closed and was
+delivered. ``active_followers()`` lists ``{key: refcount}``; ``stop_all()`` stops every follower (kernel
 shutdown, tests).
 """
 
@@ -26,6 +28,7 @@ import threading
 from collections.abc import Callable, Hashable
 from typing import Any
 
+from . import threads
 from .receiver import ENDED, Receiver, Update
 
 __all__ = ["Follower", "FollowerHandle", "active_followers", "follow", "stop_all"]
@@ -47,7 +50,7 @@ class Follower:
     def reusable(self) -> bool:
         if self.stopped:
             return False
-        if not self.receiver.all_done:
+        if not self.receiver.all_closed:
             return True
         return all(self.receiver.site(s).state == ENDED for s in self.receiver.sites())
 
@@ -57,12 +60,17 @@ class Follower:
 
     def _stop(self) -> None:
         self.stopped = True
-        if threading.current_thread().name.startswith("flarenb-"):
-            # called from a subscriber/done callback on one of our own threads, which may hold
-            # the receiver's lock: joining from here could deadlock, so stop from a helper thread
-            threading.Thread(target=self._stop_now, name=f"flarenb-stop-{self.job_id}", daemon=True).start()
+        if threads.in_callback() or threads.is_own() or self._owns(threading.current_thread()):
+            # inside a callback, or on a thread of ours (maybe this follower's own, which cannot join itself):
+            # do not block it on joins, stop from a helper thread
+            threads.start(self._stop_now, f"flarenb-stop-{self.job_id}")
         else:
             self._stop_now()
+
+    def _owns(self, thread: threading.Thread) -> bool:
+        """Whether ``thread`` is this follower's transport thread (``_thread``, also of a Composite's parts)."""
+        parts = [self.transport, *(getattr(self.transport, "transports", None) or ())]
+        return any(getattr(p, "_thread", None) is thread for p in parts)
 
     def _stop_now(self) -> None:
         self.transport.stop()
@@ -94,6 +102,10 @@ class FollowerHandle:
         unsub = self._follower.receiver.subscribe(cb, replay=replay)
         self._unsubs.append(unsub)
         return unsub
+
+    def wait_done(self, timeout: float) -> bool:
+        """Wait at most ``timeout`` s until every site's stream closed and was delivered (see the receiver)."""
+        return self._follower.receiver.wait_all_done(timeout)
 
     def release(self) -> None:
         """Drop this consumer; the last one stops the follower (threads joined)."""
