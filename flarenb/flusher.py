@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from . import threads
 from .lanes import Lanes
 from .outbox import MSG_OVERHEAD, Outbox, build_snapshot
 from .safetext import wire_size
@@ -71,8 +72,7 @@ class Flusher:
     def start(self) -> None:
         """Start the thread, once (never again after :meth:`close`)."""
         if self.thread is None and not self.stop.is_set():
-            self.thread = threading.Thread(target=self._run, name=f"flarenb-logview-{self.label}", daemon=True)
-            self.thread.start()
+            self.thread = threads.start(self._run, f"flarenb-logview-{self.label}")
 
     def kick(self) -> None:
         """There is something to send: start the thread if needed and wake it."""
@@ -85,7 +85,7 @@ class Flusher:
         self.wake.set()
         thread = self.thread
         if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=5)
+            threads.join(thread, 5)
 
     def idle(self) -> bool:
         """Nothing to send now (call with the lock held)."""
@@ -107,8 +107,10 @@ class Flusher:
             self.wake.clear()
             with self.lock:
                 idle = self.idle()
-            if idle and not self.stop.is_set():  # sleep until append / close_follow / close wakes us (the check:
-                self.wake.wait()  # a close between the loop's test and wake.clear() must not leave it asleep)
+            if idle and not self.stop.is_set():
+                # sleep until append / close_follow / close wakes us; bounded, as every wait of flarenb's threads
+                # (the check: a close between the loop's test and wake.clear() must not leave it asleep)
+                self.wake.wait(1.0)
             else:
                 self.stop.wait(max(0.0, interval - (time.monotonic() - started)))
 

@@ -26,6 +26,7 @@ from collections.abc import Callable
 
 from . import follower as _follower
 from . import jobs as _jobs
+from . import threads
 from .logsource import STATUS_TTL, follow_job, job_status
 from .safetext import safe_filenames
 from .viewfront import WidgetFront
@@ -160,13 +161,10 @@ class LogView(WidgetFront):
             old.detach("a newer view of this job follows it")
         if is_terminal(self._status()):
             # A finished job's logs do not change: read them now, so what is displayed is already complete.
-            deadline = time.monotonic() + FINISHED_LOAD_TIMEOUT
-            while not self._handle.receiver.all_done and time.monotonic() < deadline:
-                time.sleep(0.05)
+            self._handle.wait_done(FINISHED_LOAD_TIMEOUT)  # woken when every stream has closed (bounded)
             if self._finish_if_done():
                 return
-        self._watch_thread = threading.Thread(target=self._watch, name=f"flarenb-view-{self.job.id}", daemon=True)
-        self._watch_thread.start()
+        self._watch_thread = threads.start(self._watch, f"flarenb-view-{self.job.id}")
 
     def _on_update(self, update) -> None:
         if update.lines:
@@ -282,7 +280,7 @@ class LogView(WidgetFront):
         _forget(self)
         thread = self._watch_thread
         if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=WATCH_JOIN_TIMEOUT)
+            threads.join(thread, WATCH_JOIN_TIMEOUT)
         self._release()
         try:
             with self.widget.hold_sync():

@@ -28,13 +28,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import simprocs
+from . import threads as _threads
 from .errors import FlareError
 from .jobs import JobFailed, JobWaitTimeout, failure_of
 from .simfolder import PREFIX, SITE_FILES, data_dir, is_sim_id  # noqa: F401 - SITE_FILES: re-exported
@@ -375,7 +375,7 @@ def submit(
         )
     _children[sim_id] = proc
     # reap the runner the moment it ends, so a finished simulation never leaves a zombie in the kernel
-    threading.Thread(target=proc.wait, name=f"flarenb-sim-reap-{sim_id}", daemon=True).start()
+    _threads.start(proc.wait, f"flarenb-sim-reap-{sim_id}")
     state.update(pid=proc.pid, pid_ticks=simprocs.start_ticks(proc.pid))
     write_json(root / "state.json", state)
     return Simulation(id=sim_id, name=job_name, submit_token=submit_token, status_at_submit="SUBMITTED", root=root)

@@ -9,10 +9,10 @@ same widget as any job.
 from __future__ import annotations
 
 import threading
-import time
 import weakref
 
 from . import live as _live
+from . import threads
 from .logsource import SIM_STATUS_TTL as STATUS_TTL
 from .logsource import SimStatus, follow_sim
 from .safetext import safe_filenames
@@ -65,10 +65,7 @@ class SimView(_live.LogView):
         self._handle = follow_sim(self.job, self._status)
         self._unsubscribe = self._handle.subscribe(self._on_update, replay=True)
         if is_terminal(self._status()):
-            deadline = time.monotonic() + _live.FINISHED_LOAD_TIMEOUT
-            while not self._handle.receiver.all_done and time.monotonic() < deadline:
-                time.sleep(0.05)
+            self._handle.wait_done(_live.FINISHED_LOAD_TIMEOUT)  # woken when every stream has closed (bounded)
             if self._finish_if_done():
                 return
-        self._watch_thread = threading.Thread(target=self._watch, name=f"flarenb-view-{self.job.id}", daemon=True)
-        self._watch_thread.start()
+        self._watch_thread = threads.start(self._watch, f"flarenb-view-{self.job.id}")

@@ -56,6 +56,7 @@ import anywidget
 import traitlets as t
 
 from . import snapshot as _snap
+from . import threads
 from .flusher import Flusher
 from .frontend import BUILD_HINT
 from .frontend import FALLBACK_ESM as _FALLBACK_ESM  # noqa: F401 - importable from here (tests)
@@ -390,7 +391,7 @@ class LogView(anywidget.AnyWidget):
     def _on_custom_msg(self, _widget: object, content: Any, _buffers: object) -> None:
         if isinstance(content, dict) and content.get("kind") == "download":
             args, name = (content.get("request_id"),), f"flarenb-download-{self.job_id}"
-            threading.Thread(target=self._do_download, args=args, daemon=True, name=name).start()
+            threads.start(self._do_download, name, args=args)
 
     def _do_download(self, request_id: object) -> None:
         result = download_reply(self.download)

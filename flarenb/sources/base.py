@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
+from .. import threads
 from ..receiver import Receiver
 from ..vocab import one_line
 
@@ -161,8 +162,7 @@ class ThreadedSource:
 
     def start(self: _T) -> _T:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name=f"flarenb-{self.kind}-{self.name}", daemon=True)
-            self._thread.start()
+            self._thread = threads.start(self._run, f"flarenb-{self.kind}-{self.name}")
         return self
 
     def stop(self, timeout: float = STOP_JOIN_TIMEOUT) -> None:
@@ -170,7 +170,7 @@ class ThreadedSource:
         self._stop.set()
         t = self._thread
         if t is not None and t is not threading.current_thread():
-            t.join(timeout)
+            threads.join(t, timeout)
 
     def finish(self) -> None:
         """The job ended: drain what is left, then end the streams (on the transport's thread)."""
