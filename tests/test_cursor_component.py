@@ -109,7 +109,7 @@ def text(part):
 
 
 def test_the_cursor_returns_only_what_is_new_per_site(served):
-    r, ask, chunk, ws = served
+    r, ask, chunk, _ = served
     s1 = {KEY_FILE_NAME: "log.txt"}
     chunk("site-1", b"a\nb\n", s1)
     first = ask()
@@ -166,7 +166,7 @@ def test_nothing_in_the_request_is_a_path(served, tmp_path):
 
 @pytest.mark.parametrize("bad", [None, "x", [], {"cursors": "x"}, {"cursors": {"server": {"offset": -5, "gen": 3}}}])
 def test_a_malformed_request_reads_from_the_start(served, bad):
-    r, ask, _, ws = served
+    r = served[0]
     fn = r._answer_cursor
     reply = fn(mod.CURSOR_TOPIC, bad, type("C", (), {"get_job_id": lambda self: JOB})())
     assert text(reply["sites"]["server"]) == b"server 1\nserver 2\n"

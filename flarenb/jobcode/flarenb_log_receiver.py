@@ -13,10 +13,11 @@ It also answers the app command ``flarenb.logs`` (``Session.do_app_command(job_i
 a notebook can follow the job's logs by cursor instead of re-downloading whole logs: for each site, the bytes of its
 live log after the caller's offset (at most ``max_bytes`` per site per reply), the file's size and identity
 (``gen``: a new file or a truncation shows as a new ``gen`` or a size below the offset) and whether its stream has
-ended — only for files with news since the caller's cursor (``{"offset", "gen", "ended"}`` per site); ``"server"`` is the server job's own log and, when asked (``"metrics": true``), ``"@metrics"`` NVFlare's
-``round_metrics.jsonl``. Only files of
-this job that this component knows (its own streams' staging files, the run folder's log and metrics) are read:
-nothing in a request is used as a path. App commands pass NVFlare's job authorisation (right ``app_command``).
+ended — only for files with news since the caller's cursor (``{"offset", "gen", "ended"}`` per site). ``"server"``
+is the server job's own log and, when asked (``"metrics": true``), ``"@metrics"`` NVFlare's ``round_metrics.jsonl``.
+Only files of this job that this component knows (its own streams' staging files, the run folder's log and metrics)
+are read: nothing in a request is used as a path. App commands pass NVFlare's job authorisation (right
+``app_command``).
 """
 
 import base64
