@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from flarenb import submission as sub
-from flarenb.cursorpoll import CursorPoll, ask_job
 from flarenb.receiver import Receiver
-from flarenb.transports import AdminPoll
+from flarenb.sources import AdminPoll
+from flarenb.sources.cursor import CursorPoll, ask_job
 from flarenb.vocab import is_terminal
 
 pytestmark = pytest.mark.poc
@@ -43,7 +43,7 @@ def follow(flare, job_id):
 
     def then(primed):
         poll = AdminPoll(rx, fetch, status=status, name=job_id)
-        poll._cursors.update(primed or {})
+        poll.prime(primed or {})
         return poll
 
     return rx, status, CursorPoll(rx, ask_job(flare, job_id), status=status, then=then, name=job_id).start()

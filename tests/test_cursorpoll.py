@@ -14,9 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_cursor_component import JOB, Ctx, Engine, mod, start_run
 
-from flarenb.cursorpoll import CursorPoll, SiteCursor, why_unavailable
 from flarenb.receiver import Receiver
-from flarenb.transports import AdminPoll
+from flarenb.sources import AdminPoll
+from flarenb.sources.cursor import CursorPoll, SiteCursor, why_unavailable
 
 TRUNC = "[flarenb] … log file truncated or replaced; reading it again from the start …"
 
@@ -62,7 +62,7 @@ class Job:
     def transport(self, rx, **kw):
         def then(primed):
             poll = AdminPoll(rx, self.fetch, status=lambda: self.status, final_grace=0)
-            poll._cursors.update(primed or {})
+            poll.prime(primed or {})
             return poll
 
         return CursorPoll(rx, self.ask, status=lambda: self.status, then=then, **kw)

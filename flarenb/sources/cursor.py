@@ -5,7 +5,7 @@ every call. But a running job answers app commands, and the job component flaren
 (``FlarenbLogReceiver``, see ``flarenb/jobcode/``) answers ``flarenb.logs``: per site, the bytes after the caller's
 offset (≤ 256 KiB a reply), the file's identity (``gen``) and size, and whether the site's stream has ended.
 
-:class:`CursorPoll` is the kernel side, a transport like :class:`flarenb.transports.AdminPoll`:
+:class:`CursorPoll` is the kernel side, a transport like :class:`flarenb.sources.adminpoll.AdminPoll`:
 
 * it feeds the receiver exactly the bytes of each file, once: offsets advance only by what was fed; a new ``gen``
   (the file was replaced) or a size below the offset (truncated) restarts at 0 after a ``[flarenb]`` marker line;
@@ -29,12 +29,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .logcursor import LogCursor
-from .receiver import Receiver
-from .transports import STOP_JOIN_TIMEOUT, _Threaded, describe_problem, is_job_not_found
-from .vocab import is_terminal, one_line
+from ..logcursor import LogCursor
+from ..receiver import Receiver
+from ..vocab import is_terminal, one_line
+from .adminpoll import AdminPoll
+from .base import STOP_JOIN_TIMEOUT, AliveCheck, JobLogs, LogSource, ThreadedSource, describe_problem, is_job_not_found
 
-__all__ = ["TOPIC", "CursorPoll", "SiteCursor", "ask_job", "why_unavailable"]
+__all__ = ["KIND", "TOPIC", "CursorPoll", "SiteCursor", "ask_job", "why_unavailable"]
 
 log = logging.getLogger(__name__)
 TOPIC = "flarenb.logs"
@@ -122,7 +123,7 @@ def _utf8_complete(data: bytes) -> int:
     return n
 
 
-class CursorPoll(_Threaded):
+class CursorPoll(ThreadedSource):
     """Follow a running job through the ``flarenb.logs`` app command (see the module docstring)."""
 
     kind = "cursor"
@@ -132,16 +133,17 @@ class CursorPoll(_Threaded):
         receiver: Receiver,
         ask: Callable[[dict], dict],
         status: Callable[[], str | None] | None = None,
-        then: Callable[[dict[str, LogCursor] | None], _Threaded] | None = None,
+        then: Callable[[dict[str, LogCursor] | None], ThreadedSource] | None = None,
         min_interval: float = 0.1,
         max_interval: float = 1.0,
         backoff: float = 1.5,
         max_bytes: int = 256 * 1024,
         on_metrics: Callable[[bytes], object] | None = None,
         name: str = "",
+        alive: AliveCheck | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        super().__init__(receiver, name)
+        super().__init__(receiver, name, alive=alive)
         self.ask, self.status, self.then = ask, status, then
         self.min_interval, self.max_interval, self.backoff = min_interval, max_interval, backoff
         self.interval = min_interval
@@ -150,7 +152,7 @@ class CursorPoll(_Threaded):
         self.cursors: dict[str, SiteCursor] = {}
         self.polls = 0
         self.fallback_reason: str | None = None
-        self.next: _Threaded | None = None  # the transport handed over to (finished job, or fallback)
+        self.next: ThreadedSource | None = None  # the transport handed over to (finished job, or fallback)
         self._clock = clock
 
     # -- the thread's step ------------------------------------------------------------------------------------
@@ -224,7 +226,6 @@ class CursorPoll(_Threaded):
             self._end(None)
             return 0
         self.next = self.then(primed or None)
-        self.next.alive = self.alive
         if reason is None:
             self.next.finish()
         return self._poll_next()
@@ -254,3 +255,29 @@ class CursorPoll(_Threaded):
     def _end(self, reason: str | None) -> None:
         self.receiver.end_all(reason)
         self.finished = True
+
+
+class _Kind:
+    """Registry entry: a running job reached through the admin API whose connection can send app commands."""
+
+    name = "cursor"
+
+    def fits(self, spec: JobLogs) -> bool:
+        return spec.ask is not None and spec.fetch is not None and not spec.paths and not spec.ended
+
+    def open(self, receiver: Receiver, spec: JobLogs) -> LogSource:
+        assert spec.ask is not None and spec.fetch is not None
+        fetch = spec.fetch
+
+        def then(primed: dict[str, LogCursor] | None) -> ThreadedSource:
+            poll = AdminPoll(receiver, fetch, status=spec.status, name=spec.name, alive=spec.alive)
+            poll.prime(primed or {})
+            return poll
+
+        # wrapped as the admin source would be (the live view: failures shown per site, and a user without the
+        # get_job_log right served from the job's download once the hand-over's whole-log fetch is refused)
+        src = CursorPoll(receiver, spec.ask, status=spec.status, then=then, name=spec.name, alive=spec.alive)
+        return src if spec.wrap_admin is None else spec.wrap_admin(receiver, src)
+
+
+KIND = _Kind()
