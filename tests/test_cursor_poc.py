@@ -41,7 +41,7 @@ def follow(flare, job_id):
     def fetch(target):
         return flare.call(lambda s: s.get_job_logs(job_id, target=target))
 
-    def then(primed):
+    def then(primed, done=frozenset()):
         poll = AdminPoll(rx, fetch, status=status, name=job_id)
         poll.prime(primed or {})
         return poll

@@ -60,7 +60,7 @@ class Job:
         return {"logs": {s: p.read_bytes().decode("utf-8", "replace") for s, p in self.path.items()}}
 
     def transport(self, rx, **kw):
-        def then(primed):
+        def then(primed, done=frozenset()):
             poll = AdminPoll(rx, self.fetch, status=lambda: self.status, final_grace=0)
             poll.prime(primed or {})
             return poll
@@ -200,3 +200,34 @@ def test_any_bytes_any_cap_arrive_exactly(tmp_path_factory, chunks, cap):
             break
         reply = job.ask({"cursors": {"site-1": cursor.request()}, "max_bytes": cap})
     assert fed == b"".join(chunks)
+
+
+def test_through_the_registry_an_ended_site_is_not_fetched_again(job):
+    from test_cursor_component import Peer
+
+    from flarenb.sources import JobLogs, pick
+
+    asked = []
+
+    def fetch(target, log_file_name=None):
+        asked.append(target)
+        return job.fetch(target)
+
+    rx = Receiver(fmt="text", idle_timeout=None)
+    spec = JobLogs(JOB, status=lambda: job.status, fetch=fetch, ask=job.ask)
+    assert pick(spec).name == "cursor"
+    src = pick(spec).open(rx, spec)
+    job.write("server", b"s1\n")
+    job.write("site-1", b"a1\n")
+    src.poll_once()
+    job.component._on_stream_done(job.streams["site-1"], Ctx(None, Peer("site-1")))  # site-1's stream ended
+    src.poll_once()
+    job.write("server", b"s2 after the last reply\n")
+    job.status = "FINISHED:COMPLETED"
+    for _ in range(5):
+        if src.finished:
+            break
+        src.poll_once()
+    assert src.finished and asked == ["server"]
+    assert texts(rx, "server") == ["s1", "s2 after the last reply"] and texts(rx, "site-1") == ["a1"]
+    assert pick(JobLogs(JOB, status=lambda: "RUNNING", fetch=fetch)).name == "admin"  # no cursor: whole logs

@@ -133,7 +133,7 @@ class CursorPoll(ThreadedSource):
         receiver: Receiver,
         ask: Callable[[dict], dict],
         status: Callable[[], str | None] | None = None,
-        then: Callable[[dict[str, LogCursor] | None], ThreadedSource] | None = None,
+        then: Callable[[dict[str, LogCursor] | None, frozenset[str]], ThreadedSource] | None = None,
         min_interval: float = 0.1,
         max_interval: float = 1.0,
         backoff: float = 1.5,
@@ -225,7 +225,9 @@ class CursorPoll(ThreadedSource):
         if self.then is None:
             self._end(None)
             return 0
-        self.next = self.then(primed or None)
+        # a site whose stream has ended was fed to its end: after the job only the others are fetched again
+        done = frozenset(s for s, c in self.cursors.items() if c.ended) if reason is None else frozenset()
+        self.next = self.then(primed or None, done)
         if reason is None:
             self.next.finish()
         return self._poll_next()
@@ -257,6 +259,25 @@ class CursorPoll(ThreadedSource):
         self.finished = True
 
 
+def _rest(fetch: Callable[..., dict], fed: dict[str, LogCursor], done: frozenset[str]) -> Callable[..., dict]:
+    """``fetch`` for the hand-over: "all" asks each site that is not ``done`` by name (a whole log is the only
+    thing the admin API returns, so a finished site is not fetched again)."""
+    if not done:
+        return fetch
+
+    def fetch_rest(target: str, log_file_name: str | None = None) -> dict:
+        if target != "all":
+            return fetch(target, log_file_name)
+        merged: dict = {"logs": {}, "unavailable": {}}
+        for site in [s for s in fed if s not in done]:
+            reply = fetch(site, log_file_name)
+            merged["logs"].update(reply.get("logs") or {})
+            merged["unavailable"].update(reply.get("unavailable") or {})
+        return merged
+
+    return fetch_rest
+
+
 class _Kind:
     """Registry entry: a running job reached through the admin API whose connection can send app commands."""
 
@@ -269,8 +290,9 @@ class _Kind:
         assert spec.ask is not None and spec.fetch is not None
         fetch = spec.fetch
 
-        def then(primed: dict[str, LogCursor] | None) -> ThreadedSource:
-            poll = AdminPoll(receiver, fetch, status=spec.status, name=spec.name, alive=spec.alive)
+        def then(primed: dict[str, LogCursor] | None, done: frozenset[str] = frozenset()) -> ThreadedSource:
+            rest = _rest(fetch, primed or {}, done)
+            poll = AdminPoll(receiver, rest, status=spec.status, name=spec.name, alive=spec.alive)
             poll.prime(primed or {})
             return poll
 
