@@ -56,8 +56,17 @@ def texts(rx, site):
 def wait_for(cond, timeout, what):
     deadline = time.monotonic() + timeout
     while not cond():
-        assert time.monotonic() < deadline, what
+        assert time.monotonic() < deadline, what() if callable(what) else what
         time.sleep(0.2)
+
+
+def state(t, rx) -> str:
+    """What the cursor source did (for a failure message)."""
+    return (
+        f"polls={t.polls} errors={t.errors} last_error={t.last_error!r} fallback={t.fallback_reason!r} "
+        f"next={type(t.next).__name__ if t.next else None} sites={rx.sites()} problem={rx.problem!r} "
+        f"cursors={ {s: c.request() for s, c in t.cursors.items()} }"
+    )
 
 
 def site_file(flare, job_id: str, site: str) -> Path:
@@ -75,11 +84,9 @@ def test_lines_arrive_live_and_end_equal_to_each_file(flarenb_poc, tmp_path):
     rx, status, t = follow(flarenb_poc, job.id)
     try:
         wait_for(
-            lambda: any(
-                "round 0 on site-1" in ln.text for ln in (rx.lines("site-1") if "site-1" in rx.sites() else [])
-            ),
+            lambda: any("round 0 on site-1" in x for x in texts(rx, "site-1")),
             180,
-            "no client line by cursor",
+            lambda: "no client line by cursor: " + state(t, rx),
         )
         assert flarenb_poc.call(lambda s: s.get_job_meta(job.id))["status"] == "RUNNING"
         assert t.next is None and t.fallback_reason is None and t.polls > 0  # the cursor, not whole-log polling

@@ -231,3 +231,14 @@ def test_through_the_registry_an_ended_site_is_not_fetched_again(job):
     assert src.finished and asked == ["server"]
     assert texts(rx, "server") == ["s1", "s2 after the last reply"] and texts(rx, "site-1") == ["a1"]
     assert pick(JobLogs(JOB, status=lambda: "RUNNING", fetch=fetch)).name == "admin"  # no cursor: whole logs
+
+
+def test_before_the_job_runs_it_waits_instead_of_handing_over(job):
+    rx = Receiver(fmt="text", idle_timeout=None)
+    t = job.transport(rx)
+    job.status = "SUBMITTED"  # the server answers "not running" until the job is deployed
+    assert t.poll_once() == 0 and t.next is None and not t.finished
+    job.status = "RUNNING"
+    job.write("server", b"started\n")
+    t.poll_once()
+    assert texts(rx, "server") == ["started"] and t.next is None

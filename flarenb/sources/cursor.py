@@ -11,8 +11,8 @@ offset (≤ 256 KiB a reply), the file's identity (``gen``) and size, and whethe
   (the file was replaced) or a size below the offset (truncated) restarts at 0 after a ``[flarenb]`` marker line;
   a dropped connection or a slow server only delays the next reply (the cursor does not move);
 * its interval adapts: ``min_interval`` while bytes flow, backing off to ``max_interval`` while idle;
-* app commands reach running jobs only: once the job's status is terminal (or the server says it is not running)
-  it **hands over** to the finished-job path — an ``AdminPoll`` whose per-site :class:`~flarenb.logcursor.LogCursor`
+* app commands reach running jobs only: before the job runs it waits; once the job's status is terminal it
+  **hands over** to the finished-job path — an ``AdminPoll`` whose per-site :class:`~flarenb.logcursor.LogCursor`
   is primed with what was already fed, so its final whole-log fetch adds only the lines written after the last
   cursor reply;
 * where the channel cannot work — the job has no flarenb component (submitted elsewhere, ``--no-stream-logs``), the
@@ -178,8 +178,11 @@ class CursorPoll(ThreadedSource):
             if is_job_not_found(e):
                 self._end(describe_problem(e))
                 return 0
-            if _not_running(e):
-                return self._hand_over(None)
+            if _not_running(e):  # not yet (scheduled, deploying) or no more (ending): the status decides
+                if self.status is None or is_terminal(self._status()):
+                    return self._hand_over(None)
+                self.interval = min(self.max_interval, max(self.interval, 0.5))
+                return 0
             reason = why_unavailable(e)
             if reason is not None:
                 return self._hand_over(reason)
