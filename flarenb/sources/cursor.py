@@ -66,6 +66,10 @@ def why_unavailable(e: BaseException) -> str | None:
     return None
 
 
+def _no_reply(e: BaseException) -> bool:
+    return "NoReply" in {c.__name__ for c in type(e).__mro__} or "no result" in one_line(e, 300)
+
+
 def _not_running(e: BaseException) -> bool:
     names = {c.__name__ for c in type(e).__mro__}
     return "JobNotRunning" in names or "is not running" in one_line(e, 300)
@@ -152,6 +156,7 @@ class CursorPoll(ThreadedSource):
         self.cursors: dict[str, SiteCursor] = {}
         self.polls = 0
         self.fallback_reason: str | None = None
+        self._no_replies = 0  # app commands in a row that got no reply (a job process ending, or a stuck one)
         self.next: ThreadedSource | None = None  # the transport handed over to (finished job, or fallback)
         self._clock = clock
 
@@ -178,7 +183,10 @@ class CursorPoll(ThreadedSource):
             if is_job_not_found(e):
                 self._end(describe_problem(e))
                 return 0
-            if _not_running(e):  # not yet (scheduled, deploying) or no more (ending): the status decides
+            if _not_running(e) or (_no_reply(e) and self._no_replies < 3):
+                # not yet (scheduled, deploying) or no more (ending; the job process may not answer while it exits):
+                # the status decides
+                self._no_replies += _no_reply(e)
                 if self.status is None or is_terminal(self._status()):
                     return self._hand_over(None)
                 self.interval = min(self.max_interval, max(self.interval, 0.5))
@@ -188,6 +196,7 @@ class CursorPoll(ThreadedSource):
                 return self._hand_over(reason)
             self.interval = min(self.max_interval, self.interval * self.backoff)
             raise
+        self._no_replies = 0
         return self._feed(reply)
 
     def _feed(self, reply: dict) -> int:
