@@ -2,14 +2,18 @@
 
     python bench/bench_log_latency.py [--rounds 2] [--duration 30] [--period 0.25] [--cli-from-round 1]
 
-Targets: local tail median <= 0.2 s; admin polling median <= 0.8 s and p95 <= 1.5 s.
+Targets: local tail median <= 0.2 s; admin polling median <= 0.8 s and p95 <= 1.5 s; cursor median <= 0.35 s,
+p95 <= 0.6 s and bytes transferred <= 1.5x the log bytes the job wrote (AdminPoll: whole logs every poll).
 
 The job's client prints ``LAT <seq> <time.time()> round=<r> site=<site>`` every ``--period`` s for
 ``--duration`` s per round (flush=True). One job, followed at the same time by
 
 * **LocalTail** - ``follow_job`` through the POC connection (``Flare.poc`` set: the sites' log files);
-* **AdminPoll** - ``follow_job`` through a second connection with the same admin kit and no ``.poc`` (reached
-  through a symlink so it gets its own follower): ``get_job_logs`` polling, as for a remote deployment;
+* **AdminPoll** - ``follow_job(cursor=False)`` through a second connection with the same admin kit and no
+  ``.poc`` (reached through a symlink so it gets its own follower): ``get_job_logs`` polling, as for a remote
+  deployment before the cursor channel;
+* **Cursor** - ``follow_job`` through a third such connection: the ``flarenb.logs`` app command of flarenb's job
+  component (only the new bytes), as a remote deployment is followed now;
 * **CLI baseline** - back-to-back ``nvflare job logs <job> --site site-1 --tail 50 --startup-kit <kit>``
   subprocesses, from the first line of round ``--cli-from-round`` on (0: the whole job); a line's delay is the
   return of the first call that showed it minus its embedded time.
@@ -127,6 +131,23 @@ def cli_loop(job_id, kit, rec: Recorder, start: threading.Event, stop: threading
         rec.until = t0  # lines written up to the start of the last call have had their chance
 
 
+def _log_bytes(bp, job_id: str) -> int:
+    """The bytes of every site's job log the job wrote (server + clients, on the POC's disk; the server's run folder
+    may already have moved into the job store, then its log comes from the admin API)."""
+    poc = bp.flare.poc
+    total = 0
+    for site in ("site-1", "site-2"):
+        path = Path(poc.prod_dir) / site / job_id / "log.txt"
+        total += path.stat().st_size if path.exists() else 0
+    server = Path(poc.prod_dir) / poc.server_name / job_id / "log.txt"
+    if server.exists():
+        total += server.stat().st_size
+    else:
+        text = bp.flare.call(lambda s: s.get_job_logs(job_id, target="server"))["logs"].get("server", "")
+        total += len(text.encode("utf-8"))
+    return total
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=2)
@@ -149,12 +170,13 @@ def main(argv=None) -> int:
 
     res: dict = {"args": vars(args)}
     t_total = time.monotonic()
-    recs = {"LocalTail": Recorder("LocalTail"), "AdminPoll": Recorder("AdminPoll"), "CLI": Recorder("CLI")}
+    recs = {k: Recorder(k) for k in ("LocalTail", "AdminPoll", "Cursor", "CLI")}
     cli_calls: list = []
     transports = {}
     with common.BenchPoc(root, clients=2, keep=args.keep) as bp:
         f = bp.flare
         remote = bp.admin_flare(alias=True)
+        remote2 = bp.admin_flare(alias="admin-kit-alias-2")
         res["poc_start_s"] = bp.started_in
         job_dir = common.export_job(
             root / "jobs",
@@ -167,12 +189,15 @@ def main(argv=None) -> int:
         print(f"job {job.id} submitted; following it locally and through the admin API", flush=True)
         handles = {
             "LocalTail": follow_job(Job(id=job.id, name=job.name, flare=f)),
-            "AdminPoll": follow_job(Job(id=job.id, name=job.name, flare=remote)),
+            "AdminPoll": follow_job(Job(id=job.id, name=job.name, flare=remote), cursor=False),
+            "Cursor": follow_job(Job(id=job.id, name=job.name, flare=remote2)),
         }
         for name, h in handles.items():
-            transports[name] = type(h.transport).__name__
+            inner = getattr(h.transport, "inner", h.transport)  # the live view's rights-aware wrapper
+            transports[name] = type(inner).__name__
             h.subscribe(recs[name].on_update, replay=True)
-        assert transports == {"LocalTail": "LocalTail", "AdminPoll": "AdminPoll"}, transports
+        assert transports == {"LocalTail": "LocalTail", "AdminPoll": "AdminPoll", "Cursor": "CursorPoll"}, transports
+        cursor0 = getattr(handles["Cursor"].transport, "inner", handles["Cursor"].transport)
         polls0 = handles["AdminPoll"].transport
 
         start_cli, stop_cli = threading.Event(), threading.Event()
@@ -198,7 +223,8 @@ def main(argv=None) -> int:
                 if int(time.monotonic() - t_total) % 10 == 0:
                     print(
                         f"  {status}: {len(recs['LocalTail'].seen)} LAT lines tailed, "
-                        f"{len(recs['AdminPoll'].seen)} polled, {len(recs['CLI'].seen)} via CLI "
+                        f"{len(recs['AdminPoll'].seen)} polled, {len(recs['Cursor'].seen)} by cursor, "
+                        f"{len(recs['CLI'].seen)} via CLI "
                         f"({len(cli_calls)} calls)",
                         flush=True,
                     )
@@ -212,6 +238,15 @@ def main(argv=None) -> int:
             time.sleep(3.0)  # let the transports drain
             res["admin_polls"] = getattr(polls0, "polls", None)
             res["bytes_read"] = {k: h.transport.bytes_read for k, h in handles.items()}
+            nxt = getattr(cursor0, "next", None)
+            res["bytes_read"]["Cursor"] = cursor0.bytes_read + (nxt.bytes_read if nxt is not None else 0)
+            res["cursor"] = {
+                "polls": cursor0.polls,
+                "fallback": cursor0.fallback_reason,
+                "bytes_by_cursor": cursor0.bytes_read,
+                "bytes_after_the_job": nxt.bytes_read if nxt is not None else 0,
+            }
+            res["log_bytes"] = _log_bytes(bp, job.id)
             for h in handles.values():
                 h.release()
 
@@ -221,7 +256,7 @@ def main(argv=None) -> int:
     expected = {s: sum(1 for r in recs["LocalTail"].seen.values() if r["site"] == s) for s in ("site-1", "site-2")}
 
     summary, rows = {}, []
-    for name in ("LocalTail", "AdminPoll", "CLI"):
+    for name in ("LocalTail", "AdminPoll", "Cursor", "CLI"):
         rec = recs[name]
         for site in ("site-1", "site-2", None):
             if name == "CLI" and site != "site-1":
@@ -258,14 +293,21 @@ def main(argv=None) -> int:
 
     ratios = {
         "AdminPoll/LocalTail (median, both sites)": common.ratio(med("AdminPoll/both/all"), med("LocalTail/both/all")),
+        "Cursor/AdminPoll (median, both sites)": common.ratio(med("Cursor/both/all"), med("AdminPoll/both/all")),
+        "Cursor bytes / log bytes": common.ratio(res["bytes_read"]["Cursor"], res["log_bytes"]),
+        "AdminPoll bytes / log bytes": common.ratio(res["bytes_read"]["AdminPoll"], res["log_bytes"]),
         "CLI/AdminPoll (median, site-1)": common.ratio(med("CLI/site-1/all"), med("AdminPoll/site-1/all")),
         "CLI/LocalTail (median, site-1)": common.ratio(med("CLI/site-1/all"), med("LocalTail/site-1/all")),
     }
     lt, ap_ = summary.get("LocalTail/both/all", {}), summary.get("AdminPoll/both/all", {})
+    cu = summary.get("Cursor/both/all", {})
     targets = {
         "LocalTail median <= 0.2 s": lt.get("median", 9) <= 0.2,
         "AdminPoll median <= 0.8 s": ap_.get("median", 9) <= 0.8,
         "AdminPoll p95 <= 1.5 s": ap_.get("p95", 9) <= 1.5,
+        "Cursor median <= 0.35 s": cu.get("median", 9) <= 0.35,
+        "Cursor p95 <= 0.6 s": cu.get("p95", 9) <= 0.6,
+        "Cursor bytes <= 1.5x log bytes": res["bytes_read"]["Cursor"] <= 1.5 * res["log_bytes"],
     }
     cli_s = common.summary([c["s"] for c in cli_calls])
     res.update(

@@ -96,18 +96,18 @@ class BenchPoc:
     def kit_path(self) -> str:
         return str(self.flare.kit.path)
 
-    def admin_flare(self, alias: bool = False):
+    def admin_flare(self, alias: bool | str = False):
         """A second connection with the same admin kit and no ``.poc``: jobs followed through it use AdminPoll.
 
-        ``alias=True`` reaches the kit through a symlink, so the follower key (kit path, study, job id) differs
-        from the POC connection's and both transports can follow the same job at the same time.
+        ``alias=True`` (or a link name) reaches the kit through a symlink, so the follower key (kit path, study, job
+        id) differs from the POC connection's and several transports can follow the same job at the same time.
         """
         from flarenb import session
 
         kit = self.flare.kit
         path = kit.path
         if alias:
-            link = self.root / "admin-kit-alias"
+            link = self.root / (alias if isinstance(alias, str) else "admin-kit-alias")
             if not link.exists():
                 link.symlink_to(kit.path, target_is_directory=True)
             path = str(link)

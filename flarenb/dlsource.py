@@ -135,7 +135,7 @@ class RightsAwareSource(ThreadedSource):
         logs = reply.get("logs") or {}
         n = 0
         for site, text in logs.items():
-            if not rx.lines(site):  # a site already fed live keeps its lines
+            if all(ln.kind == "marker" for ln in rx.lines(site)):  # a site already fed live keeps its lines
                 rx.marker(site, f"[flarenb] {dl.source_line()}")
                 n += rx.feed(site, text)
             self.bytes_read += len(text.encode("utf-8", "replace"))

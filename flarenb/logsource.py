@@ -24,6 +24,7 @@ from . import jobs as _jobs
 from . import procs
 from .dlsource import rights_aware
 from .sources import JobLogs, describe_problem, is_job_not_found, local_job_log_paths, open_source
+from .sources.cursor import ask_job
 from .vocab import is_terminal
 
 if TYPE_CHECKING:
@@ -224,10 +225,11 @@ def _fetcher(job: _jobs.Job, local: bool):
     return fetch
 
 
-def job_logs_spec(job: _jobs.Job, status: _Status) -> JobLogs:
+def job_logs_spec(job: _jobs.Job, status: _Status, cursor: bool = True) -> JobLogs:
     """What the source registry needs to follow ``job``: on the local POC each site's job log file (tailed
     directly; once the job has ended the server's run folder has moved into the job store, so the server's log
-    then comes from the admin API), elsewhere the admin API."""
+    then comes from the admin API), elsewhere the admin API — while the job runs, by cursor (the app command of
+    flarenb's job component; ``cursor=False``: whole-log polling only)."""
     flare = job.connection
     poc = getattr(flare, "poc", None)
     local_root = str(poc.prod_dir) if poc is not None and poc.running else None
@@ -240,6 +242,7 @@ def job_logs_spec(job: _jobs.Job, status: _Status) -> JobLogs:
             status=status,
             alive=_AdminLiveness(flare, job.id, status),
             fetch=fetch,
+            ask=ask_job(flare, job.id) if cursor and not ended else None,
             wrap_admin=lambda receiver, poll: rights_aware(receiver, poll, flare, job.id, status),
         )
     liveness = _LocalLiveness(job.id)
@@ -254,9 +257,10 @@ def job_logs_spec(job: _jobs.Job, status: _Status) -> JobLogs:
     )
 
 
-def follow_job(job: _jobs.Job, **receiver_kw) -> _follower.FollowerHandle:
-    """A handle on ``job``'s one follower (shared by every consumer in this kernel; ``release()`` it)."""
-    spec = job_logs_spec(job, job_status(job))
+def follow_job(job: _jobs.Job, cursor: bool = True, **receiver_kw) -> _follower.FollowerHandle:
+    """A handle on ``job``'s one follower (shared by every consumer in this kernel; ``release()`` it).
+    ``cursor=False`` follows a remote job by whole-log polling even where the cursor channel would work."""
+    spec = job_logs_spec(job, job_status(job), cursor=cursor)
     return _follower.follow(job.id, lambda receiver: open_source(receiver, spec), key=job.key, **receiver_kw)
 
 

@@ -80,6 +80,15 @@ def test_lead_with_the_default_policy(flarenb_deployment, tmp_path, ip):
         with pytest.raises(rights.RightRefused) as refused:
             job.logs(site="all")
         assert "role lead" in str(refused.value) and "get_job_log" in str(refused.value)
+        # the log cursor goes through NVFlare's job authorisation: refused without the app_command right, to the
+        # lead who submitted the job and to a member alike; the lead's view said so once and fell back
+        with pytest.raises(Exception, match=r"not authorized") as no_cursor:
+            lead.call(lambda s: s.do_app_command(job.id, "flarenb.logs", {"cursors": {}}))
+        assert "app_command" in str(no_cursor.value)
+        with pytest.raises(Exception):  # noqa: B017 - whatever NVFlare says to a member, no log bytes come back
+            d.flare(MEMBER).call(lambda s: s.do_app_command(job.id, "flarenb.logs", {"cursors": {}}))
+        notes = [ln.text for ln in view.lines("server") if ln.text.startswith("[flarenb] following by whole-log")]
+        assert len(notes) == 1 and "app_command" in notes[0], notes
 
         meta = jobs.wait(job.id, timeout=300, interval=1.0, flare=lead)
         assert meta["status"] == "FINISHED:COMPLETED"
@@ -131,6 +140,9 @@ def test_lead_granted_the_snippet_sees_client_lines_live(flarenb_deployments, tm
             until(lambda site=site: client_lines(rx, site), timeout=180, what=f"{site}'s live lines for the lead")
         status = lead.call(lambda s: s.get_job_meta(job.id))["status"]
         assert status == "RUNNING", f"the client lines came only after the run ({status})"
+        source = getattr(handle.transport, "inner", handle.transport)
+        assert type(source).__name__ == "CursorPoll" and source.polls > 0 and source.fallback_reason is None
+        assert source.next is None, "followed by cursor while the job runs (app_command granted)"
         assert rights.rights_of(lead).granted("get_job_log") is not False
         jobs.wait(job.id, timeout=300, interval=1.0, flare=lead)
         assert rights.connection_info(lead).rights.granted("get_job_log") is True

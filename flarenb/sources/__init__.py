@@ -7,6 +7,8 @@ entry in :data:`SOURCES`.
 
 * ``localtail.py`` - :class:`LocalTail`: log files on this machine (a running local POC job, a simulation);
 * ``composite.py`` - :class:`Composite`: several sources; the entry for a local job that had already ended;
+* ``cursor.py`` - :class:`CursorPoll`: a running job on a deployment, by cursor (only the new bytes, through the
+  app command of flarenb's job component); it hands over to the admin API after the job or where it cannot work;
 * ``adminpoll.py`` - :class:`AdminPoll`: the admin API, any deployment (the last resort).
 
 :func:`make_transport` (LocalTail when a local workspace holds the sites' folders, else AdminPoll) is kept for
@@ -22,7 +24,7 @@ from typing import Any
 from ..logcursor import LogCursor
 from ..receiver import Receiver
 from ..vocab import is_terminal
-from . import adminpoll, composite, localtail
+from . import adminpoll, composite, cursor, localtail
 from .adminpoll import AdminPoll
 from .base import (
     STOP_JOIN_TIMEOUT,
@@ -35,6 +37,7 @@ from .base import (
     is_job_not_found,
 )
 from .composite import Composite
+from .cursor import CursorPoll
 from .localtail import LocalTail, StrPath, local_job_log_paths
 
 is_terminal_status = is_terminal  # the old name, kept importable
@@ -45,6 +48,7 @@ __all__ = [
     "AdminPoll",
     "AliveCheck",
     "Composite",
+    "CursorPoll",
     "JobLogs",
     "LocalTail",
     "LogCursor",
@@ -61,7 +65,7 @@ __all__ = [
 ]
 
 #: The registry, in order of preference: the first entry that fits a job's :class:`JobLogs` follows it.
-SOURCES: list[SourceKind] = [composite.KIND, localtail.KIND, adminpoll.KIND]
+SOURCES: list[SourceKind] = [composite.KIND, localtail.KIND, cursor.KIND, adminpoll.KIND]
 
 
 def pick(spec: JobLogs) -> SourceKind:

@@ -55,6 +55,10 @@ class AdminPoll(ThreadedSource):
         self._terminal_at: float | None = None
         self._clock = clock
 
+    def prime(self, cursors: dict[str, LogCursor]) -> None:
+        """Start from what another source already fed (per site: a LogCursor that regards it as consumed)."""
+        self._cursors.update(cursors)
+
     def _interval(self) -> float:
         if self._terminal_at is not None:
             return min(self.interval, max(0.05, self.final_grace))

@@ -80,8 +80,10 @@ class JobLogs:
     ``name``: the job's (or simulation's) id; ``status()``: its status string; ``alive``: the sites' liveness;
     ``paths``: ``{site: log file}`` on this machine when the logs are local; ``is_finished()``: when a local tail
     may end; ``ended``: the job had ended before following began; ``fetch(target, log_file_name=None)``: the
-    admin API's ``get_job_logs`` reply; ``wrap_admin(receiver, source)``: what the admin-API source is wrapped in
-    (the live view: :func:`flarenb.dlsource.rights_aware`, the download fallback of a user without the right).
+    admin API's ``get_job_logs`` reply; ``ask(request)``: the running job's log cursor (the ``flarenb.logs`` app
+    command, :mod:`flarenb.sources.cursor`); ``wrap_admin(receiver, source)``: what the admin-API source is
+    wrapped in (the live view: :func:`flarenb.dlsource.rights_aware`, the download fallback of a user without the
+    right).
     """
 
     name: str
@@ -91,6 +93,7 @@ class JobLogs:
     is_finished: Callable[[], object] | None = None
     ended: bool = False
     fetch: Callable[..., dict] | None = None
+    ask: Callable[[dict], dict] | None = None
     wrap_admin: Callable[[Receiver, LogSource], LogSource] | None = None
 
 

@@ -1,0 +1,317 @@
+"""Follow a running job's logs by cursor: ask the job for only the bytes each site wrote since the last reply.
+
+NVFlare 2.9's admin API has no offset or follow: ``get_job_logs`` returns each site's whole log (up to 5 MiB) on
+every call. But a running job answers app commands, and the job component flarenb ships with the jobs it submits
+(``FlarenbLogReceiver``, see ``flarenb/jobcode/``) answers ``flarenb.logs``: per site, the bytes after the caller's
+offset (≤ 256 KiB a reply), the file's identity (``gen``) and size, and whether the site's stream has ended.
+
+:class:`CursorPoll` is the kernel side, a transport like :class:`flarenb.sources.adminpoll.AdminPoll`:
+
+* it feeds the receiver exactly the bytes of each file, once: offsets advance only by what was fed; a new ``gen``
+  (the file was replaced) or a size below the offset (truncated) restarts at 0 after a ``[flarenb]`` marker line;
+  a dropped connection or a slow server only delays the next reply (the cursor does not move);
+* its interval adapts: ``min_interval`` while bytes flow, backing off to ``max_interval`` while idle;
+* app commands reach running jobs only: before the job runs it waits; once the job's status is terminal it
+  **hands over** to the finished-job path — an ``AdminPoll`` whose per-site :class:`~flarenb.logcursor.LogCursor`
+  is primed with what was already fed, so its final whole-log fetch adds only the lines written after the last
+  cursor reply;
+* where the channel cannot work — the job has no flarenb component (submitted elsewhere, ``--no-stream-logs``), the
+  site's policy refused its custom code, or the user's role lacks the ``app_command`` right — it **falls back** to
+  whole-log polling and says so once, in one line (:attr:`fallback_reason`, also a marker in the server's lane).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..logcursor import LogCursor
+from ..receiver import Receiver
+from ..vocab import is_terminal, one_line
+from .adminpoll import AdminPoll
+from .base import STOP_JOIN_TIMEOUT, AliveCheck, JobLogs, LogSource, ThreadedSource, describe_problem, is_job_not_found
+
+__all__ = ["KIND", "TOPIC", "CursorPoll", "SiteCursor", "ask_job", "why_unavailable"]
+
+log = logging.getLogger(__name__)
+TOPIC = "flarenb.logs"
+METRICS_KEY = "@metrics"
+ALLOW_HINT = (
+    "for the fast path an administrator grants the 'app_command' right on the job (authorization.json) and allows"
+    " flarenb's job component (custom code, or flarenb_log_receiver.FlarenbLogReceiver on the server's class list)"
+)
+
+
+def ask_job(flare: Any, job_id: str) -> Callable[[dict], dict]:
+    """``ask(request) -> reply`` over ``Session.do_app_command`` of this connection."""
+
+    def ask(request: dict) -> dict:
+        return flare.call(lambda s: s.do_app_command(job_id, TOPIC, request))
+
+    return ask
+
+
+def why_unavailable(e: BaseException) -> str | None:
+    """Why the cursor channel cannot work for this job (a reason to fall back), or None for a passing problem."""
+    text = one_line(e, 300)
+    names = {c.__name__ for c in type(e).__mro__}
+    if "no app command func" in text or "invalid result" in text:
+        return "the job has no flarenb log component (submitted elsewhere, or with --no-stream-logs)"
+    if "AuthorizationError" in names or "not authorized" in text.lower() or "NOT_AUTHORIZED" in text:
+        return "your role may not send app commands to this job (the 'app_command' right)"
+    return None
+
+
+def _no_reply(e: BaseException) -> bool:
+    return "NoReply" in {c.__name__ for c in type(e).__mro__} or "no result" in one_line(e, 300)
+
+
+def _not_running(e: BaseException) -> bool:
+    names = {c.__name__ for c in type(e).__mro__}
+    return "JobNotRunning" in names or "is not running" in one_line(e, 300)
+
+
+class SiteCursor:
+    """What was fed of one site's file: its identity, the offset, and the text tail that primes a LogCursor."""
+
+    FP = 65536
+
+    def __init__(self) -> None:
+        self.gen: str | None = None
+        self.offset = 0
+        self.chars = 0  # characters fed (what a LogCursor counts), while the file's start was fed
+        self.tail = ""  # the last FP characters fed
+        self._pending = b""  # an incomplete UTF-8 sequence at the end of the last reply
+        self.ended = False
+
+    def take(self, part: dict) -> tuple[bytes, bool]:
+        """The new bytes of one reply part, and whether the file was replaced/truncated (restart at 0)."""
+        data = part.get("data") or ""
+        raw = base64.b64decode(data) if part.get("enc") == "base64" else str(data).encode("utf-8")
+        restarted = self.gen is not None and (part.get("gen") != self.gen or bool(part.get("reset")))
+        if restarted or self.gen is None:
+            self.chars, self.tail, self._pending = 0, "", b""
+        self.gen, self.ended = str(part.get("gen")), bool(part.get("ended"))
+        self.offset = int(part.get("offset") or 0) + len(raw)
+        buf = self._pending + raw
+        cut = _utf8_complete(buf)
+        text, self._pending = buf[:cut].decode("utf-8", "replace"), buf[cut:]
+        self.chars += len(text)
+        self.tail = (self.tail + text)[-self.FP :]
+        return raw, restarted
+
+    def primed(self) -> LogCursor:
+        """A LogCursor that regards everything fed so far as consumed."""
+        c = LogCursor()
+        c.consumed, c.fp, c.abs_known = self.chars, self.tail, True
+        return c
+
+    def request(self) -> dict:
+        return {"offset": self.offset, "gen": self.gen, "ended": self.ended}
+
+
+def _utf8_complete(data: bytes) -> int:
+    """The length of ``data`` without an incomplete UTF-8 sequence at its end."""
+    n = len(data)
+    for back in range(1, min(4, n) + 1):
+        b = data[n - back]
+        if b < 0x80:
+            return n
+        if b >= 0xC0:  # a lead byte: complete if its sequence fits
+            need = 2 if b < 0xE0 else 3 if b < 0xF0 else 4
+            return n if back >= need else n - back
+    return n
+
+
+class CursorPoll(ThreadedSource):
+    """Follow a running job through the ``flarenb.logs`` app command (see the module docstring)."""
+
+    kind = "cursor"
+
+    def __init__(
+        self,
+        receiver: Receiver,
+        ask: Callable[[dict], dict],
+        status: Callable[[], str | None] | None = None,
+        then: Callable[[dict[str, LogCursor] | None, frozenset[str]], ThreadedSource] | None = None,
+        min_interval: float = 0.1,
+        max_interval: float = 1.0,
+        backoff: float = 1.5,
+        max_bytes: int = 256 * 1024,
+        on_metrics: Callable[[bytes], object] | None = None,
+        name: str = "",
+        alive: AliveCheck | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(receiver, name, alive=alive)
+        self.ask, self.status, self.then = ask, status, then
+        self.min_interval, self.max_interval, self.backoff = min_interval, max_interval, backoff
+        self.interval = min_interval
+        self.max_bytes = max_bytes
+        self.on_metrics = on_metrics
+        self.cursors: dict[str, SiteCursor] = {}
+        self.polls = 0
+        self.fallback_reason: str | None = None
+        self._no_replies = 0  # app commands in a row that got no reply (a job process ending, or a stuck one)
+        self.next: ThreadedSource | None = None  # the transport handed over to (finished job, or fallback)
+        self._clock = clock
+
+    # -- the thread's step ------------------------------------------------------------------------------------
+    def _interval(self) -> float:
+        return self.next._interval() if self.next is not None else self.interval
+
+    def poll_once(self) -> int:
+        if self.finished:
+            return 0
+        if self.next is not None:
+            return self._poll_next()
+        if self._finish_requested or (self.status is not None and is_terminal(self._status())):
+            return self._hand_over(None)
+        request: dict[str, Any] = {
+            "cursors": {site: c.request() for site, c in self.cursors.items()},
+            "max_bytes": self.max_bytes,
+        }
+        if self.on_metrics is not None:
+            request["metrics"] = True
+        try:
+            reply = self.ask(request)
+        except Exception as e:
+            if is_job_not_found(e):
+                self._end(describe_problem(e))
+                return 0
+            if _not_running(e) or (_no_reply(e) and self._no_replies < 3):
+                # not yet (scheduled, deploying) or no more (ending; the job process may not answer while it exits):
+                # the status decides
+                self._no_replies += _no_reply(e)
+                if self.status is None or is_terminal(self._status()):
+                    return self._hand_over(None)
+                self.interval = min(self.max_interval, max(self.interval, 0.5))
+                return 0
+            reason = why_unavailable(e)
+            if reason is not None:
+                return self._hand_over(reason)
+            self.interval = min(self.max_interval, self.interval * self.backoff)
+            raise
+        self._no_replies = 0
+        return self._feed(reply)
+
+    def _feed(self, reply: dict) -> int:
+        self.polls += 1
+        self.bytes_read += len(json.dumps(reply, separators=(",", ":")))
+        sites = reply.get("sites") if isinstance(reply, dict) else None
+        if not isinstance(sites, dict):
+            raise ValueError(f"unexpected reply to {TOPIC}: {one_line(reply, 200)}")
+        rx, fed = self.receiver, 0
+        for site, part in sites.items():
+            if not isinstance(part, dict):
+                continue
+            cursor = self.cursors.setdefault(site, SiteCursor())
+            raw, restarted = cursor.take(part)
+            if site == METRICS_KEY:
+                if raw and self.on_metrics is not None:
+                    self.on_metrics(raw)
+                continue
+            if restarted:
+                rx.marker(site, "[flarenb] … log file truncated or replaced; reading it again from the start …")
+            if raw:
+                rx.feed(site, raw)
+                fed += len(raw)
+            else:
+                rx.site(site)
+            self._heartbeat(site)
+        self.interval = self.min_interval if fed else min(self.max_interval, self.interval * self.backoff)
+        return fed
+
+    # -- after the job, or without the channel ----------------------------------------------------------------
+    def _hand_over(self, reason: str | None) -> int:
+        primed = {s: c.primed() for s, c in self.cursors.items() if s != METRICS_KEY}
+        if reason is not None:
+            self.fallback_reason = reason
+            line = f"[flarenb] following by whole-log polling: {reason}; {ALLOW_HINT}"
+            log.info("flarenb: job %s: %s", self.name, line)
+            self.receiver.marker("server", line)
+        if self.then is None:
+            self._end(None)
+            return 0
+        # a site whose stream has ended was fed to its end: after the job only the others are fetched again
+        done = frozenset(s for s, c in self.cursors.items() if c.ended) if reason is None else frozenset()
+        self.next = self.then(primed or None, done)
+        if reason is None:
+            self.next.finish()
+        return self._poll_next()
+
+    def _poll_next(self) -> int:
+        assert self.next is not None
+        n = self.next.poll_once()
+        if self.next.finished:
+            self.finished = True
+        return n
+
+    def stop(self, timeout: float = STOP_JOIN_TIMEOUT) -> None:
+        super().stop(timeout)
+        if self.next is not None:
+            self.next.stop(timeout)
+
+    def _status(self) -> str | None:
+        try:
+            return self.status() if self.status is not None else None
+        except Exception as e:
+            if is_job_not_found(e):
+                self._end(describe_problem(e))
+            self.errors += 1
+            self.last_error = e
+            return None
+
+    def _end(self, reason: str | None) -> None:
+        self.receiver.end_all(reason)
+        self.finished = True
+
+
+def _rest(fetch: Callable[..., dict], fed: dict[str, LogCursor], done: frozenset[str]) -> Callable[..., dict]:
+    """``fetch`` for the hand-over: "all" asks each site that is not ``done`` by name (a whole log is the only
+    thing the admin API returns, so a finished site is not fetched again)."""
+    if not done:
+        return fetch
+
+    def fetch_rest(target: str, log_file_name: str | None = None) -> dict:
+        if target != "all":
+            return fetch(target, log_file_name)
+        merged: dict = {"logs": {}, "unavailable": {}}
+        for site in [s for s in fed if s not in done]:
+            reply = fetch(site, log_file_name)
+            merged["logs"].update(reply.get("logs") or {})
+            merged["unavailable"].update(reply.get("unavailable") or {})
+        return merged
+
+    return fetch_rest
+
+
+class _Kind:
+    """Registry entry: a running job reached through the admin API whose connection can send app commands."""
+
+    name = "cursor"
+
+    def fits(self, spec: JobLogs) -> bool:
+        return spec.ask is not None and spec.fetch is not None and not spec.paths and not spec.ended
+
+    def open(self, receiver: Receiver, spec: JobLogs) -> LogSource:
+        assert spec.ask is not None and spec.fetch is not None
+        fetch = spec.fetch
+
+        def then(primed: dict[str, LogCursor] | None, done: frozenset[str] = frozenset()) -> ThreadedSource:
+            rest = _rest(fetch, primed or {}, done)
+            poll = AdminPoll(receiver, rest, status=spec.status, name=spec.name, alive=spec.alive)
+            poll.prime(primed or {})
+            return poll
+
+        # wrapped as the admin source would be (the live view: failures shown per site, and a user without the
+        # get_job_log right served from the job's download once the hand-over's whole-log fetch is refused)
+        src = CursorPoll(receiver, spec.ask, status=spec.status, then=then, name=spec.name, alive=spec.alive)
+        return src if spec.wrap_admin is None else spec.wrap_admin(receiver, src)
+
+
+KIND = _Kind()

@@ -1,0 +1,244 @@
+"""The kernel side of the log cursor (flarenb.cursorpoll.CursorPoll) against flarenb's real job component, in-process.
+
+The job component (``flarenb/jobcode/flarenb_log_receiver.py``) answers the ``flarenb.logs`` app command from real
+files; ``ask`` calls it directly instead of through NVFlare's admin channel (``test_cursor_poc.py`` goes through a
+real server). Every test checks the one promise: the receiver ends with each file's lines exactly once.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_cursor_component import JOB, Ctx, Engine, mod, start_run
+
+from flarenb.receiver import Receiver
+from flarenb.sources import AdminPoll
+from flarenb.sources.cursor import CursorPoll, SiteCursor, why_unavailable
+
+TRUNC = "[flarenb] … log file truncated or replaced; reading it again from the start …"
+
+
+class Job:
+    """A running job's files on the 'server', its component, and a whole-log fetch (the finished-job path)."""
+
+    def __init__(self, root):
+        self.engine = Engine(str(root))
+        self.run_dir = root / JOB
+        os.makedirs(self.run_dir)
+        self.component = mod.FlarenbLogReceiver(dest_dir=str(root))
+        start_run(self.component, Ctx(self.engine))
+        self.status = "RUNNING"
+        self.calls = 0
+        self.fail: BaseException | None = None
+        self.path = {"server": self.run_dir / "log.txt"}
+        self.path["server"].write_bytes(b"")
+
+    def write(self, site, data: bytes):
+        if site == "server":
+            with open(self.path["server"], "ab") as f:
+                f.write(data)
+        else:  # a client's chunk arrives through the receiver's stream callback, as NVFlare delivers it
+            from nvflare.app_common.streamers.log_streamer import KEY_FILE_NAME
+            from test_cursor_component import Peer
+
+            self.__dict__.setdefault("streams", {}).setdefault(site, {KEY_FILE_NAME: "log.txt"})
+            self.component._on_chunk_received(data, self.streams[site], Ctx(None, Peer(site)))
+            self.path[site] = self.run_dir / site / "log.txt"
+
+    def ask(self, request):
+        self.calls += 1
+        if self.fail is not None:
+            raise self.fail
+        if self.status != "RUNNING":
+            raise RuntimeError(f"Job_id: {JOB} is not running.")
+        return self.component._answer_cursor(mod.CURSOR_TOPIC, request, Ctx(self.engine))
+
+    def fetch(self, target):
+        return {"logs": {s: p.read_bytes().decode("utf-8", "replace") for s, p in self.path.items()}}
+
+    def transport(self, rx, **kw):
+        def then(primed, done=frozenset()):
+            poll = AdminPoll(rx, self.fetch, status=lambda: self.status, final_grace=0)
+            poll.prime(primed or {})
+            return poll
+
+        return CursorPoll(rx, self.ask, status=lambda: self.status, then=then, **kw)
+
+
+def lines(path):
+    return path.read_bytes().decode("utf-8", "replace").splitlines()
+
+
+def texts(rx, site):
+    return [ln.text for ln in rx.lines(site)] if site in rx.sites() else []
+
+
+@pytest.fixture
+def job(tmp_path):
+    return Job(tmp_path / "ws")
+
+
+def test_lines_arrive_once_while_running_and_the_end_comes_by_hand_over(job):
+    rx = Receiver(fmt="text", idle_timeout=None)
+    t = job.transport(rx)
+    job.write("server", b"s1\ns2\n")
+    job.write("site-1", b"a1\na2\npart")
+    assert t.poll_once() > 0
+    assert texts(rx, "server") == ["s1", "s2"] and texts(rx, "site-1") == ["a1", "a2"]
+    job.write("site-1", b"ial\na3\n")
+    t.poll_once()
+    t.poll_once()  # nothing new: nothing repeated
+    assert texts(rx, "site-1") == ["a1", "a2", "partial", "a3"]
+    job.write("site-1", b"a4 written after the last reply\n")  # then the job ends: app commands stop
+    job.write("server", b"s3\n")
+    job.status = "FINISHED:COMPLETED"
+    for _ in range(5):
+        if t.finished:
+            break
+        t.poll_once()
+    assert t.finished and t.fallback_reason is None
+    for site in ("server", "site-1"):
+        assert texts(rx, site) == lines(job.path[site])
+    assert rx.all_done
+
+
+def test_truncation_restarts_with_a_marker_and_a_replaced_file_too(job):
+    rx = Receiver(fmt="text", idle_timeout=None)
+    t = job.transport(rx)
+    job.write("server", b"old 1\nold 2\n")
+    t.poll_once()
+    job.path["server"].write_bytes(b"new\n")  # truncated in place
+    t.poll_once()
+    assert texts(rx, "server") == ["old 1", "old 2", TRUNC, "new"]
+    os.replace(job.path["server"], job.run_dir / "rotated.txt")
+    job.path["server"].write_bytes(b"again, a longer first line\n")
+    t.poll_once()
+    assert texts(rx, "server")[-2:] == [TRUNC, "again, a longer first line"]
+
+
+def test_a_dropped_connection_loses_and_repeats_nothing(job):
+    rx = Receiver(fmt="text", idle_timeout=None)
+    t = job.transport(rx)
+    job.write("server", b"1\n")
+    t.poll_once()
+    job.fail = ConnectionError("server unreachable")
+    job.write("server", b"2\n")
+    with pytest.raises(ConnectionError):
+        t.poll_once()
+    assert t.interval > t.min_interval  # it backs off while the server is away
+    job.fail = None
+    job.write("server", b"3\n")
+    t.poll_once()
+    assert texts(rx, "server") == ["1", "2", "3"]
+
+
+@pytest.mark.parametrize(
+    "error, reason",
+    [
+        (RuntimeError("command execution error: rc='EXECUTION_EXCEPTION' no app command func for topic"), "no flarenb"),
+        (type("AuthorizationError", (Exception,), {})("user 'lead@x' is not authorized for 'app_command'"), "right"),
+    ],
+)
+def test_without_the_channel_it_falls_back_and_says_so_once(job, error, reason):
+    rx = Receiver(fmt="text", idle_timeout=None)
+    t = job.transport(rx)
+    job.write("server", b"s1\n")
+    job.fail = error
+    t.poll_once()
+    assert t.fallback_reason is not None and reason in t.fallback_reason
+    job.write("server", b"s2\n")
+    for _ in range(3):
+        t.poll_once()
+    got = texts(rx, "server")
+    assert [x for x in got if x.startswith("[flarenb] following by whole-log polling")] == [got[0]]
+    assert "app_command" in got[0] and got[1:] == ["s1", "s2"]
+    assert job.calls == 1  # the cursor was asked once, then never again
+
+
+def test_why_unavailable_leaves_passing_problems_alone():
+    assert why_unavailable(ConnectionError("reset by peer")) is None
+    assert why_unavailable(TimeoutError()) is None
+
+
+def test_bytes_transferred_stay_near_the_new_bytes(job):
+    rx = Receiver(fmt="text", idle_timeout=None)
+    t = job.transport(rx)
+    new = 0
+    job.write("server", b"started\n")
+    for i in range(20):
+        for k in range(10):  # what a site writes between two polls
+            data = f"2026-12-04 10:00:{i % 60:02d},000 - x - INFO - round {i}: step {k} loss 0.123\n".encode()
+            job.write("site-1", data)
+            new += len(data)
+        t.poll_once()
+    assert t.bytes_read <= 1.3 * new  # the JSON envelope is small, and idle files are left out
+    before = t.bytes_read
+    for _ in range(10):
+        t.poll_once()  # idle: a few bytes per reply, whatever the size of the logs
+    assert t.bytes_read - before <= 10 * 80
+
+
+@settings(max_examples=60, deadline=None)
+@given(chunks=st.lists(st.binary(max_size=40), max_size=12), cap=st.integers(8, 64))
+def test_any_bytes_any_cap_arrive_exactly(tmp_path_factory, chunks, cap):
+    job = Job(tmp_path_factory.mktemp("ws"))
+    rx = Receiver(fmt="text", idle_timeout=None)
+    t = job.transport(rx, max_bytes=cap)
+    for c in chunks:
+        job.write("site-1", c)
+        t.poll_once()
+    fed = b""
+    cursor = SiteCursor()
+    reply = job.ask({"cursors": {}, "max_bytes": cap})
+    while "site-1" in reply["sites"]:
+        raw, _ = cursor.take(reply["sites"]["site-1"])
+        fed += raw
+        if not raw:
+            break
+        reply = job.ask({"cursors": {"site-1": cursor.request()}, "max_bytes": cap})
+    assert fed == b"".join(chunks)
+
+
+def test_through_the_registry_an_ended_site_is_not_fetched_again(job):
+    from test_cursor_component import Peer
+
+    from flarenb.sources import JobLogs, pick
+
+    asked = []
+
+    def fetch(target, log_file_name=None):
+        asked.append(target)
+        return job.fetch(target)
+
+    rx = Receiver(fmt="text", idle_timeout=None)
+    spec = JobLogs(JOB, status=lambda: job.status, fetch=fetch, ask=job.ask)
+    assert pick(spec).name == "cursor"
+    src = pick(spec).open(rx, spec)
+    job.write("server", b"s1\n")
+    job.write("site-1", b"a1\n")
+    src.poll_once()
+    job.component._on_stream_done(job.streams["site-1"], Ctx(None, Peer("site-1")))  # site-1's stream ended
+    src.poll_once()
+    job.write("server", b"s2 after the last reply\n")
+    job.status = "FINISHED:COMPLETED"
+    for _ in range(5):
+        if src.finished:
+            break
+        src.poll_once()
+    assert src.finished and asked == ["server"]
+    assert texts(rx, "server") == ["s1", "s2 after the last reply"] and texts(rx, "site-1") == ["a1"]
+    assert pick(JobLogs(JOB, status=lambda: "RUNNING", fetch=fetch)).name == "admin"  # no cursor: whole logs
+
+
+def test_before_the_job_runs_it_waits_instead_of_handing_over(job):
+    rx = Receiver(fmt="text", idle_timeout=None)
+    t = job.transport(rx)
+    job.status = "SUBMITTED"  # the server answers "not running" until the job is deployed
+    assert t.poll_once() == 0 and t.next is None and not t.finished
+    job.status = "RUNNING"
+    job.write("server", b"started\n")
+    t.poll_once()
+    assert texts(rx, "server") == ["started"] and t.next is None
