@@ -10,7 +10,11 @@ after the other, in this process (the "kernel"):
 
 1. **baseline** - nothing followed (the two open admin sessions' own threads still run);
 2. **LocalTail** - ``follow_job`` through the POC connection (``Flare.poc`` set);
-3. **AdminPoll** - ``follow_job`` through a second connection with the same kit and no ``.poc``.
+3. **AdminPoll** - ``follow_job(cursor=False)`` through a second connection with the same kit and no ``.poc``;
+4. **Cursor** - ``follow_job`` through a third such connection: the ``flarenb.logs`` app command (only new bytes).
+
+``--log-mb 4`` makes the client write that many MiB of log before it goes quiet, to show that the cursor's idle
+cost does not grow with the log's size (AdminPoll's does: whole logs every poll).
 
 Each follower is given ``--warmup`` s to read the log so far before its window starts, and is released after.
 Per window: the process's CPU (``time.process_time()`` delta), per-thread CPU (``/proc/self/task/<tid>/stat``),
@@ -40,6 +44,7 @@ import nvflare.client as flare
 
 p = argparse.ArgumentParser()
 p.add_argument("--sleep", type=float, default=150.0)
+p.add_argument("--log-mb", type=float, default=0.0)
 args, _ = p.parse_known_args()
 
 flare.init()
@@ -47,6 +52,9 @@ while flare.is_running():
     model = flare.receive()
     if model is None:
         break
+    filler = "x" * 100
+    for i in range(int(args.log_mb * 1024 * 1024 / 110)):
+        print(f"FILL {i:07d} {filler}")
     print(f"IDLE start {time.time():.3f}", flush=True)
     time.sleep(args.sleep)
     flare.send(flare.FLModel(params=model.params, metrics={"loss": 1.0}))
@@ -105,7 +113,7 @@ def unit_costs(flare, job_id: str, poc, n: int = 20) -> dict:
     """CPU (process-wide, so NVFlare's connection threads count) of the steps an idle follower repeats."""
     import os
 
-    from flarenb.live import _LocalLiveness
+    from flarenb.logsource import _LocalLiveness
     from flarenb.receiver import Receiver
     from flarenb.sources import LocalTail, local_job_log_paths
 
@@ -136,6 +144,7 @@ def main(argv=None) -> int:
     ap.add_argument("--window", type=float, default=40.0, help="seconds measured per transport (and baseline)")
     ap.add_argument("--warmup", type=float, default=3.0, help="seconds a new follower reads the log so far")
     ap.add_argument("--settle", type=float, default=5.0, help="seconds after the client's last line")
+    ap.add_argument("--log-mb", type=float, default=0.0, help="MiB of log each client writes before going quiet")
     ap.add_argument("--named-sites", action="store_true", help="submit through the POC connection (sites named)")
     ap.add_argument(
         "--whatif",
@@ -151,7 +160,7 @@ def main(argv=None) -> int:
     from flarenb.jobs import Job
     from flarenb.live import follow_job
 
-    n_windows = 4 if args.whatif else 3
+    n_windows = 5 if args.whatif else 4
     sleep = args.settle + n_windows * (args.window + args.warmup) + 60
     res: dict = {"args": vars(args), "client_sleep_s": sleep}
     t_total = time.monotonic()
@@ -159,11 +168,18 @@ def main(argv=None) -> int:
     with common.BenchPoc(root, clients=2, keep=args.keep) as bp:
         f = bp.flare
         remote = bp.admin_flare(alias=True)
+        remote2 = bp.admin_flare(alias="admin-kit-alias-2")
         counts_local, counts_remote = collections.Counter(), collections.Counter()
+        counts_remote2: collections.Counter = collections.Counter()
         count_calls(f, counts_local)
         count_calls(remote, counts_remote)
+        count_calls(remote2, counts_remote2)
         job_dir = common.export_job(
-            root / "jobs", "bench-idle", rounds=1, client_src=CLIENT, train_args=f"--sleep {sleep:.0f}"
+            root / "jobs",
+            "bench-idle",
+            rounds=1,
+            client_src=CLIENT,
+            train_args=f"--sleep {sleep:.0f} --log-mb {args.log_mb:g}",
         )
         job = flarenb.submit(str(job_dir), name="idle", flare=f if args.named_sites else remote)
         print(f"job {job.id} submitted; waiting for the clients to go quiet", flush=True)
@@ -178,18 +194,20 @@ def main(argv=None) -> int:
             print(f"baseline ({args.window:g} s) …", flush=True)
             results["baseline"] = window(args.window)
             plan = [("LocalTail", f, counts_local), ("AdminPoll", remote, counts_remote)]
+            plan.append(("Cursor", remote2, counts_remote2))
             if args.whatif:
                 plan.append(("LocalTail (5 s status/scan)", f, counts_local))
             for name, flare, counts in plan:
                 if name.startswith("LocalTail ("):
-                    from flarenb import live
+                    from flarenb import logsource
 
-                    live.STATUS_TTL = 5.0
-                    live._LocalLiveness.TTL = 5.0
-                    live._statuses.clear()
-                h = follow_job(Job(id=job.id, name=job.name, flare=flare))
+                    logsource.STATUS_TTL = 5.0
+                    logsource._LocalLiveness.TTL = 5.0
+                    logsource._statuses.clear()
+                h = follow_job(Job(id=job.id, name=job.name, flare=flare), cursor=name == "Cursor")
                 try:
-                    assert type(h.transport).__name__ == name.split()[0], type(h.transport).__name__
+                    kind = type(getattr(h.transport, "inner", h.transport)).__name__  # (the rights-aware wrapper)
+                    assert kind == {"Cursor": "CursorPoll"}.get(name, name.split()[0]), kind
                     time.sleep(args.warmup)
                     print(f"{name} ({args.window:g} s, {h.transport.bytes_read} bytes read in warm-up) …", flush=True)
                     results[name] = window(args.window, h.transport, counts)
