@@ -30,7 +30,7 @@ def until(cond, timeout=120.0, period=0.2, what="condition"):
         if value:
             return value
         time.sleep(period)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what() if callable(what) else what}")
 
 
 @pytest.fixture(autouse=True)
@@ -52,6 +52,19 @@ def downloaded_logs(d, user, job_id, tmp_path) -> dict[str, str]:
     return {site: f.read_text() for site, f in files.items() if f.is_file()}
 
 
+def source_state(handle, rx) -> str:
+    """What the follower's source did (for a failure message)."""
+    t = handle.transport
+    inner = getattr(t, "inner", t)
+    return (
+        f"{type(t).__name__}/{type(inner).__name__} mode={getattr(t, 'mode', None)} "
+        f"shown_error={getattr(t, 'shown_error', None)!r} polls={getattr(inner, 'polls', None)} "
+        f"last_error={getattr(inner, 'last_error', None)!r} fallback={getattr(inner, 'fallback_reason', None)!r} "
+        f"next={type(getattr(inner, 'next', None)).__name__} sites={rx.sites()} "
+        f"states={ {s: (rx.site(s).state, rx.site(s).reason) for s in rx.sites()} }"
+    )
+
+
 def client_lines(rx, site):
     return [ln for ln in rx.lines(site) if f"on {site}" in ln.text]
 
@@ -66,7 +79,11 @@ def test_lead_with_the_default_policy(flarenb_deployment, tmp_path, ip):
         # project_admin: live lanes for every site, while the job runs
         rx = admin_follow.receiver
         for site in d.clients:
-            until(lambda site=site: client_lines(rx, site), timeout=180, what=f"{site}'s live lines for the admin")
+            until(
+                lambda site=site: client_lines(rx, site),
+                timeout=180,
+                what=lambda site=site: f"{site}'s live lines for the admin: {source_state(admin_follow, rx)}",
+            )
         # lead: no lines while it runs, and each site says why
         sites = ("server", *d.clients)
 
