@@ -17,7 +17,8 @@ offset (≤ 256 KiB a reply), the file's identity (``gen``) and size, and whethe
   cursor reply;
 * where the channel cannot work — the job has no flarenb component (submitted elsewhere, ``--no-stream-logs``), the
   site's policy refused its custom code, or the user's role lacks the ``app_command`` right — it **falls back** to
-  whole-log polling and says so once, in one line (:attr:`fallback_reason`, also a marker in the server's lane).
+  whole-log polling and says so once, in one line (:attr:`fallback_reason`; a marker in the server's lane once
+  whole-log polling works — a user refused that as well is told why by the rights-aware wrapper instead).
 """
 
 from __future__ import annotations
@@ -156,6 +157,7 @@ class CursorPoll(ThreadedSource):
         self.cursors: dict[str, SiteCursor] = {}
         self.polls = 0
         self.fallback_reason: str | None = None
+        self._notice: str | None = None  # the one-line fallback notice, not shown yet
         self._no_replies = 0  # app commands in a row that got no reply (a job process ending, or a stuck one)
         self.next: ThreadedSource | None = None  # the transport handed over to (finished job, or fallback)
         self._clock = clock
@@ -233,7 +235,7 @@ class CursorPoll(ThreadedSource):
             self.fallback_reason = reason
             line = f"[flarenb] following by whole-log polling: {reason}; {ALLOW_HINT}"
             log.info("flarenb: job %s: %s", self.name, line)
-            self.receiver.marker("server", line)
+            self._notice = line  # shown once whole-log polling works (a user refused that too sees why elsewhere)
         if self.then is None:
             self._end(None)
             return 0
@@ -247,6 +249,9 @@ class CursorPoll(ThreadedSource):
     def _poll_next(self) -> int:
         assert self.next is not None
         n = self.next.poll_once()
+        if self._notice is not None:
+            self.receiver.marker("server", self._notice)
+            self._notice = None
         if self.next.finished:
             self.finished = True
         return n
