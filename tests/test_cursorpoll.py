@@ -256,3 +256,25 @@ def test_a_user_refused_whole_logs_too_gets_no_fallback_note(job):
     with pytest.raises(Exception, match="get_job_log"):
         t.poll_once()  # (the live view's rights-aware wrapper turns this into its download path)
     assert t.fallback_reason is not None and texts(rx, "server") == []
+
+
+def test_once_every_client_stream_ended_the_ending_job_is_not_asked_again(job):
+    from nvflare.app_common.streamers.log_streamer import KEY_FILE_NAME  # noqa: F401 - (streams opened by write)
+    from test_cursor_component import Peer
+
+    rx = Receiver(fmt="text", idle_timeout=None)
+    t = job.transport(rx)
+    job.write("server", b"s1\n")
+    job.write("site-1", b"a1\n")
+    t.poll_once()
+    job.component._on_stream_done(job.streams["site-1"], Ctx(None, Peer("site-1")))
+    t.poll_once()  # learns that site-1's stream ended
+    calls = job.calls
+    job.write("server", b"s2: the job is finishing\n")
+    for _ in range(3):
+        t.poll_once()
+    assert job.calls == calls, "the finishing job was asked again"
+    job.status = "FINISHED:COMPLETED"
+    while not t.finished:
+        t.poll_once()
+    assert texts(rx, "server") == ["s1", "s2: the job is finishing"] and texts(rx, "site-1") == ["a1"]

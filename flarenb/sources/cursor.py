@@ -173,6 +173,12 @@ class CursorPoll(ThreadedSource):
             return self._poll_next()
         if self._finish_requested or (self.status is not None and is_terminal(self._status())):
             return self._hand_over(None)
+        if self._clients_ended():
+            # every client's stream has ended: the job is finishing. Its server process is not asked any more (an
+            # app command racing its shutdown makes NVFlare log an ERROR in the job's log); the server's last lines
+            # come with the hand-over once the status is terminal
+            self.interval = min(self.max_interval, max(self.interval, 0.5))
+            return 0
         request: dict[str, Any] = {
             "cursors": {site: c.request() for site, c in self.cursors.items()},
             "max_bytes": self.max_bytes,
@@ -227,6 +233,10 @@ class CursorPoll(ThreadedSource):
             self._heartbeat(site)
         self.interval = self.min_interval if fed else min(self.max_interval, self.interval * self.backoff)
         return fed
+
+    def _clients_ended(self) -> bool:
+        clients = [c for s, c in self.cursors.items() if s not in ("server", METRICS_KEY)]
+        return bool(clients) and all(c.ended for c in clients)
 
     # -- after the job, or without the channel ----------------------------------------------------------------
     def _hand_over(self, reason: str | None) -> int:
