@@ -117,7 +117,12 @@ class LogView(WidgetFront):
             self.metrics_feed = self._make_metrics_feed()
             if self.metrics_feed is not None:
                 self.metrics_feed.start()
-            self._attach()
+            try:
+                self._attach()
+            except BaseException:
+                if self.metrics_feed is not None:  # no view to feed: the thread must not outlive it
+                    self.metrics_feed.stop()
+                raise
 
     def _view_sites(self) -> tuple[list[str], dict]:
         return list(self.widget.sites), dict(self.widget.site_states)

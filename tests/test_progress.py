@@ -294,3 +294,54 @@ def test_set_metrics_syncs_the_traits_once_and_the_snapshot_shows_them(views, fa
     data, _ = view._repr_mimebundle_()
     assert "round 2 of 5" in data["text/plain"].splitlines()[0]
     assert "<img" not in data["text/html"] and data["text/html"].count("<svg") == 1
+
+
+# ------------------------------------------------------------------------------------------ the view owns the feed
+class _Poc:
+    running = True
+    server_name = "server"
+    clients = ("site-1", "site-2")
+
+    def __init__(self, prod_dir) -> None:
+        self.prod_dir = prod_dir
+
+
+class _Job:
+    id = "job-1"
+    name = "hello"
+    key = ("test", "job-1")
+
+    def __init__(self, poc) -> None:
+        self.connection = type("Conn", (), {"poc": poc})()
+
+
+def test_a_view_feeds_metrics_only_for_a_job_on_the_running_local_poc(tmp_path, fake_comm):
+    from flarenb import live
+
+    poc = _Poc(tmp_path)
+    view = live.LogView(_Job(poc), follow=False)
+    try:
+        assert view.metrics_feed is None and view.progress == {} and view.metrics == {}  # not following: no feed
+        feed = view._make_metrics_feed()
+        assert feed is not None and feed._path == tmp_path / "server" / "job-1" / "metrics" / "round_metrics.jsonl"
+        assert feed._run_dir == tmp_path / "server" / "job-1"
+        poc.running = False
+        assert view._make_metrics_feed() is None
+        assert live.LogView(_Job(None), follow=False)._make_metrics_feed() is None  # a remote deployment
+    finally:
+        view.close()
+
+
+def test_a_view_that_cannot_attach_stops_its_feed(tmp_path, fake_comm, monkeypatch):
+    from flarenb import live
+
+    def fail(self):
+        raise RuntimeError("no server")
+
+    monkeypatch.setattr(live.LogView, "_attach", fail)
+    with pytest.raises(RuntimeError):
+        live.LogView(_Job(_Poc(tmp_path)))
+    alive = [t for t in threading.enumerate() if t.name == "flarenb-metrics-job-1"]
+    for t in alive:
+        t.join(timeout=5)
+    assert not any(t.is_alive() for t in alive)

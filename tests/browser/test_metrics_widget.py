@@ -1,0 +1,131 @@
+"""End to end in a real JupyterLab 4 + Chromium: a real POC job's round progress and metrics in its live LogView.
+
+The notebook submits a 5-round job whose client sleeps 3 s per round and reports two metrics per round: ``loss`` and
+one named with hostile markup. While the job runs, the header's "round k of 5" advances (two different values seen
+live); once it ended, the Metrics toggle opens one chart per metric, each with the series of site-1, site-2 and the
+aggregate, and the hostile name is text (no ``img`` element). Every check waits on a locator or on page state.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from . import lab
+
+pytestmark = [pytest.mark.browser, pytest.mark.poc]
+
+TIMEOUT_MS = 60_000
+JOB_END_MS = 240_000
+ROUNDS = 5
+HOSTILE = "<img src=x onerror=alert(1)>"
+METRICS = ("loss", HOSTILE)
+SERIES = ("site-1", "site-2", "aggregated")
+
+
+def _export_job(root: Path, name: str) -> Path:
+    tests = str(Path(__file__).resolve().parents[1])  # tests/ (for conftest.export_job)
+    if tests not in sys.path:
+        sys.path.insert(0, tests)
+    from conftest import export_job
+
+    job = export_job(root / "jobs" / name, name=name, rounds=ROUNDS, train_args="--sleep 3")
+    # our own copy of the client script: it also reports a metric whose name is markup that must stay text
+    script = job / "app" / "custom" / "client.py"
+    src = script.read_text()
+    marker = 'metrics={"loss": 1.0 / (model.current_round + 1)}'
+    assert marker in src, "notebooks/fedavg_client.py changed: update this test's hostile metric"
+    hostile = f'metrics={{"loss": 1.0 / (model.current_round + 1), {HOSTILE!r}: float(model.current_round)}}'
+    script.write_text(src.replace(marker, hostile, 1))
+    return job
+
+
+def _widget(page: Page, out):
+    view = out.get_by_test_id("flarenb-logview")
+    unbuilt = out.get_by_test_id("flarenb-unbuilt")
+    expect(view.or_(unbuilt)).to_be_visible(timeout=TIMEOUT_MS)
+    assert unbuilt.count() == 0, f"the kernel used the fallback front end: {unbuilt.inner_text()}"
+    return view
+
+
+def test_round_progress_and_metrics_of_a_real_job(flarenb_poc, lab_server, page, widget_bundle):
+    name = f"browser-metrics-{uuid.uuid4().hex[:6]}"  # a job of its own per attempt (the submit token is by name)
+    job_dir = _export_job(Path(lab_server.root_dir), name)
+    lab.write_notebook(
+        lab_server.root_dir,
+        "metrics.ipynb",
+        [
+            "%load_ext flarenb",
+            "%flare poc start",
+            f"job = %flare submit {job_dir} --name {name}",
+            "meta = job.wait(timeout=300)\nprint('WAITED', job.id, meta['status'])",
+        ],
+    )
+    lab.open_notebook(page, lab_server, "metrics.ipynb")
+    lab.run_cell(page, 0)
+    lab.run_cell(page, 1, timeout=120)
+    out = lab.run_cell(page, 2, timeout=120)
+    view = _widget(page, out)
+    status = view.get_by_test_id("flarenb-status")
+    round_ = view.get_by_test_id("flarenb-progress-round")
+    toggle = view.get_by_test_id("flarenb-metrics-toggle")
+
+    # the kernel is busy from here on (the wait cell runs): the view is fed all the same
+    lab.cell(page, 3).locator(".jp-InputArea-prompt").click()
+    page.keyboard.press("Shift+Enter")
+    busy = lab.cell_prompt(page, 3)
+    expect(busy).to_have_text(re.compile(r"\[\*\]"), timeout=TIMEOUT_MS)
+
+    # ---- while the job runs: no progress before the first round's results, then "round k of 5" advances
+    expect(status).to_have_text("RUNNING", timeout=TIMEOUT_MS)
+    pattern = re.compile(rf"^round [1-{ROUNDS}] of {ROUNDS}$")
+    expect(round_).to_have_text(pattern, timeout=TIMEOUT_MS)
+    first = round_.inner_text().strip()
+    expect(round_).not_to_have_text(first, timeout=TIMEOUT_MS)
+    second = round_.inner_text().strip()
+    assert status.inner_text().strip() == "RUNNING", f"the job ended before its rounds were seen live: {second}"
+    assert pattern.match(second) and second != first, (first, second)
+    assert int(second.split()[1]) > int(first.split()[1]), (first, second)
+    expect(view.get_by_test_id("flarenb-progress")).to_be_visible()
+    for site in ("site-1", "site-2"):  # each site's part in the latest round
+        expect(view.get_by_test_id(f"flarenb-progress-site-{site}")).to_have_attribute(
+            "data-state", re.compile("reported|training|silent")
+        )
+    expect(toggle).to_be_visible()
+
+    # ---- the job ends: every round shown
+    expect(status).to_have_text("FINISHED:COMPLETED", timeout=JOB_END_MS)
+    expect(round_).to_have_text(f"round {ROUNDS} of {ROUNDS}", timeout=TIMEOUT_MS)
+    expect(busy).to_have_text(re.compile(r"^\s*\[\d+\]:\s*$"), timeout=JOB_END_MS)
+
+    # ---- the Metrics panel: one chart per metric, a series per site and the aggregate
+    toggle.click()
+    expect(toggle).to_have_attribute("aria-pressed", "true")
+    panel = view.get_by_test_id("flarenb-metrics")
+    expect(panel).to_be_visible()
+    charts = panel.locator(".flarenb-metric-chart")
+    expect(charts).to_have_count(len(METRICS), timeout=TIMEOUT_MS)
+    names = [charts.nth(i).get_attribute("data-metric") for i in range(charts.count())]
+    assert sorted(names) == sorted(METRICS), names
+    for metric in METRICS:
+        chart = charts.filter(has=page.locator(".flarenb-metric-title", has_text=metric))
+        expect(chart).to_have_count(1)
+        for site in SERIES:
+            line = chart.locator(f'polyline.flarenb-metric-series[data-site="{site}"]')
+            expect(line).to_have_count(1)
+            expect(line).to_have_attribute("data-points", str(ROUNDS), timeout=TIMEOUT_MS)
+        expect(chart.locator("polyline.flarenb-metric-series.aggregated")).to_have_count(1)
+
+    # ---- the hostile metric name is text: shown as it is, no <img> anywhere, no alert()
+    title = panel.locator(".flarenb-metric-title", has_text=HOSTILE)
+    expect(title).to_have_count(1)
+    expect(title).to_have_text(HOSTILE)
+    expect(view.locator("img")).to_have_count(0)
+    expect(out.locator("img")).to_have_count(0)
+    assert page.lab_dialogs == []
+    assert lab.our_page_errors(page) == [], lab.our_page_errors(page)
