@@ -4,7 +4,8 @@ While a view follows a job on the local POC (or a simulation), :class:`MetricsFe
 ``round_metrics.jsonl`` about once a second, reading only the bytes appended since the last read
 (:class:`flarenb.metrics.JsonlTail`: complete lines only; a missing file is simply "no rounds yet"), notes the
 moment each round first appeared, and pushes the ``metrics`` and ``progress`` traits (:mod:`flarenb.progress`) —
-at most twice a second, and only when they changed (new rounds, a site's state, the total).
+at most twice a second, and only when they changed (new rounds, a site's state, the total); a big payload waits
+longer, so the traits use at most :data:`BYTES_PER_SEC` of the view's message budget.
 
 :meth:`finish` (the job ended) makes the thread read one last time and exit: the file if it is still there, else,
 once, ``final()`` (for a finished POC job the run folder has moved into the job store: the job's download,
@@ -27,6 +28,7 @@ from typing import Any
 
 from . import progress as _progress
 from .metrics import ROUND_FILE, JsonlTail, MetricRecord, Metrics, records_of
+from .safetext import wire_size
 
 __all__ = ["MetricsFeed"]
 
@@ -34,6 +36,7 @@ POLL = 1.0  # seconds between reads of the file
 MIN_PUSH = 0.5  # seconds between two pushes (at most 2/s)
 MAX_READ = 8 * 1024 * 1024  # bytes read in one poll (the rest next time)
 JOIN_TIMEOUT = 0.5
+BYTES_PER_SEC = 100_000  # the metrics' share of the traffic to the browser (the view's budget: 500 kB/s)
 MAX_TOTAL_TRIES = 30  # reads of the server config before the total is given up (unknown)
 
 _log = logging.getLogger(__name__)
@@ -79,7 +82,7 @@ class MetricsFeed:
         self._total_tries = 0
         self._dirty = False
         self._last: tuple[dict, dict] = ({}, {})  # what was pushed last (the view starts with none)
-        self._pushed_at: float | None = None
+        self._next_push: float | None = None  # no push before (clock)
         self._stop = threading.Event()
         self._finish = threading.Event()
         self._thread: threading.Thread | None = None
@@ -154,14 +157,15 @@ class MetricsFeed:
         changed); True when pushed."""
         now = self._clock()
         with self._lock:
-            if not force and self._pushed_at is not None and now - self._pushed_at < self._min_push:
+            if not force and self._next_push is not None and now < self._next_push:
                 return False
             self._dirty = False
         out = self.payloads()
         with self._lock:
             if out == self._last:
                 return False
-            self._last, self._pushed_at = out, now
+            self._last = out
+            self._next_push = now + max(self._min_push, wire_size(out) / BYTES_PER_SEC)
         self._push(*out)
         return True
 

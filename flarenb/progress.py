@@ -11,7 +11,9 @@ config, build the two model traits the front end draws (:class:`flarenb.widget.L
   seen at different moments, once there are two such gaps; ``eta_seconds`` is given only when the total is known
   and the rounds are regular (every gap within ±50 % of the median) — never a guess.
 * ``metrics``: ``{"series": [{"metric", "site" (a site or "aggregated"), "points": [[round, value], ...]}]}``
-  with numeric, finite values only (text and booleans are left out), or ``{}``.
+  with numeric, finite values only (text and booleans are left out), or ``{}``. It is resent whole as it grows, so
+  it is bounded: at most :data:`MAX_SERIES` series of at most :data:`MAX_POINTS` points (evenly spread over the
+  rounds, the first and the last kept; ``job.metrics()`` has every value).
 
 ``num_rounds(run_dir)`` reads the total from the job's server config in its run folder.
 """
@@ -37,6 +39,8 @@ SILENT_STATES = frozenset({"quiet", "unavailable"})  # a view state (flarenb.voc
 REGULAR = 0.5  # rounds are regular when every gap is within ±50 % of the median
 SERVER_CONFIG = "config_fed_server.json"
 MAX_CONFIG_BYTES = 8 * 1024 * 1024
+MAX_SERIES = 256  # series in the metrics trait
+MAX_POINTS = 400  # points of one series in the metrics trait
 
 
 def _number(v: object) -> float | None:
@@ -47,9 +51,17 @@ def _number(v: object) -> float | None:
 
 
 # ------------------------------------------------------------------------------------------ metrics
-def metrics_payload(metrics: Metrics | None) -> dict:
+def _thin(points: list[list], most: int) -> list[list]:
+    """At most ``most`` of ``points``, evenly spread, the first and the last kept."""
+    n = len(points)
+    if n <= most:
+        return points
+    return [points[round(i * (n - 1) / (most - 1))] for i in range(most)]
+
+
+def metrics_payload(metrics: Metrics | None, max_series: int = MAX_SERIES, max_points: int = MAX_POINTS) -> dict:
     """The ``metrics`` trait: one series per (metric, site) with numeric values, in order of first appearance
-    (aggregated first within a metric); ``{}`` when there is none."""
+    (aggregated first within a metric), bounded (see the module docstring); ``{}`` when there is none."""
     if metrics is None:
         return {}
     points: dict[tuple[str, str], dict[int, float]] = {}
@@ -64,7 +76,12 @@ def metrics_payload(metrics: Metrics | None) -> dict:
     keys = sorted(points, key=lambda k: (order[k[0]], k[1] != AGGREGATED, k[1]))
     return {
         "series": [
-            {"metric": m, "site": s, "points": [[rnd, v] for rnd, v in sorted(points[(m, s)].items())]} for m, s in keys
+            {
+                "metric": m,
+                "site": s,
+                "points": _thin([[rnd, v] for rnd, v in sorted(points[(m, s)].items())], max_points),
+            }
+            for m, s in keys[:max_series]
         ]
     }
 

@@ -29,11 +29,10 @@ complete logs from the files or the server. What a saved notebook keeps is the s
 
 Synced traits (survive a re-render or page reload)
 --------------------------------------------------
-``job_id``, ``job_name``, ``sites``, ``status``, ``submit_time``, ``start_ts``, ``end_ts``,
-``duration``, ``site_states``, ``snapshot`` (last ``snapshot_lines`` lines per site, refreshed at
-most every ``snapshot_interval`` s), ``line_counts``, ``skipped``, ``live``, ``downloads``,
-``browser_max_lines``, ``problem`` (why the view cannot follow now, e.g. "server unreachable: ..."), ``progress``
-and ``metrics`` (the job's round progress and per-round metrics, :meth:`LogView.set_metrics`; :mod:`flarenb.progress`).
+``job_id``, ``job_name``, ``sites``, ``status``, ``submit_time``, ``start_ts``, ``end_ts``, ``duration``,
+``site_states``, ``snapshot`` (last ``snapshot_lines`` lines per site, refreshed at most every ``snapshot_interval``
+s), ``line_counts``, ``skipped``, ``live``, ``downloads``, ``browser_max_lines``, ``problem`` (why the view cannot
+follow now, e.g. "server unreachable: ..."), ``progress``, ``metrics`` (:meth:`LogView.set_metrics`).
 
 Custom messages
 ---------------
@@ -234,8 +233,7 @@ class LogView(anywidget.AnyWidget):
                 self._note_sent(wire_size(problem))
 
     def set_metrics(self, metrics: dict | None, progress: dict | None) -> None:
-        """Show the job's per-round ``metrics`` and round ``progress`` (built by :mod:`flarenb.progress`; ``{}`` or
-        None: none yet). A value equal to the one shown is not sent again."""
+        """Show the job's ``metrics`` and round ``progress`` (:mod:`flarenb.progress`; None: none); sent if changed."""
         with self._lock, self.hold_sync():
             for name, value in (("metrics", dict(metrics or {})), ("progress", dict(progress or {}))):
                 if value != getattr(self, name):

@@ -345,3 +345,12 @@ def test_a_view_that_cannot_attach_stops_its_feed(tmp_path, fake_comm, monkeypat
     for t in alive:
         t.join(timeout=5)
     assert not any(t.is_alive() for t in alive)
+
+
+def test_the_metrics_trait_is_bounded():
+    m = table(*(row(r) for r in range(1000)))
+    payload = metrics_payload(m, max_series=2, max_points=10)
+    assert [(s["metric"], s["site"]) for s in payload["series"]] == [("loss", AGGREGATED), ("loss", "site-1")]
+    rounds = [r for r, _ in payload["series"][0]["points"]]
+    assert len(rounds) == 10 and rounds[0] == 0 and rounds[-1] == 999 and rounds == sorted(rounds)
+    assert len(metrics_payload(m)["series"][0]["points"]) == 400
