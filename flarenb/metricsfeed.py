@@ -9,9 +9,10 @@ longer, so the traits use at most :data:`BYTES_PER_SEC` of the view's message bu
 
 :meth:`finish` (the job ended) makes the thread read one last time and exit: the file if it is still there, else,
 once, ``final()`` (for a finished POC job the run folder has moved into the job store: the job's download,
-:func:`flarenb.metric_sources.job_metrics`), unless every round of a known total was already seen. :meth:`stop`
-(detach, close) ends it without that read; neither waits longer than ``join_timeout`` for a thread busy in a read,
-and a thread stopped that way never touches the view again.
+:func:`flarenb.metric_sources.job_metrics`), unless every round of a known total was already seen;
+:meth:`finish_now` does that read in the caller (a view of a job that had already ended, before it is displayed).
+:meth:`stop` (detach, close) ends it without that read; neither waits longer than ``join_timeout`` for a thread busy
+in a read, and a thread stopped that way never touches the view again.
 
 Another source (a cursor channel for remote deployments) can push raw JSONL bytes with :meth:`feed`.
 """
@@ -87,6 +88,7 @@ class MetricsFeed:
         self._finish = threading.Event()
         self._thread: threading.Thread | None = None
         self._then: Callable[[], None] | None = None
+        self._caller_reads = False  # finish_now(): the last read is the caller's, not the thread's
 
     # -- input ---------------------------------------------------------------------------------------------
     def feed(self, data: bytes) -> int:
@@ -184,6 +186,17 @@ class MetricsFeed:
         if self._thread is None:
             self._last_read()
 
+    def finish_now(self, timeout: float = JOIN_TIMEOUT) -> None:
+        """The job had ended when the view was made: the last read happens here, before the view is displayed (what
+        it first shows is then complete: a saved notebook's output does not depend on a race); the thread exits
+        without reading."""
+        self._caller_reads = True
+        self._finish.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=timeout)
+        self._last_read()
+
     def stop(self, timeout: float = JOIN_TIMEOUT) -> None:
         """End the thread without a last read; waits at most ``timeout`` s for it."""
         self._stop.set()
@@ -201,7 +214,8 @@ class MetricsFeed:
         while not self._stop.is_set():
             try:
                 if self._finish.is_set():
-                    self._last_read()
+                    if not self._caller_reads:
+                        self._last_read()
                     return
                 self.poll_once()
                 self._read_total()

@@ -354,3 +354,18 @@ def test_the_metrics_trait_is_bounded():
     rounds = [r for r, _ in payload["series"][0]["points"]]
     assert len(rounds) == 10 and rounds[0] == 0 and rounds[-1] == 999 and rounds == sorted(rounds)
     assert len(metrics_payload(m)["series"][0]["points"]) == 400
+
+
+def test_finish_now_reads_in_the_caller_and_the_thread_does_not(tmp_path):
+    calls = []
+
+    def final():
+        calls.append(threading.current_thread().name)
+        return table(row(0), row(1)), 2
+
+    feed, pushed, _clock, _ = _feed(tmp_path, final=final, poll=0.01)
+    feed.start()
+    feed.finish_now()
+    assert calls == [threading.current_thread().name] and pushed[-1][1]["round"] == 1
+    feed.stop(timeout=5)
+    assert not feed.alive and len(calls) == 1

@@ -64,6 +64,7 @@ def test_round_progress_and_metrics_of_a_real_job(flarenb_poc, lab_server, page,
             "%flare poc start",
             f"job = %flare submit {job_dir} --name {name}",
             "meta = job.wait(timeout=300)\nprint('WAITED', job.id, meta['status'])",
+            "print('SERIES', sorted({(r.metric, r.site) for r in job.metrics()}))",
         ],
     )
     lab.open_notebook(page, lab_server, "metrics.ipynb")
@@ -110,6 +111,16 @@ def test_round_progress_and_metrics_of_a_real_job(flarenb_poc, lab_server, page,
     expect(panel).to_be_visible()
     charts = panel.locator(".flarenb-metric-chart")
     expect(charts).to_have_count(len(METRICS), timeout=TIMEOUT_MS)
+    lines = panel.locator("polyline.flarenb-metric-series")
+    try:
+        expect(lines).to_have_count(len(METRICS) * len(SERIES), timeout=TIMEOUT_MS)
+    finally:  # what the panel and the kernel hold, to say why when it fails
+        drawn = charts.evaluate_all(
+            "cs => cs.map(c => [c.dataset.metric, [...c.querySelectorAll('polyline')].map(l => l.dataset.site)])"
+        )
+        lab.run_cell(page, 4)
+        held = lab.cell_output(page, 4).inner_text()
+        print("DRAWN", drawn, "\nHELD", held)
     names = [charts.nth(i).get_attribute("data-metric") for i in range(charts.count())]
     assert sorted(names) == sorted(METRICS), names
     for metric in METRICS:
@@ -120,6 +131,7 @@ def test_round_progress_and_metrics_of_a_real_job(flarenb_poc, lab_server, page,
             expect(line).to_have_count(1)
             expect(line).to_have_attribute("data-points", str(ROUNDS), timeout=TIMEOUT_MS)
         expect(chart.locator("polyline.flarenb-metric-series.aggregated")).to_have_count(1)
+    assert all(f"'{site}')" in held for site in SERIES) and HOSTILE in held, held  # job.metrics() has them too
 
     # ---- the hostile metric name is text: shown as it is, no <img> anywhere, no alert()
     title = panel.locator(".flarenb-metric-title", has_text=HOSTILE)
