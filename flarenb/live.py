@@ -273,10 +273,10 @@ class LogView(WidgetFront):
         self._set_header(status)
         if not (is_terminal(status) and (rx is None or rx.all_done)):
             return False
-        if self.metrics_feed is not None and self._watch_thread is None:  # ended before the view: read them now
+        if self.metrics_feed is not None:
+            # the last read of the metrics, here (the view's own thread, or before a view of an ended job is shown):
+            # the final snapshot then holds them, and no later refresh re-renders the outputs showing the view
             self.metrics_feed.finish_now()
-        elif self.metrics_feed is not None:  # one last read, then the saved snapshot is refreshed with the metrics
-            self.metrics_feed.finish(then=self.widget.refresh_displays)
         self.widget.close_follow(status)
         self._release()
         self.widget.refresh_displays()

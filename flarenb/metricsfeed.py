@@ -10,7 +10,7 @@ longer, so the traits use at most :data:`BYTES_PER_SEC` of the view's message bu
 :meth:`finish` (the job ended) makes the thread read one last time and exit: the file if it is still there, else,
 once, ``final()`` (for a finished POC job the run folder has moved into the job store: the job's download,
 :func:`flarenb.metric_sources.job_metrics`), unless every round of a known total was already seen;
-:meth:`finish_now` does that read in the caller (a view of a job that had already ended, before it is displayed).
+:meth:`finish_now` does that read in the caller instead (a view, before it shows its final snapshot).
 :meth:`stop` (detach, close) ends it without that read; neither waits longer than ``join_timeout`` for a thread busy
 in a read, and a thread stopped that way never touches the view again.
 
@@ -187,9 +187,8 @@ class MetricsFeed:
             self._last_read()
 
     def finish_now(self, timeout: float = JOIN_TIMEOUT) -> None:
-        """The job had ended when the view was made: the last read happens here, before the view is displayed (what
-        it first shows is then complete: a saved notebook's output does not depend on a race); the thread exits
-        without reading."""
+        """The job has ended: the last read happens here, in the caller, and the thread exits without one (a view
+        calls this before its final snapshot, so that holds the metrics: no later refresh, no race)."""
         self._caller_reads = True
         self._finish.set()
         thread = self._thread

@@ -2,8 +2,10 @@
 
 The notebook submits a 5-round job whose client sleeps 3 s per round and reports two metrics per round: ``loss`` and
 one named with hostile markup. While the job runs, the header's "round k of 5" advances (two different values seen
-live); once it ended, the Metrics toggle opens one chart per metric, each with the series of site-1, site-2 and the
-aggregate, and the hostile name is text (no ``img`` element). Every check waits on a locator or on page state.
+live) and the Metrics toggle opens the charts. Once it ended, a view of the job (``job.view()``, what a later cell or
+a reopened notebook shows) says "round 5 of 5" and its Metrics panel has one chart per metric, each with the 5 rounds
+of site-1, site-2 and the aggregate, as ``job.metrics()`` has them; the hostile name is text (no ``img`` element).
+Every check waits on a locator or on page state.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ def test_round_progress_and_metrics_of_a_real_job(flarenb_poc, lab_server, page,
             "%flare poc start",
             f"job = %flare submit {job_dir} --name {name}",
             "meta = job.wait(timeout=300)\nprint('WAITED', job.id, meta['status'])",
+            "job.view()",
             "print('SERIES', sorted({(r.metric, r.site) for r in job.metrics()}))",
         ],
     )
@@ -97,14 +100,25 @@ def test_round_progress_and_metrics_of_a_real_job(flarenb_poc, lab_server, page,
         expect(view.get_by_test_id(f"flarenb-progress-site-{site}")).to_have_attribute(
             "data-state", re.compile("reported|training|silent")
         )
-    expect(toggle).to_be_visible()
+    # the Metrics panel of the live view: a chart per metric from the first round on
+    toggle.click()
+    expect(toggle).to_have_attribute("aria-pressed", "true")
+    expect(view.locator(".flarenb-metric-chart")).to_have_count(len(METRICS))
+    running = status.inner_text().strip()
 
     # ---- the job ends: every round shown
     expect(status).to_have_text("FINISHED:COMPLETED", timeout=JOB_END_MS)
     expect(round_).to_have_text(f"round {ROUNDS} of {ROUNDS}", timeout=TIMEOUT_MS)
     expect(busy).to_have_text(re.compile(r"^\s*\[\d+\]:\s*$"), timeout=JOB_END_MS)
+    assert running == "RUNNING", "the job ended before the live view's charts were seen: make the job longer"
 
-    # ---- the Metrics panel: one chart per metric, a series per site and the aggregate
+    # ---- a view of the ended job: its Metrics panel has one chart per metric, a series per site and the aggregate
+    # (a new output: the live view's output is refreshed once when the job ends, which re-renders it)
+    live_out, out = out, lab.run_cell(page, 4)
+    view = _widget(page, out)
+    expect(view.get_by_test_id("flarenb-status")).to_have_text("FINISHED:COMPLETED")
+    expect(view.get_by_test_id("flarenb-progress-round")).to_have_text(f"round {ROUNDS} of {ROUNDS}")
+    toggle = view.get_by_test_id("flarenb-metrics-toggle")
     toggle.click()
     expect(toggle).to_have_attribute("aria-pressed", "true")
     panel = view.get_by_test_id("flarenb-metrics")
@@ -118,8 +132,8 @@ def test_round_progress_and_metrics_of_a_real_job(flarenb_poc, lab_server, page,
         drawn = charts.evaluate_all(
             "cs => cs.map(c => [c.dataset.metric, [...c.querySelectorAll('polyline')].map(l => l.dataset.site)])"
         )
-        lab.run_cell(page, 4)
-        held = lab.cell_output(page, 4).inner_text()
+        lab.run_cell(page, 5)
+        held = lab.cell_output(page, 5).inner_text()
         print("DRAWN", drawn, "\nHELD", held)
     names = [charts.nth(i).get_attribute("data-metric") for i in range(charts.count())]
     assert sorted(names) == sorted(METRICS), names
@@ -139,5 +153,6 @@ def test_round_progress_and_metrics_of_a_real_job(flarenb_poc, lab_server, page,
     expect(title).to_have_text(HOSTILE)
     expect(view.locator("img")).to_have_count(0)
     expect(out.locator("img")).to_have_count(0)
+    expect(live_out.locator("img")).to_have_count(0)
     assert page.lab_dialogs == []
     assert lab.our_page_errors(page) == [], lab.our_page_errors(page)
