@@ -38,7 +38,7 @@ MIN_PUSH = 0.5  # seconds between two pushes (at most 2/s)
 MAX_READ = 8 * 1024 * 1024  # bytes read in one poll (the rest next time)
 JOIN_TIMEOUT = 0.5
 BYTES_PER_SEC = 100_000  # the metrics' share of the traffic to the browser (the view's budget: 500 kB/s)
-MAX_TOTAL_TRIES = 30  # reads of the server config before the total is given up (unknown)
+MAX_TOTAL_TRIES = 30  # reads of the deployed job's server config before the total is given up (unknown)
 
 _log = logging.getLogger(__name__)
 
@@ -133,6 +133,8 @@ class MetricsFeed:
 
     def _read_total(self) -> None:
         if self.total is not None or self._run_dir is None or self._total_tries >= MAX_TOTAL_TRIES:
+            return
+        if not self._run_dir.is_dir():  # not deployed yet (a queued job): not a try
             return
         self._total_tries += 1
         found = _progress.num_rounds(self._run_dir)
@@ -233,7 +235,9 @@ class MetricsFeed:
             return
         present = self._path is not None and self._path.is_file()
         if present:
-            self.poll_once()
+            for _ in range(64):  # everything that is left (MAX_READ at a time)
+                if not self.poll_once():
+                    break
             self._read_total()
         elif self._final is not None and not self._complete():
             with contextlib.suppress(Exception):
