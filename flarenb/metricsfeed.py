@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from . import progress as _progress
+from . import threads
 from .metrics import ROUND_FILE, JsonlTail, MetricRecord, Metrics, records_of
 from .safetext import wire_size
 
@@ -177,8 +178,7 @@ class MetricsFeed:
     def start(self) -> None:
         """Follow the file in a daemon thread (once)."""
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name=f"flarenb-metrics-{self.job_id}", daemon=True)
-            self._thread.start()
+            self._thread = threads.start(self._run, f"flarenb-metrics-{self.job_id}")
 
     def finish(self, then: Callable[[], None] | None = None) -> None:
         """The job ended: one last read (see the module docstring), then ``then()`` (e.g. refresh the saved
@@ -193,18 +193,14 @@ class MetricsFeed:
         calls this before its final snapshot, so that holds the metrics: no later refresh, no race)."""
         self._caller_reads = True
         self._finish.set()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=timeout)
+        threads.join(self._thread, timeout)
         self._last_read()
 
     def stop(self, timeout: float = JOIN_TIMEOUT) -> None:
         """End the thread without a last read; waits at most ``timeout`` s for it."""
         self._stop.set()
         self._finish.set()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=timeout)
+        threads.join(self._thread, timeout)
 
     @property
     def alive(self) -> bool:
