@@ -10,6 +10,11 @@ its one follower, and each view on screen follows the job to its end (a view dis
 replaces its output, so the new view detaches the old one (it keeps what it showed, and its unfinished sites say
 why they stopped): no thread outlives its view.
 
+A view of a job on the local POC also shows the job's round progress and per-round metrics (the header's "round k
+of N", the Metrics panel), read from the server's run folder by its :class:`~flarenb.metricsfeed.MetricsFeed` (a
+thread it owns and stops with it; after the job, from the job's download once). For a job elsewhere they stay
+empty: NVFlare serves the metrics file only in the job's result (``job.metrics()`` reads it once the job ended).
+
 Failures are shown where the user looks: a status or log request that fails puts one line in the view's header
 (``problem``, e.g. "server unreachable: ..."), and in the sites' states when the logs cannot be read; the view
 resumes by itself when the server answers again. A job that no longer exists (deleted) ends the view with the
@@ -28,6 +33,7 @@ from . import follower as _follower
 from . import jobs as _jobs
 from . import threads
 from .logsource import STATUS_TTL, follow_job, job_status
+from .metricsfeed import MetricsFeed
 from .safetext import safe_filenames
 from .viewfront import WidgetFront
 from .vocab import DONE, QUIET, STOPPED, TIMED_OUT, UNAVAILABLE, VIEW_STATE_OF, is_terminal
@@ -107,8 +113,42 @@ class LogView(WidgetFront):
         self._wiring = threading.Lock()  # guards _handle/_unsubscribe against detach() racing the watch thread
         self._transport_problem = False
         self.widget.on_download(self._write_complete_logs)
+        self.metrics_feed: MetricsFeed | None = None
         if follow:
-            self._attach()
+            self.metrics_feed = self._make_metrics_feed()
+            if self.metrics_feed is not None:
+                self.metrics_feed.start()
+            try:
+                self._attach()
+            except BaseException:
+                if self.metrics_feed is not None:  # no view to feed: the thread must not outlive it
+                    self.metrics_feed.stop()
+                raise
+
+    def _view_sites(self) -> tuple[list[str], dict]:
+        return list(self.widget.sites), dict(self.widget.site_states)
+
+    def _make_metrics_feed(self) -> MetricsFeed | None:
+        """The feed of round progress and metrics: for a job on the local POC (while it runs, its run folder; after,
+        its download); None elsewhere."""
+        from .metric_sources import job_metrics, poc_metrics_dir
+        from .progress import num_rounds
+
+        job = self.job
+        poc = getattr(job.connection, "poc", None)
+        if poc is None or not poc.running:
+            return None
+
+        def final():
+            from .dllogs import downloaded
+
+            found = job_metrics(job)
+            return found, num_rounds(downloaded(job.connection, job.id).fetch() / "workspace")
+
+        folder = poc_metrics_dir(poc, job.id)
+        return MetricsFeed(
+            job.id, self.widget.set_metrics, self._view_sites, metrics_dir=folder, run_dir=folder.parent, final=final
+        )
 
     def _write_complete_logs(self, directory) -> list[str]:
         """The download action: each site's complete log — the job's own log file where it is on this machine,
@@ -231,6 +271,10 @@ class LogView(WidgetFront):
         self._set_header(status)
         if not (is_terminal(status) and (rx is None or rx.all_done)):
             return False
+        if self.metrics_feed is not None:
+            # the last read of the metrics, here (the view's own thread, or before a view of an ended job is shown):
+            # the final snapshot then holds them, and no later refresh re-renders the outputs showing the view
+            self.metrics_feed.finish_now()
         self.widget.close_follow(status)
         self._release()
         self.widget.refresh_displays()
@@ -254,6 +298,8 @@ class LogView(WidgetFront):
     def _end_not_found(self) -> bool:
         """The server says the job does not exist (deleted): end the view with that state."""
         reason = self._status.problem or "job not found"
+        if self.metrics_feed is not None:
+            self.metrics_feed.stop()
         self._release()
         for site in self.widget.sites:
             if (self.widget.site_states.get(site) or {}).get("state") != DONE:
@@ -277,6 +323,8 @@ class LogView(WidgetFront):
         """Stop following (the view keeps what it shows). Never waits for an admin call in flight: the watch
         thread, if busy, exits as soon as its call returns, without touching the view."""
         self._watch_stop.set()
+        if self.metrics_feed is not None:
+            self.metrics_feed.stop(timeout=WATCH_JOIN_TIMEOUT)
         _forget(self)
         thread = self._watch_thread
         if thread is not None and thread is not threading.current_thread():

@@ -53,6 +53,15 @@ class SimView(_live.LogView):
             held_lines=lambda site: [line.text for line in self.widget.lines(site)],
         )
 
+    def _make_metrics_feed(self) -> _live.MetricsFeed | None:
+        """The simulation's metrics file, in its workspace live and after."""
+        from .metric_sources import sim_metrics_dir
+
+        folder = sim_metrics_dir(self.job)
+        return _live.MetricsFeed(
+            self.job.id, self.widget.set_metrics, self._view_sites, metrics_dir=folder, run_dir=folder.parent
+        )
+
     def _attach(self) -> None:
         with _views_lock:
             old = _live_views.get(self.job.id)

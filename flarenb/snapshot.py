@@ -5,21 +5,25 @@ each site — so the rendering is tested without a widget (:class:`flarenb.widge
 
 While the job is followed, the snapshot is the title only: what is on screen then is a moment of a live run. Once
 following ended, it is the header (final status, problem, submit time, duration, site states) and the last
-``tail`` lines of each site, server first. Remote text (site names, states, reasons, lines) passes
+``tail`` lines of each site, server first; when the job has per-round metrics, the header says "round k+1 of N"
+and each metric gets one text line (its last values) and, in the HTML, a small inline SVG line chart (the aggregate
+bold, each site thin; :func:`metric_charts`). Remote text (site names, states, reasons, lines, metric names) passes
 :func:`flarenb._text.terminal_safe` (no escape sequence or control character reaches a saved output) and is
-escaped in the HTML; every log line starts with :data:`LINE_PREFIX`.
+escaped in the HTML (an SVG holds escaped names and numeric coordinates only); every log line starts with
+:data:`LINE_PREFIX`.
 """
 
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple, Protocol
 
 from ._text import terminal_safe
 from .vocab import site_order
 
-__all__ = ["LINE_PREFIX", "Snapshot", "header", "render", "site_lines", "title"]
+__all__ = ["LINE_PREFIX", "Chart", "Snapshot", "header", "metric_charts", "render", "round_text", "site_lines", "title"]
 
 #: Prefix of every log line in the static snapshot (lets an nbval sanitizer mask log text, which a real
 #: distributed run never reproduces byte for byte, while the snapshot's structure is still compared).
@@ -36,15 +40,29 @@ class _HasText(Protocol):
 Line = str | _HasText  # a line's text, or a line with its ``text`` (a :class:`flarenb.intake.LogLine`)
 
 
+class Chart(NamedTuple):
+    """One metric in the snapshot: its line of text (the last values) and its inline SVG (markup, all escaped)."""
+
+    metric: str
+    text: str
+    svg: str
+
+
 class Snapshot(NamedTuple):
-    """A rendered snapshot: its header (may span two lines) and one block of text lines per site."""
+    """A rendered snapshot: its header (may span two lines), one block of text lines per site, one chart per
+    metric."""
 
     header: str
     blocks: list[tuple[str, list[str]]]
+    charts: list[Chart] | tuple[Chart, ...] = ()
 
     def lines(self) -> list[str]:
-        """The ``text/plain`` lines: the header, then ``===== site =====`` and the site's lines, per site."""
+        """The ``text/plain`` lines: the header, the metrics (one line each), then ``===== site =====`` and the
+        site's lines, per site."""
         out = [self.header]
+        if self.charts:
+            out.append(METRICS_TITLE)
+            out.extend(c.text for c in self.charts)
         for site, lines in self.blocks:
             out.append(f"===== {site} =====")
             out.extend(lines)
@@ -60,6 +78,10 @@ class Snapshot(NamedTuple):
             '<div class="flarenb-logview-static">',
             f"<pre><strong>{html.escape(self.header)}</strong></pre>",
         ]
+        if self.charts:
+            parts.append('<div class="flarenb-metrics-static" style="display:flex;flex-wrap:wrap;gap:8px">')
+            parts.extend(c.svg for c in self.charts)
+            parts.append("</div>")
         for site, site_lines in self.blocks:
             parts.append(f"<pre>===== {html.escape(site)} =====\n")
             parts.append(html.escape("\n".join(site_lines)))
@@ -73,6 +95,18 @@ def title(job_id: str, job_name: str = "") -> str:
     return f"flarenb job {job_name} ({job_id})" if job_name else f"flarenb job {job_id}"
 
 
+def round_text(progress: Mapping[str, Any] | None) -> str:
+    """``round k+1 of N`` (``round k+1`` without a total) of a ``progress`` trait; "" while it is ``{}``."""
+    rnd, total = (progress or {}).get("round"), (progress or {}).get("total")
+    if not isinstance(rnd, int) or not _int(rnd):
+        return ""
+    return f"round {rnd + 1} of {total}" if _int(total) else f"round {rnd + 1}"
+
+
+def _int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
 def header(
     job_id: str,
     job_name: str = "",
@@ -84,14 +118,18 @@ def header(
     duration: str | None = None,
     sites: Sequence[str] = (),
     site_states: Mapping[str, Mapping[str, Any]] | None = None,
+    progress: Mapping[str, Any] | None = None,
 ) -> str:
     """The snapshot's header (not yet made terminal-safe): the title and, once following ended, the final status,
-    the problem, submit time and duration, and a second line with the state of each site that has one."""
+    the round reached ("round k+1 of N"), the problem, submit time and duration, and a second line with the state of
+    each site that has one."""
     text = title(job_id, job_name)
     if live:
         text += " — following live; this snapshot is replaced when the job ends"
         return text + (f" — {problem}" if problem else "")
     text += f" — {status}"
+    if round_text(progress):
+        text += f" — {round_text(progress)}"
     if problem:
         text += f" — {problem}"
     if submit_time:
@@ -136,13 +174,16 @@ def render(
     received: Mapping[str, int] | None = None,
     dropped: Mapping[str, int] | None = None,
     tail: int = 20,
+    progress: Mapping[str, Any] | None = None,
+    metrics: Mapping[str, Any] | None = None,
 ) -> Snapshot:
     """The snapshot of a job's view (see the module docstring).
 
     ``lines`` holds each site's lines (texts, or lines with a ``text``), oldest first: the last ``tail`` are shown
     (passing only those is enough; the sequence is indexed from its end, so a ``deque`` is fine). ``received`` says
     how many lines each site sent in all (default: as many as given), ``dropped`` how many of them left the view's
-    history. Sites are shown server first, then in natural order.
+    history. Sites are shown server first, then in natural order. ``progress`` and ``metrics`` are the view's traits
+    of those names (:mod:`flarenb.progress`).
     """
     sites = site_order(sites)
     head = header(
@@ -155,6 +196,7 @@ def render(
         duration=duration,
         sites=sites,
         site_states=site_states,
+        progress=progress,
     )
     if live:
         return Snapshot(terminal_safe(head), [])
@@ -163,8 +205,100 @@ def render(
         (terminal_safe(site), site_lines(lines.get(site, ()), tail, received.get(site), dropped.get(site, 0)))
         for site in sites
     ]
-    return Snapshot(terminal_safe(head), blocks)
+    return Snapshot(terminal_safe(head), blocks, metric_charts(metrics))
 
 
 def _text(line: Line) -> str:
     return line if isinstance(line, str) else line.text
+
+
+# ------------------------------------------------------------------------------------------ metric charts
+METRICS_TITLE = "===== metrics ====="
+MAX_CHARTS = 12  # metrics drawn (the rest are counted in one line)
+MAX_SERIES = 16  # series per chart
+CHART_W, CHART_H, PAD = 240, 90, 6
+_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+AGGREGATED = "aggregated"
+
+
+def _points(raw: object) -> list[tuple[float, float]]:
+    out = []
+    for p in raw if isinstance(raw, list) else []:
+        if isinstance(p, list | tuple) and len(p) == 2:
+            x, y = p
+            if all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in (x, y)):
+                out.append((float(x), float(y)))
+    return out
+
+
+def _series(metrics: Mapping[str, Any] | None) -> dict[str, list[tuple[str, list[tuple[float, float]]]]]:
+    """``{metric: [(site, points), ...]}`` of a ``metrics`` trait, in order; the aggregate first in each."""
+    found: dict[str, list[tuple[str, list[tuple[float, float]]]]] = {}
+    raw = (metrics or {}).get("series")
+    for s in raw if isinstance(raw, list) else []:
+        if not isinstance(s, Mapping) or not isinstance(s.get("metric"), str) or not isinstance(s.get("site"), str):
+            continue
+        pts = _points(s.get("points"))
+        if pts:
+            found.setdefault(s["metric"], []).append((s["site"], pts))
+    for rows in found.values():
+        rows.sort(key=lambda r: r[0] != AGGREGATED)
+    return found
+
+
+def _num(v: float) -> str:
+    return f"{v:.6g}"
+
+
+def _svg(metric: str, rows: list[tuple[str, list[tuple[float, float]]]]) -> str:
+    xs = [x for _, pts in rows for x, _ in pts]
+    ys = [y for _, pts in rows for _, y in pts]
+    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+    if x1 == x0:
+        x0, x1 = x0 - 1, x1 + 1
+    if y1 == y0:
+        y0, y1 = y0 - (abs(y0) or 1) * 0.5, y1 + (abs(y1) or 1) * 0.5
+    top = 16  # the title's line
+
+    def sx(x: float) -> str:
+        return f"{PAD + (x - x0) / (x1 - x0) * (CHART_W - 2 * PAD):.1f}"
+
+    def sy(y: float) -> str:
+        return f"{CHART_H - PAD - (y - y0) / (y1 - y0) * (CHART_H - top - 2 * PAD):.1f}"
+
+    name = html.escape(terminal_safe(metric))
+    parts = [
+        f'<svg class="flarenb-metric-static" data-metric="{name}" width="{CHART_W}" height="{CHART_H}" '
+        f'viewBox="0 0 {CHART_W} {CHART_H}" xmlns="http://www.w3.org/2000/svg" role="img">',
+        f"<title>{name}</title>",
+        f'<text x="{PAD}" y="12" font-size="11" font-family="sans-serif">{name}</text>',
+    ]
+    for i, (site, pts) in enumerate(rows[:MAX_SERIES]):
+        agg = site == AGGREGATED
+        colour = "#222" if agg else _COLOURS[i % len(_COLOURS)]
+        coords = " ".join(f"{sx(x)},{sy(y)}" for x, y in pts)
+        parts.append(
+            f'<polyline data-site="{html.escape(terminal_safe(site))}" fill="none" stroke="{colour}" '
+            f'stroke-width="{2.5 if agg else 1}" points="{coords}"><title>{html.escape(terminal_safe(site))}'
+            "</title></polyline>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _text_line(metric: str, rows: list[tuple[str, list[tuple[float, float]]]]) -> str:
+    last = int(max(x for _, pts in rows for x, _ in pts))
+    values = ", ".join(f"{site} {_num(pts[-1][1])}" for site, pts in rows[:MAX_SERIES])
+    more = f" (+{len(rows) - MAX_SERIES} sites)" if len(rows) > MAX_SERIES else ""
+    return terminal_safe(f"{metric} (round {last + 1}): {values}{more}")
+
+
+def metric_charts(metrics: Mapping[str, Any] | None) -> list[Chart]:
+    """One :class:`Chart` per metric of a ``metrics`` trait (at most :data:`MAX_CHARTS`, then one chart-less line
+    counting the rest); numeric points only; ``[]`` without any."""
+    found = _series(metrics)
+    charts = [Chart(m, _text_line(m, rows), _svg(m, rows)) for m, rows in list(found.items())[:MAX_CHARTS]]
+    if len(found) > MAX_CHARTS:
+        note = f"… {len(found) - MAX_CHARTS} more metrics (job.metrics() has them all)"
+        charts.append(Chart("", note, f"<p>{html.escape(note)}</p>"))
+    return charts

@@ -42,6 +42,8 @@ class WidgetFront:
     live = _shown("live")
     problem = _shown("problem")
     downloads = _shown("downloads")
+    progress = _shown("progress")
+    metrics = _shown("metrics")
 
     def lines(self, site: str) -> list[LogLine]:
         """The lines of ``site`` the widget holds."""

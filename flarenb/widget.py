@@ -29,10 +29,10 @@ complete logs from the files or the server. What a saved notebook keeps is the s
 
 Synced traits (survive a re-render or page reload)
 --------------------------------------------------
-``job_id``, ``job_name``, ``sites``, ``status``, ``submit_time``, ``start_ts``, ``end_ts``,
-``duration``, ``site_states``, ``snapshot`` (last ``snapshot_lines`` lines per site, refreshed at
-most every ``snapshot_interval`` s), ``line_counts``, ``skipped``, ``live``, ``downloads``,
-``browser_max_lines``, ``problem`` (why the view cannot follow now, e.g. "server unreachable: ...").
+``job_id``, ``job_name``, ``sites``, ``status``, ``submit_time``, ``start_ts``, ``end_ts``, ``duration``,
+``site_states``, ``snapshot`` (last ``snapshot_lines`` lines per site, refreshed at most every ``snapshot_interval``
+s), ``line_counts``, ``skipped``, ``live``, ``downloads``, ``browser_max_lines``, ``problem`` (why the view cannot
+follow now, e.g. "server unreachable: ..."), ``progress``, ``metrics`` (:meth:`LogView.set_metrics`).
 
 Custom messages
 ---------------
@@ -92,8 +92,6 @@ _STATIC = pathlib.Path(__file__).parent / "static"
 _ESM, _CSS = _frontend_sources(_STATIC)
 
 _safe_filename = safe_filename  # kept: other modules import it from here
-_site_order = site_order
-_json_size = wire_size
 
 
 class LogView(anywidget.AnyWidget):
@@ -120,6 +118,8 @@ class LogView(anywidget.AnyWidget):
     downloads = t.Dict().tag(sync=True)  # {"paths": [str], "error": str | None}
     browser_max_lines = t.Int(5000).tag(sync=True)
     problem = t.Unicode(None, allow_none=True).tag(sync=True)  # why following is stuck now, shown in the header
+    progress = t.Dict().tag(sync=True)  # {"round", "total", "sites", "round_seconds", "eta_seconds"} or {}
+    metrics = t.Dict().tag(sync=True)  # {"series": [{"metric", "site", "points": [[round, value], ...]}]} or {}
 
     def __init__(
         self,
@@ -233,6 +233,14 @@ class LogView(anywidget.AnyWidget):
                 self.problem = problem
                 self._note_sent(wire_size(problem))
 
+    def set_metrics(self, metrics: dict | None, progress: dict | None) -> None:
+        """Show the job's ``metrics`` and round ``progress`` (:mod:`flarenb.progress`; None: none); sent if changed."""
+        with self._lock, self.hold_sync():
+            for name, value in (("metrics", dict(metrics or {})), ("progress", dict(progress or {}))):
+                if value != getattr(self, name):
+                    setattr(self, name, value)
+                    self._note_sent(wire_size(value))
+
     def append(self, site: str, lines: Iterable[object]) -> int:
         """Buffer lines of ``site``; returns how many were accepted. Thread-safe and cheap.
 
@@ -326,12 +334,9 @@ class LogView(anywidget.AnyWidget):
                 received=self._counts,
                 dropped=self._hist.dropped,
                 tail=tail,
+                progress=self.progress,
+                metrics=self.metrics,
             )
-
-    def _snapshot_parts(self, tail: int) -> tuple[list[str], str, list[tuple[str, list[str]]]]:
-        """(text lines, header, blocks) of :meth:`static_snapshot` (kept for callers of the earlier API)."""
-        snap = self.static_snapshot(tail)
-        return snap.lines(), snap.header, snap.blocks
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         bundle = super()._repr_mimebundle_(**kwargs)
@@ -379,9 +384,6 @@ class LogView(anywidget.AnyWidget):
             self.snapshot = snap["snapshot"]
             self.line_counts = snap["line_counts"]
             self.skipped = snap["skipped"]
-
-    def _build_snapshot(self) -> dict[str, Any]:
-        return self._flusher.build_snapshot()
 
     def _write_history(self, target: pathlib.Path) -> list[pathlib.Path]:
         with self._lock:

@@ -109,6 +109,16 @@ def test_widget_follows_the_job_and_a_second_view_shares_the_follower(flarenb_po
         plain = (snap[0] if isinstance(snap, tuple) else snap)["text/plain"]
         assert "===== server =====" in plain and "===== site-1 =====" in plain and "===== site-2 =====" in plain
         assert any("round 1 on site-1:" in line.text for line in second.lines("site-1"))
+        # the round progress and metrics of the job (read from the POC's run folder): every round, every site
+        until(lambda: second.progress.get("round") == 1, timeout=30, what="the last round's progress")
+        assert second.progress["total"] == 2 and second.progress["sites"] == dict.fromkeys(
+            ("site-1", "site-2"), "reported"
+        )
+        series = {(s["metric"], s["site"]): s["points"] for s in second.metrics["series"]}
+        assert set(series) == {("loss", site) for site in ("aggregated", "site-1", "site-2")}
+        assert [r for r, _ in series[("loss", "aggregated")]] == [0, 1]
+        final = second._repr_mimebundle_()[0]["text/plain"]  # the saved snapshot: "round 2 of 2", the metrics
+        assert " — round 2 of 2" in final.splitlines()[0] and "===== metrics =====" in final
         # a view of a finished job is complete as soon as it exists: what a saved notebook keeps
         later = live.LogView(job)
         text = later._repr_mimebundle_()[0]["text/plain"]
