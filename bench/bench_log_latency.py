@@ -190,7 +190,7 @@ def main(argv=None) -> int:
         handles = {
             "LocalTail": follow_job(Job(id=job.id, name=job.name, flare=f)),
             "AdminPoll": follow_job(Job(id=job.id, name=job.name, flare=remote), cursor=False),
-            "Cursor": follow_job(Job(id=job.id, name=job.name, flare=remote2)),
+            "Cursor": follow_job(Job(id=job.id, name=job.name, flare=remote2), cursor=True),
         }
         for name, h in handles.items():
             inner = getattr(h.transport, "inner", h.transport)  # the live view's rights-aware wrapper

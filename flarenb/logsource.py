@@ -225,7 +225,13 @@ def _fetcher(job: _jobs.Job, local: bool):
     return fetch
 
 
-def job_logs_spec(job: _jobs.Job, status: _Status, cursor: bool = True) -> JobLogs:
+#: Follow running remote jobs by cursor by default? Off for now: asking a job that lacks flarenb's component (submitted
+#: elsewhere, or keeping its own receiver) makes NVFlare log "ERROR - no app command func for topic" in that job's
+#: server log. ``follow_job(job, cursor=True)`` (or setting this) opts in.
+CURSOR = False
+
+
+def job_logs_spec(job: _jobs.Job, status: _Status, cursor: bool | None = None) -> JobLogs:
     """What the source registry needs to follow ``job``: on the local POC each site's job log file (tailed
     directly; once the job has ended the server's run folder has moved into the job store, so the server's log
     then comes from the admin API), elsewhere the admin API — while the job runs, by cursor (the app command of
@@ -242,7 +248,7 @@ def job_logs_spec(job: _jobs.Job, status: _Status, cursor: bool = True) -> JobLo
             status=status,
             alive=_AdminLiveness(flare, job.id, status),
             fetch=fetch,
-            ask=ask_job(flare, job.id) if cursor and not ended else None,
+            ask=ask_job(flare, job.id) if (CURSOR if cursor is None else cursor) and not ended else None,
             wrap_admin=lambda receiver, poll: rights_aware(receiver, poll, flare, job.id, status),
         )
     liveness = _LocalLiveness(job.id)
@@ -257,9 +263,10 @@ def job_logs_spec(job: _jobs.Job, status: _Status, cursor: bool = True) -> JobLo
     )
 
 
-def follow_job(job: _jobs.Job, cursor: bool = True, **receiver_kw) -> _follower.FollowerHandle:
+def follow_job(job: _jobs.Job, cursor: bool | None = None, **receiver_kw) -> _follower.FollowerHandle:
     """A handle on ``job``'s one follower (shared by every consumer in this kernel; ``release()`` it).
-    ``cursor=False`` follows a remote job by whole-log polling even where the cursor channel would work."""
+    ``cursor=True`` follows a running remote job by cursor (see :mod:`flarenb.sources.cursor`; default:
+    :data:`CURSOR`), ``cursor=False`` by whole-log polling."""
     spec = job_logs_spec(job, job_status(job), cursor=cursor)
     return _follower.follow(job.id, lambda receiver: open_source(receiver, spec), key=job.key, **receiver_kw)
 

@@ -149,7 +149,7 @@ def test_lead_granted_the_snippet_sees_client_lines_live(flarenb_deployments, tm
     d = flarenb_deployments.get(extra_rights=SNIPPET)
     lead = d.flare(LEAD)
     job = submit_as(d, LEAD, tmp_path, "lead-snippet")
-    handle = live.follow_job(job)
+    handle = live.follow_job(job, cursor=True)
     try:
         rx = handle.receiver
         for site in d.clients:
