@@ -13,6 +13,9 @@ the system temp dir). The portable setup that does, on a local POC and on a prod
   each client's stream has ended, which stock NVFlare does not wait for (each client then logs
   ``_LogTailProducer - ERROR - error from target server: TIMEOUT`` and its stored log loses its end). A receiver
   the job already has is replaced by it (an explicit ``dest_dir`` is kept);
+* ``meta.json`` says so: ``"flarenb": {"log_cursor": "flarenb.logs"}`` (:data:`META_KEY`) tells a notebook that
+  the job's server answers flarenb's log cursor, so the live view follows it by cursor without asking a job that
+  cannot answer (NVFlare keeps the job's own meta keys in the stored job meta, ``get_job_meta`` returns them);
 * ``meta.json``'s ``deploy_map`` names the sites instead of ``@ALL`` (the server lists only named sites under
   ``target="all"``, as ``nvflare job logs --site all`` asks). A deploy map that already names its sites (several
   apps, a subset of sites) is kept.
@@ -40,6 +43,10 @@ END_RUN_READINESS_TIMEOUT = 20.0
 STREAMER = {"id": "flarenb_log_streamer", "path": STREAMER_PATH, "args": {"log_file_name": "log.txt"}}
 RECEIVER = {"id": "flarenb_log_receiver", "path": FLARENB_RECEIVER_PATH, "args": {"dest_dir": "."}}
 CUSTOM_CODE = Path(__file__).with_name("jobcode") / f"{FLARENB_RECEIVER_MODULE}.py"
+#: the job meta key that marks a job whose server runs flarenb's component, and what it holds
+META_KEY = "flarenb"
+CURSOR_TOPIC = "flarenb.logs"  # the app command the component answers (flarenb/jobcode/flarenb_log_receiver.py)
+META_VALUE = {"log_cursor": CURSOR_TOPIC}
 
 CLIENT_CONFIG = "config_fed_client.json"
 SERVER_CONFIG = "config_fed_server.json"
@@ -116,7 +123,15 @@ def normalize(job: Job, sites: list[str] | None = None, server: str = "server") 
         if on_server and job.servers.get(app) is not None:
             out.servers[app] = _normalize_server(job.servers[app])  # type: ignore[arg-type]
             out.custom_code.add(app)
+    if out.custom_code:
+        meta[META_KEY] = dict(META_VALUE)
     return out
+
+
+def answers_cursor(meta: dict[str, Any] | None) -> bool:
+    """Whether a job's meta (``get_job_meta``) says its server answers flarenb's log cursor."""
+    mark = (meta or {}).get(META_KEY)
+    return isinstance(mark, dict) and mark.get("log_cursor") == CURSOR_TOPIC
 
 
 def read(job_dir: str | Path) -> Job:

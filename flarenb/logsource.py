@@ -23,6 +23,8 @@ from . import follower as _follower
 from . import jobs as _jobs
 from . import procs
 from .dlsource import rights_aware
+from .jobconfig import answers_cursor
+from .rights import rights_of
 from .sources import JobLogs, describe_problem, is_job_not_found, local_job_log_paths, open_source
 from .sources.cursor import ask_job
 from .vocab import is_terminal
@@ -225,17 +227,29 @@ def _fetcher(job: _jobs.Job, local: bool):
     return fetch
 
 
-#: Follow running remote jobs by cursor by default? Off for now: asking a job that lacks flarenb's component (submitted
-#: elsewhere, or keeping its own receiver) makes NVFlare log "ERROR - no app command func for topic" in that job's
-#: server log. ``follow_job(job, cursor=True)`` (or setting this) opts in.
-CURSOR = False
+#: Follow running remote jobs by cursor? ``None`` (the default): when the job's meta says its server answers the
+#: cursor (flarenb's component, :func:`flarenb.jobconfig.answers_cursor`: the jobs flarenb submits with live logs)
+#: and the user's role is not known to lack ``app_command``. A job without the component is never asked: NVFlare
+#: would log "ERROR - no app command func" in that job's server log. ``True``/``False`` force it on or off.
+CURSOR: bool | None = None
+
+
+def use_cursor(job: _jobs.Job, status: _Status, cursor: bool | None = None) -> bool:
+    """Whether to follow ``job`` (running, remote) by cursor: ``cursor``, else :data:`CURSOR`, else automatic."""
+    if cursor is None:
+        cursor = CURSOR
+    if cursor is not None:
+        return cursor
+    if not answers_cursor(status.meta):
+        return False
+    return rights_of(job.connection).granted("app_command") is not False
 
 
 def job_logs_spec(job: _jobs.Job, status: _Status, cursor: bool | None = None) -> JobLogs:
     """What the source registry needs to follow ``job``: on the local POC each site's job log file (tailed
     directly; once the job has ended the server's run folder has moved into the job store, so the server's log
-    then comes from the admin API), elsewhere the admin API — while the job runs, by cursor (the app command of
-    flarenb's job component; ``cursor=False``: whole-log polling only)."""
+    then comes from the admin API), elsewhere the admin API — while the job runs, by cursor when the job answers it
+    (the app command of flarenb's job component, :func:`use_cursor`), else by whole-log polling."""
     flare = job.connection
     poc = getattr(flare, "poc", None)
     local_root = str(poc.prod_dir) if poc is not None and poc.running else None
@@ -248,7 +262,7 @@ def job_logs_spec(job: _jobs.Job, status: _Status, cursor: bool | None = None) -
             status=status,
             alive=_AdminLiveness(flare, job.id, status),
             fetch=fetch,
-            ask=ask_job(flare, job.id) if (CURSOR if cursor is None else cursor) and not ended else None,
+            ask=ask_job(flare, job.id) if not ended and use_cursor(job, status, cursor) else None,
             wrap_admin=lambda receiver, poll: rights_aware(receiver, poll, flare, job.id, status),
         )
     liveness = _LocalLiveness(job.id)
@@ -265,8 +279,8 @@ def job_logs_spec(job: _jobs.Job, status: _Status, cursor: bool | None = None) -
 
 def follow_job(job: _jobs.Job, cursor: bool | None = None, **receiver_kw) -> _follower.FollowerHandle:
     """A handle on ``job``'s one follower (shared by every consumer in this kernel; ``release()`` it).
-    ``cursor=True`` follows a running remote job by cursor (see :mod:`flarenb.sources.cursor`; default:
-    :data:`CURSOR`), ``cursor=False`` by whole-log polling."""
+    A running remote job is followed by cursor (see :mod:`flarenb.sources.cursor`) when :func:`use_cursor` says so;
+    ``cursor=True``/``False`` forces it on/off (``False``: whole-log polling)."""
     spec = job_logs_spec(job, job_status(job), cursor=cursor)
     return _follower.follow(job.id, lambda receiver: open_source(receiver, spec), key=job.key, **receiver_kw)
 

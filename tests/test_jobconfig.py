@@ -129,3 +129,21 @@ def test_enable_live_logs_writes_the_receivers_code_into_the_server_app(job_dir)
     shipped = job_dir / "app" / "custom" / "flarenb_log_receiver.py"
     assert shipped.read_bytes() == jobconfig.CUSTOM_CODE.read_bytes()
     compile(shipped.read_text(), str(shipped), "exec")
+
+
+def test_the_meta_marks_a_job_whose_server_answers_the_log_cursor():
+    after = normalize(job({"app": ["@ALL"]}), sites=SITES)
+    assert after.meta[jobconfig.META_KEY] == {"log_cursor": "flarenb.logs"}
+    assert jobconfig.answers_cursor(after.meta)
+    assert normalize(after, sites=SITES) == after  # idempotent: the content hash (submit token) stays stable
+    # a job whose apps run on clients only gets no receiver, hence no mark
+    clients_only = job({"app": ["hospital-a"]})
+    clients_only.servers["app"] = None
+    assert jobconfig.META_KEY not in normalize(clients_only, sites=SITES).meta
+    for meta in (None, {}, {"flarenb": "yes"}, {"flarenb": {"log_cursor": "other.topic"}}):
+        assert not jobconfig.answers_cursor(meta)
+
+
+def test_the_component_answers_the_topic_the_meta_names():
+    source = jobconfig.CUSTOM_CODE.read_text()
+    assert f'CURSOR_TOPIC = "{jobconfig.CURSOR_TOPIC}"' in source

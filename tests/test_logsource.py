@@ -124,3 +124,34 @@ def test_a_jobs_processes_are_found_by_their_signature_and_turn_dead_when_gone(t
         child.wait()
     assert not procs.alive(child.pid)
     follower.stop_all()
+
+
+class _Meta:
+    def __init__(self, meta):
+        self.meta = meta
+
+
+@pytest.mark.parametrize(
+    "meta, forced, app_command, expected",
+    [
+        ({"flarenb": {"log_cursor": "flarenb.logs"}}, None, None, True),  # flarenb's job, rights not known yet
+        ({"flarenb": {"log_cursor": "flarenb.logs"}}, None, True, True),
+        ({"flarenb": {"log_cursor": "flarenb.logs"}}, None, False, False),  # the role may not: never asked
+        ({"status": "RUNNING"}, None, None, False),  # a job without the component is never asked
+        ({}, None, True, False),
+        ({"status": "RUNNING"}, True, None, True),  # forced on
+        ({"flarenb": {"log_cursor": "flarenb.logs"}}, False, True, False),  # forced off
+    ],
+)
+def test_a_remote_job_is_followed_by_cursor_only_when_its_meta_says_it_answers(meta, forced, app_command, expected):
+    from flarenb import rights
+
+    class Flare:  # weak-referenceable, as the rights cache needs
+        kit = SimpleNamespace(path="/kits/admin", username="admin@nvidia.com", startup_kit_dir="/nonexistent")
+        study, poc = "default", None
+
+    flare = Flare()
+    r = rights.rights_of(flare)
+    if app_command is not None:
+        r.note("app_command", app_command, "test")
+    assert logsource.use_cursor(Job(id=JOB, flare=flare), _Meta(meta), cursor=forced) is expected

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import export_job
 
-from flarenb import dllogs, jobs, live, rights, submission
+from flarenb import dllogs, jobconfig, jobs, live, rights, submission
 from flarenb.registry import run_line
 
 pytestmark = pytest.mark.deployment
@@ -84,6 +84,9 @@ def test_lead_with_the_default_policy(flarenb_deployment, tmp_path, ip):
                 timeout=180,
                 what=lambda site=site: f"{site}'s live lines for the admin: {source_state(admin_follow, rx)}",
             )
+        admin_source = getattr(admin_follow.transport, "inner", admin_follow.transport)
+        assert type(admin_source).__name__ == "CursorPoll", source_state(admin_follow, rx)
+        assert admin_source.next is None and admin_source.fallback_reason is None, source_state(admin_follow, rx)
         # lead: no lines while it runs, and each site says why
         sites = ("server", *d.clients)
 
@@ -149,7 +152,7 @@ def test_lead_granted_the_snippet_sees_client_lines_live(flarenb_deployments, tm
     d = flarenb_deployments.get(extra_rights=SNIPPET)
     lead = d.flare(LEAD)
     job = submit_as(d, LEAD, tmp_path, "lead-snippet")
-    handle = live.follow_job(job, cursor=True)
+    handle = live.follow_job(job)  # by cursor, with nothing to opt in to: flarenb's job, app_command granted
     try:
         rx = handle.receiver
         for site in d.clients:
@@ -164,3 +167,25 @@ def test_lead_granted_the_snippet_sees_client_lines_live(flarenb_deployments, tm
         assert rights.connection_info(lead).rights.granted("get_job_log") is True
     finally:
         handle.release()
+
+
+def test_a_job_without_flarenb_s_component_is_never_asked_by_cursor(flarenb_deployment, tmp_path):
+    """--no-stream-logs leaves the job untouched: no component, no mark in its meta, so the live view polls whole
+    logs and never sends the app command (which would log "no app command func" as an ERROR in its server log)."""
+    d = flarenb_deployment
+    admin = d.flare(ADMIN)
+    job_dir = export_job(tmp_path / "src", name="no-stream", rounds=1, train_args="--sleep 2")
+    job = submission.submit(str(job_dir), flare=admin, stream_logs=False, scope=f"no-stream-{time.time()}")
+    handle = live.follow_job(job)
+    try:
+        source = getattr(handle.transport, "inner", handle.transport)
+        assert type(source).__name__ == "AdminPoll", source_state(handle, handle.receiver)
+        assert not jobconfig.answers_cursor(admin.call(lambda s: s.get_job_meta(job.id)))
+        meta = jobs.wait(job.id, timeout=300, interval=1.0, flare=admin)
+        assert meta["status"] == "FINISHED:COMPLETED"
+        until(lambda: handle.transport.finished, timeout=120, what="the follower to finish")
+    finally:
+        handle.release()
+    server_log = admin.call(lambda s: s.get_job_logs(job.id, target="server"))["logs"]["server"]
+    assert "Round 0" in server_log or "round 0" in server_log, "the server's job log, read after the run"
+    assert "no app command func" not in server_log

@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..jobconfig import CURSOR_TOPIC
 from ..logcursor import LogCursor
 from ..receiver import Receiver
 from ..vocab import is_terminal, one_line
@@ -39,7 +40,7 @@ from .base import STOP_JOIN_TIMEOUT, AliveCheck, JobLogs, LogSource, ThreadedSou
 __all__ = ["KIND", "TOPIC", "CursorPoll", "SiteCursor", "ask_job", "why_unavailable"]
 
 log = logging.getLogger(__name__)
-TOPIC = "flarenb.logs"
+TOPIC = CURSOR_TOPIC
 METRICS_KEY = "@metrics"
 ALLOW_HINT = (
     "for the fast path an administrator grants the 'app_command' right on the job (authorization.json) and allows"
