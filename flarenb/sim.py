@@ -178,8 +178,9 @@ class Simulation:
             time.sleep(min(interval, 0.5, max(0.05, timeout - elapsed)) if timeout else min(interval, 0.5))
         code = failure_of(status)
         if code:
+            reason = _read(self.root / "result.json").get("reason")
             raise JobFailed(
-                f"Simulation {self.id} ended {status} ({code})",
+                f"Simulation {self.id} ended {status} ({code})" + (f": {reason}" if reason else ""),
                 f"See which site failed with %flare logs {self.id} --site all (the simulator's own output: "
                 f"{self.root / 'simulator.out'})",
             )

@@ -32,7 +32,7 @@ def alive(pid: int | None, ticks: int | None = None) -> bool:
 
 def processes(sim_id: str, root: int | None = None) -> set[int]:
     """Every live process of the simulation ``sim_id``: marked in its environment, or a descendant of ``root``."""
-    mark = f"{ENV_MARK}={sim_id}".encode()
+    mark = f"{ENV_MARK}={sim_id}".encode() if sim_id else None
     children: dict[int, list[int]] = {}
     found: set[int] = set()
     for pid in pids():
@@ -40,7 +40,7 @@ def processes(sim_id: str, root: int | None = None) -> set[int]:
         if st is None or st[0] in ("Z", "X"):
             continue
         children.setdefault(st[1], []).append(pid)
-        if environ_has(pid, mark):
+        if mark is not None and environ_has(pid, mark):
             found.add(pid)
     todo = [root] if root and alive(root) else []
     todo += list(found)
@@ -51,15 +51,16 @@ def processes(sim_id: str, root: int | None = None) -> set[int]:
     return found
 
 
-def kill_tree(sim_id: str, root: int | None = None, grace: float = 3.0) -> set[int]:
-    """Stop every process of the simulation: SIGTERM, then SIGKILL whatever is left after ``grace`` seconds.
+def kill_tree(sim_id: str, root: int | None = None, grace: float = 3.0, exclude: set[int] | None = None) -> set[int]:
+    """Stop every process of the simulation (but those in ``exclude``): SIGTERM, then SIGKILL whatever is left after
+    ``grace`` seconds.
 
     Returns the pids that were signalled. New children spawned meanwhile are found by the repeated scans."""
     signalled: set[int] = set()
     deadline = time.monotonic() + grace
     sig = signal.SIGTERM
     while True:
-        pids = processes(sim_id, root)
+        pids = processes(sim_id, root) - (exclude or set())
         if not pids:
             return signalled
         for pid in pids:

@@ -109,6 +109,51 @@ def test_outcome_comes_from_the_exit_code_and_the_server_log(tmp_path):
     assert outcome(0, tmp_path, aborted=False) == "FINISHED:EXECUTION_EXCEPTION"
 
 
+FAKE_SIMULATOR = """
+import pathlib, subprocess, sys, time
+ws = pathlib.Path(sys.argv[1])
+count = ws / "attempts"
+n = int(count.read_text()) + 1 if count.exists() else 1
+count.write_text(str(n))
+if n <= int(sys.argv[2]):  # hang as NVFlare's simulator does: a client in its own session, the runner waiting
+    subprocess.Popen(["sleep", "600"], start_new_session=True)
+    print("ClientTaskWorker run error: EOFError: Ran out of input", flush=True)
+    print("RuntimeError: Failed to create connection to the child process in SimulatorClientRunner, timeout: 60",
+          flush=True)
+    time.sleep(600)
+(ws / "server").mkdir(exist_ok=True)
+(ws / "server" / "log.txt").write_text("done\\n")
+"""
+
+
+@pytest.mark.parametrize("hangs, status", [(1, "FINISHED:COMPLETED"), (2, "FINISHED:EXECUTION_EXCEPTION")])
+def test_a_simulator_that_hangs_at_start_up_is_stopped_and_started_once_more(tmp_path, monkeypatch, hangs, status):
+    import json
+
+    from flarenb import _simrun
+
+    sim_id = f"sim-hang{hangs}{os.getpid()}"
+    monkeypatch.setenv(simprocs.ENV_MARK, sim_id)  # what flarenb.sim gives the runner, inherited by the simulator
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (tmp_path / "state.json").write_text(json.dumps({"workspace": str(ws)}))
+    fake = [sys.executable, "-c", FAKE_SIMULATOR, str(ws), str(hangs)]
+    monkeypatch.setattr(_simrun, "command", lambda state: fake)
+    try:
+        assert _simrun.main(str(tmp_path)) == 0
+        result = json.loads((tmp_path / "result.json").read_text())
+        assert result["status"] == status
+        assert (ws / "attempts").read_text() == str(min(hangs + 1, _simrun.ATTEMPTS))
+        out = (tmp_path / "simulator.out").read_text()
+        assert out.count("[flarenb] NVFlare's simulator could not start a client process") == hangs
+        if hangs == _simrun.ATTEMPTS:
+            assert "submit the simulation again" in result["reason"]
+        # nothing of a hung simulator is left running, its client in another session included
+        _until(lambda: not simprocs.processes(sim_id), 15, "the hung simulator's processes to be gone")
+    finally:
+        simprocs.kill_tree(sim_id, grace=1)
+
+
 def test_the_process_tree_is_found_by_its_mark_even_in_another_session():
     env = dict(os.environ, **{simprocs.ENV_MARK: "sim-feedfacecafe"})
     # a parent that starts a child in a new session (as NVFlare's simulator starts each client), then waits
