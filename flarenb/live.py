@@ -108,6 +108,7 @@ class LogView(WidgetFront):
         self._origin = _display_origin()
         self._handle: _follower.FollowerHandle | None = None
         self._unsubscribe: Callable[[], None] | None = None
+        self._metrics_unsubscribe: Callable[[], None] | None = None  # the cursor's metrics (a remote job)
         self._watch_thread: threading.Thread | None = None
         self._watch_stop = threading.Event()
         self._wiring = threading.Lock()  # guards _handle/_unsubscribe against detach() racing the watch thread
@@ -124,6 +125,8 @@ class LogView(WidgetFront):
                 if self.metrics_feed is not None:  # no view to feed: the thread must not outlive it
                     self.metrics_feed.stop()
                 raise
+            if self.metrics_feed is None:
+                self._feed_metrics_by_cursor()
 
     def _view_sites(self) -> tuple[list[str], dict]:
         return list(self.widget.sites), dict(self.widget.site_states)
@@ -131,24 +134,47 @@ class LogView(WidgetFront):
     def _make_metrics_feed(self) -> MetricsFeed | None:
         """The feed of round progress and metrics: for a job on the local POC (while it runs, its run folder; after,
         its download); None elsewhere."""
-        from .metric_sources import job_metrics, poc_metrics_dir
-        from .progress import num_rounds
+        from .metric_sources import poc_metrics_dir
 
         job = self.job
         poc = getattr(job.connection, "poc", None)
         if poc is None or not poc.running:
             return None
-
-        def final():
-            from .dllogs import downloaded
-
-            found = job_metrics(job)
-            return found, num_rounds(downloaded(job.connection, job.id).fetch() / "workspace")
-
         folder = poc_metrics_dir(poc, job.id)
         return MetricsFeed(
-            job.id, self.widget.set_metrics, self._view_sites, metrics_dir=folder, run_dir=folder.parent, final=final
+            job.id,
+            self.widget.set_metrics,
+            self._view_sites,
+            metrics_dir=folder,
+            run_dir=folder.parent,
+            final=self._final_metrics,
         )
+
+    def _final_metrics(self):
+        """A finished job's complete metrics and number of rounds (from its download)."""
+        from .dllogs import downloaded
+        from .metric_sources import job_metrics
+        from .progress import num_rounds
+
+        job = self.job
+        return job_metrics(job), num_rounds(downloaded(job.connection, job.id).fetch() / "workspace")
+
+    def _feed_metrics_by_cursor(self) -> None:
+        """A remote job followed by cursor: its metrics come by the same command (a second cursor), into a feed
+        that pushes the view's progress and Metrics panel as on the local POC."""
+        from .sources.cursor import CursorPoll
+
+        with self._wiring:
+            handle = self._handle
+        source = handle.transport if handle is not None else None
+        source = getattr(source, "inner", source)
+        if not isinstance(source, CursorPoll) or source.finished:
+            return
+        feed = MetricsFeed(self.job.id, self.widget.set_metrics, self._view_sites, final=self._final_metrics)
+        with self._wiring:
+            self._metrics_unsubscribe = source.subscribe_metrics(feed.feed)
+        self.metrics_feed = feed
+        feed.start()
 
     def _write_complete_logs(self, directory) -> list[str]:
         """The download action: each site's complete log — the job's own log file where it is on this machine,
@@ -314,8 +340,10 @@ class LogView(WidgetFront):
         with self._wiring:
             unsubscribe, self._unsubscribe = self._unsubscribe, None
             handle, self._handle = self._handle, None
-        if unsubscribe is not None:
-            unsubscribe()
+            from_cursor, self._metrics_unsubscribe = self._metrics_unsubscribe, None
+        for call in (unsubscribe, from_cursor):
+            if call is not None:
+                call()
         if handle is not None:
             handle.release()
 

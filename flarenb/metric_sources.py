@@ -6,8 +6,10 @@
 * **Simulator**: ``<workspace>/server/simulate_job/metrics/round_metrics.jsonl``, live and after.
 * **A finished job anywhere** (the POC's run folder has moved into the job store by then): the job's download,
   fetched once per job and connection (:func:`flarenb.dllogs.downloaded`), ``workspace/metrics/``.
-* **A running job on a remote deployment**: no admin command serves the file mid-run, so no records yet and a
-  one-line notice that they arrive when the job ends.
+* **A running job on a remote deployment**: by cursor — the app command of flarenb's job component (the jobs
+  flarenb submits; :func:`flarenb.sources.cursor.read_metrics`) returns the file as it is so far. A job without the
+  component, or a user without the ``app_command`` right: no records yet and a one-line notice that they arrive
+  when the job ends.
 
 No path from a caller is opened: every path is built from the job id (validated by :class:`flarenb.jobs.Job`) and
 folders flarenb knows (the managed POC, the simulation's own workspace, its private download folder).
@@ -24,7 +26,8 @@ from .vocab import is_terminal
 
 REMOTE_RUNNING_NOTICE = (
     "This job runs on a remote deployment: its metrics can be read once it ends "
-    "(NVFlare serves round_metrics.jsonl only in the job's result)."
+    "(NVFlare serves round_metrics.jsonl only in the job's result; flarenb's job component serves it live, "
+    "for jobs flarenb submits to users with the app_command right)."
 )
 
 
@@ -77,12 +80,13 @@ def sim_metrics(sim_id: str) -> Metrics:
 def job_metrics(job: Any) -> Metrics:
     """``job``'s metrics from the best place this kernel can read them (see the module docstring)."""
     flare = job.connection
-    status = str(job.meta().get("status"))
+    meta = job.meta()
+    status = str(meta.get("status"))
     if not is_terminal(status):
         poc = getattr(flare, "poc", None)
         if poc is not None and poc.running:
             return from_folder(job.id, poc_metrics_dir(poc, job.id), complete=False, source="local")
-        return Metrics(job.id, complete=False, source="", notice=REMOTE_RUNNING_NOTICE)
+        return remote_running(job, meta)
 
     from .dllogs import downloaded
     from .jobs import _errors
@@ -90,6 +94,23 @@ def job_metrics(job: Any) -> Metrics:
     with _errors(job.id, flare):
         root = downloaded(flare, job.id).fetch()
     return from_folder(job.id, root / "workspace" / "metrics", complete=True, source="download")
+
+
+def remote_running(job: Any, meta: dict) -> Metrics:
+    """A running remote job's metrics so far, by cursor where the job answers it (else none, and the notice)."""
+    from .jobconfig import answers_cursor
+    from .rights import rights_of
+    from .sources.cursor import ask_job, read_metrics, why_unavailable
+    from .vocab import one_line
+
+    if not answers_cursor(meta) or rights_of(job.connection).granted("app_command") is False:
+        return Metrics(job.id, complete=False, source="", notice=REMOTE_RUNNING_NOTICE)
+    try:
+        data = read_metrics(ask_job(job.connection, job.id))
+    except Exception as e:
+        why = why_unavailable(e) or one_line(e, 200)
+        return Metrics(job.id, complete=False, source="", notice=f"{REMOTE_RUNNING_NOTICE} Live: {why}.")
+    return Metrics.from_rows(job.id, read_rows(data) if data else [], complete=False, source="cursor")
 
 
 def metrics(job: Any, site: str | None = None, metric: str | None = None) -> Metrics:

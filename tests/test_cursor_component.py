@@ -178,6 +178,8 @@ def test_metrics_are_a_second_cursor(served):
     assert "@metrics" not in ask()["sites"]
     reply = ask(metrics=True)
     assert text(reply["sites"]["@metrics"]) == b'{"round": 0}\n'
+    alone = ask(metrics=True, only=["@metrics"])  # a reader of the metrics alone gets no log bytes
+    assert set(alone["sites"]) == {"@metrics"}
 
 
 def test_a_symlinked_log_is_not_followed(served, tmp_path):

@@ -278,3 +278,40 @@ def test_once_every_client_stream_ended_the_ending_job_is_not_asked_again(job):
     while not t.finished:
         t.poll_once()
     assert texts(rx, "server") == ["s1", "s2: the job is finishing"] and texts(rx, "site-1") == ["a1"]
+
+
+def test_metrics_come_by_a_second_cursor_to_every_subscriber_from_the_start(job):
+    from flarenb.sources.cursor import read_metrics
+
+    rx = Receiver(fmt="text", idle_timeout=None)
+    t = job.transport(rx)
+    metrics = job.run_dir / "metrics" / "round_metrics.jsonl"
+    metrics.parent.mkdir()
+    metrics.write_bytes(b'{"round": 0}\n')
+    job.write("server", b"s1\n")
+    t.poll_once()
+    asked = []
+    job_ask = t.ask
+    t.ask = lambda request: asked.append(request) or job_ask(request)
+    t.poll_once()
+    assert not any(r.get("metrics") for r in asked), "nobody reads the metrics: they are not asked for"
+    first: list[bytes] = []
+    unsubscribe = t.subscribe_metrics(first.append)
+    t.poll_once()
+    assert asked[-1].get("metrics") is True and b"".join(first) == b'{"round": 0}\n'
+    with open(metrics, "ab") as f:
+        f.write(b'{"round": 1}\n')
+    t.poll_once()
+    later: list[bytes] = []
+    t.subscribe_metrics(later.append)  # a second view: what came before is replayed, then it follows too
+    assert b"".join(first) == b"".join(later) == b'{"round": 0}\n{"round": 1}\n'
+    unsubscribe()
+    with open(metrics, "ab") as f:
+        f.write(b'{"round": 2}\n')
+    t.poll_once()
+    assert b"".join(first).count(b"round") == 2 and b"".join(later).count(b"round") == 3
+    assert texts(rx, "server") == ["s1"], "the metrics never reach a log lane"
+    # a one-off reader (job.metrics() of a running remote job) gets the whole file and no log bytes
+    replies = []
+    whole = read_metrics(lambda request: replies.append(job_ask(request)) or replies[-1])
+    assert whole == metrics.read_bytes() and all(set(r["sites"]) <= {"@metrics"} for r in replies)

@@ -153,6 +153,7 @@ def test_lead_granted_the_snippet_sees_client_lines_live(flarenb_deployments, tm
     lead = d.flare(LEAD)
     job = submit_as(d, LEAD, tmp_path, "lead-snippet")
     handle = live.follow_job(job)  # by cursor, with nothing to opt in to: flarenb's job, app_command granted
+    views: list = []
     try:
         rx = handle.receiver
         for site in d.clients:
@@ -163,9 +164,20 @@ def test_lead_granted_the_snippet_sees_client_lines_live(flarenb_deployments, tm
         assert type(source).__name__ == "CursorPoll" and source.polls > 0 and source.fallback_reason is None
         assert source.next is None, "followed by cursor while the job runs (app_command granted)"
         assert rights.rights_of(lead).granted("get_job_log") is not False
+        # the round metrics come by the same command while the job runs: job.metrics(), and the view's progress
+        view = job.view()
+        views.append(view)
+        running = until(lambda: job.metrics().records, timeout=180, what="round metrics by cursor while running")
+        assert job.metrics().source == "cursor" and {r.round for r in running} >= {0}
+        until(lambda: (view.widget.progress or {}).get("round") is not None, 60, what="the view's round progress")
+        assert lead.call(lambda s: s.get_job_meta(job.id))["status"] == "RUNNING", "checked after the run"
         jobs.wait(job.id, timeout=300, interval=1.0, flare=lead)
         assert rights.connection_info(lead).rights.granted("get_job_log") is True
+        until(lambda: not view.live, timeout=120, what="the lead's view to finish")
+        assert view.widget.metrics == view.metrics_feed.payloads()[0] and view.widget.progress["round"] == 2
     finally:
+        for v in views:
+            v.close()
         handle.release()
 
 

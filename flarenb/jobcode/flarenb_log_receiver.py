@@ -14,7 +14,8 @@ a notebook can follow the job's logs by cursor instead of re-downloading whole l
 live log after the caller's offset (at most ``max_bytes`` per site per reply), the file's size and identity
 (``gen``: a new file or a truncation shows as a new ``gen`` or a size below the offset) and whether its stream has
 ended — only for files with news since the caller's cursor (``{"offset", "gen", "ended"}`` per site). ``"server"``
-is the server job's own log and, when asked (``"metrics": true``), ``"@metrics"`` NVFlare's ``round_metrics.jsonl``.
+is the server job's own log and, when asked (``"metrics": true``), ``"@metrics"`` NVFlare's ``round_metrics.jsonl``;
+``"only": [keys]`` limits a reply to those keys (a reader of the metrics alone gets no log bytes).
 Only files of this job that this component knows (its own streams' staging files, the run folder's log and metrics)
 are read: nothing in a request is used as a path. App commands pass NVFlare's job authorisation (right
 ``app_command``).
@@ -124,9 +125,12 @@ class FlarenbLogReceiver(JobLogReceiver):
         budget = MAX_TOTAL
         with self._streams_lock:
             ended = {site for (site, name) in self._ended if name == log_file_name}
+        only = request.get("only") if isinstance(request.get("only"), list) else None
         sites = {}
         for key, path in sorted(self._sources(log_file_name).items()):
             if key == METRICS_KEY and not request.get("metrics"):
+                continue
+            if only is not None and key not in only:
                 continue
             cursor = cursors.get(key) if isinstance(cursors.get(key), dict) else {}
             part = _read_part(path, cursor, min(cap, budget))

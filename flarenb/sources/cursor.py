@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -37,7 +38,7 @@ from ..vocab import is_terminal, one_line
 from .adminpoll import AdminPoll
 from .base import STOP_JOIN_TIMEOUT, AliveCheck, JobLogs, LogSource, ThreadedSource, describe_problem, is_job_not_found
 
-__all__ = ["KIND", "TOPIC", "CursorPoll", "SiteCursor", "ask_job", "why_unavailable"]
+__all__ = ["KIND", "TOPIC", "CursorPoll", "SiteCursor", "ask_job", "read_metrics", "why_unavailable"]
 
 log = logging.getLogger(__name__)
 TOPIC = CURSOR_TOPIC
@@ -55,6 +56,23 @@ def ask_job(flare: Any, job_id: str) -> Callable[[dict], dict]:
         return flare.call(lambda s: s.do_app_command(job_id, TOPIC, request))
 
     return ask
+
+
+def read_metrics(ask: Callable[[dict], dict], max_replies: int = 64) -> bytes:
+    """The whole ``round_metrics.jsonl`` of a running job, by cursor (``@metrics`` alone, reply after reply)."""
+    cursor, out = SiteCursor(), bytearray()
+    for _ in range(max_replies):
+        request = {"cursors": {METRICS_KEY: cursor.request()}, "metrics": True, "only": [METRICS_KEY]}
+        part = (ask(request).get("sites") or {}).get(METRICS_KEY)
+        if not isinstance(part, dict):
+            break
+        raw, restarted = cursor.take(part)
+        if restarted:
+            out.clear()
+        if not raw:
+            break
+        out += raw
+    return bytes(out)
 
 
 def why_unavailable(e: BaseException) -> str | None:
@@ -154,7 +172,9 @@ class CursorPoll(ThreadedSource):
         self.min_interval, self.max_interval, self.backoff = min_interval, max_interval, backoff
         self.interval = min_interval
         self.max_bytes = max_bytes
-        self.on_metrics = on_metrics
+        self._metrics_lock = threading.Lock()
+        self._metrics_subs: list[Callable[[bytes], object]] = [on_metrics] if on_metrics is not None else []
+        self._metrics_seen = bytearray()  # every @metrics byte so far, replayed to a later subscriber
         self.cursors: dict[str, SiteCursor] = {}
         self.polls = 0
         self.fallback_reason: str | None = None
@@ -184,7 +204,7 @@ class CursorPoll(ThreadedSource):
             "cursors": {site: c.request() for site, c in self.cursors.items()},
             "max_bytes": self.max_bytes,
         }
-        if self.on_metrics is not None:
+        if self._metrics_subs:
             request["metrics"] = True
         try:
             reply = self.ask(request)
@@ -221,8 +241,7 @@ class CursorPoll(ThreadedSource):
             cursor = self.cursors.setdefault(site, SiteCursor())
             raw, restarted = cursor.take(part)
             if site == METRICS_KEY:
-                if raw and self.on_metrics is not None:
-                    self.on_metrics(raw)
+                self._deliver_metrics(raw, restarted)
                 continue
             if restarted:
                 rx.marker(site, "[flarenb] … log file truncated or replaced; reading it again from the start …")
@@ -234,6 +253,33 @@ class CursorPoll(ThreadedSource):
             self._heartbeat(site)
         self.interval = self.min_interval if fed else min(self.max_interval, self.interval * self.backoff)
         return fed
+
+    # -- the job's round metrics (a second cursor on the same command) ------------------------------------------
+    def subscribe_metrics(self, fn: Callable[[bytes], object]) -> Callable[[], None]:
+        """Call ``fn(bytes)`` with the job's ``round_metrics.jsonl`` as it grows, from its start (what arrived
+        before is replayed now); returns the unsubscribe call. The first subscriber makes the polls ask for it."""
+        with self._metrics_lock:
+            self._metrics_subs.append(fn)
+            if self._metrics_seen:
+                fn(bytes(self._metrics_seen))
+
+        def unsubscribe() -> None:
+            with self._metrics_lock:
+                if fn in self._metrics_subs:
+                    self._metrics_subs.remove(fn)
+
+        return unsubscribe
+
+    def _deliver_metrics(self, raw: bytes, restarted: bool) -> None:
+        with self._metrics_lock:
+            if restarted:  # the file was replaced: its lines come again from the start (records dedupe by round)
+                self._metrics_seen.clear()
+            self._metrics_seen += raw
+            for fn in list(self._metrics_subs) if raw else []:
+                try:
+                    fn(raw)
+                except Exception as e:  # a subscriber's failure never stops the logs
+                    log.debug("flarenb: metrics subscriber of job %s: %s", self.name, e)
 
     def _clients_ended(self) -> bool:
         clients = [c for s, c in self.cursors.items() if s not in ("server", METRICS_KEY)]
