@@ -189,3 +189,17 @@ def test_a_symlinked_log_is_not_followed(served, tmp_path):
     os.remove(ws / JOB / "log.txt")
     os.symlink(secret, ws / JOB / "log.txt")
     assert "server" not in ask()["sites"]
+
+
+def test_a_compact_part_leaves_out_what_the_cursor_already_says(served):
+    _, ask, chunk, _ = served
+    s1 = {KEY_FILE_NAME: "log.txt"}
+    chunk("site-1", b"a\n", s1)
+    first = ask(compact=True)["sites"]["site-1"]
+    assert first == {"data": "a\n", "gen": first["gen"], "offset": 0}  # first contact: its identity, its start
+    cursor = {"site-1": {"offset": 2, "gen": first["gen"], "ended": False}}
+    chunk("site-1", b"b\n", s1)
+    assert ask(cursor, compact=True)["sites"]["site-1"] == {"data": "b\n"}  # the usual part: only the new bytes
+    chunk("site-1", b"c\n" * 10, s1)
+    capped = ask({"site-1": {**cursor["site-1"], "offset": 4}}, compact=True, max_bytes=4)["sites"]["site-1"]
+    assert capped == {"data": "c\nc\n", "size": 24}  # more is waiting: the size says so

@@ -315,3 +315,24 @@ def test_metrics_come_by_a_second_cursor_to_every_subscriber_from_the_start(job)
     replies = []
     whole = read_metrics(lambda request: replies.append(job_ask(request)) or replies[-1])
     assert whole == metrics.read_bytes() and all(set(r["sites"]) <= {"@metrics"} for r in replies)
+
+
+def test_the_interval_stays_short_while_lines_flow_and_backs_off_when_idle(job):
+    now = [0.0]
+    rx = Receiver(fmt="text", idle_timeout=None)
+    t = job.transport(rx, min_interval=0.1, max_interval=1.0, hold=1.0, clock=lambda: now[0])
+    job.write("server", b"s1\n")
+    t.poll_once()
+    for step in (0.3, 0.6, 0.9):  # replies with nothing new, within the hold after the last line
+        now[0] = step
+        t.poll_once()
+        assert t.interval == 0.1
+    seen = []
+    for step in (1.2, 1.5, 1.8, 2.1, 2.4, 2.7, 3.0, 3.3):  # idle: backing off, up to max_interval
+        now[0] = step
+        t.poll_once()
+        seen.append(t.interval)
+    assert seen == sorted(seen) and seen[0] > 0.1 and seen[-1] == 1.0
+    job.write("server", b"s2\n")
+    t.poll_once()
+    assert t.interval == 0.1 and texts(rx, "server") == ["s1", "s2"]

@@ -15,7 +15,9 @@ live log after the caller's offset (at most ``max_bytes`` per site per reply), t
 (``gen``: a new file or a truncation shows as a new ``gen`` or a size below the offset) and whether its stream has
 ended — only for files with news since the caller's cursor (``{"offset", "gen", "ended"}`` per site). ``"server"``
 is the server job's own log and, when asked (``"metrics": true``), ``"@metrics"`` NVFlare's ``round_metrics.jsonl``;
-``"only": [keys]`` limits a reply to those keys (a reader of the metrics alone gets no log bytes).
+``"only": [keys]`` limits a reply to those keys (a reader of the metrics alone gets no log bytes). With
+``"compact": true`` a part leaves out what the caller's cursor already says (``gen`` and ``offset`` when unchanged,
+``size`` when nothing more is waiting, ``ended`` when false): a part of a few log lines is then mostly log bytes.
 Only files of this job that this component knows (its own streams' staging files, the run folder's log and metrics)
 are read: nothing in a request is used as a path. App commands pass NVFlare's job authorisation (right
 ``app_command``).
@@ -137,15 +139,34 @@ class FlarenbLogReceiver(JobLogReceiver):
             if part is None:
                 continue
             part["ended"] = key in ended
-            budget -= part.pop("n")
+            n = part.pop("n")
+            budget -= n
             if (
                 part["data"]
                 or part.get("reset")
                 or cursor.get("gen") != part["gen"]
                 or cursor.get("ended") != part["ended"]
             ):
-                sites[key] = part  # unchanged files are left out: an idle job's reply stays a few bytes
+                sites[key] = _compact(part, cursor, n) if request.get("compact") is True else part
+                # unchanged files are left out: an idle job's reply stays a few bytes
         return {"v": CURSOR_VERSION, "sites": sites}
+
+
+def _compact(part, cursor, n):
+    """``part`` without what the caller's ``cursor`` already says (see the module docstring)."""
+    out = {"data": part["data"]}
+    for key in ("enc", "reset"):
+        if key in part:
+            out[key] = part[key]
+    if part["gen"] != cursor.get("gen"):
+        out["gen"] = part["gen"]
+    if part["offset"] != cursor.get("offset") or "gen" in out:
+        out["offset"] = part["offset"]
+    if part["size"] != part["offset"] + n:
+        out["size"] = part["size"]
+    if part["ended"]:
+        out["ended"] = True
+    return out
 
 
 def _read_part(path, cursor, cap):

@@ -10,7 +10,8 @@ offset (≤ 256 KiB a reply), the file's identity (``gen``) and size, and whethe
 * it feeds the receiver exactly the bytes of each file, once: offsets advance only by what was fed; a new ``gen``
   (the file was replaced) or a size below the offset (truncated) restarts at 0 after a ``[flarenb]`` marker line;
   a dropped connection or a slow server only delays the next reply (the cursor does not move);
-* its interval adapts: ``min_interval`` while bytes flow, backing off to ``max_interval`` while idle;
+* its interval adapts: ``min_interval`` while bytes flow (and for ``hold`` seconds after the last), backing off to
+  ``max_interval`` while idle; replies are compact (a part of a few lines is mostly those lines);
 * app commands reach running jobs only: before the job runs it waits; once the job's status is terminal it
   **hands over** to the finished-job path — an ``AdminPoll`` whose per-site :class:`~flarenb.logcursor.LogCursor`
   is primed with what was already fed, so its final whole-log fetch adds only the lines written after the last
@@ -62,7 +63,7 @@ def read_metrics(ask: Callable[[dict], dict], max_replies: int = 64) -> bytes:
     """The whole ``round_metrics.jsonl`` of a running job, by cursor (``@metrics`` alone, reply after reply)."""
     cursor, out = SiteCursor(), bytearray()
     for _ in range(max_replies):
-        request = {"cursors": {METRICS_KEY: cursor.request()}, "metrics": True, "only": [METRICS_KEY]}
+        request = {"cursors": {METRICS_KEY: cursor.request()}, "metrics": True, "only": [METRICS_KEY], "compact": True}
         part = (ask(request).get("sites") or {}).get(METRICS_KEY)
         if not isinstance(part, dict):
             break
@@ -112,11 +113,13 @@ class SiteCursor:
         """The new bytes of one reply part, and whether the file was replaced/truncated (restart at 0)."""
         data = part.get("data") or ""
         raw = base64.b64decode(data) if part.get("enc") == "base64" else str(data).encode("utf-8")
-        restarted = self.gen is not None and (part.get("gen") != self.gen or bool(part.get("reset")))
+        gen = part.get("gen", self.gen)  # a compact part leaves out what the request said (gen, offset, ended)
+        restarted = self.gen is not None and (gen != self.gen or bool(part.get("reset")))
         if restarted or self.gen is None:
             self.chars, self.tail, self._pending = 0, "", b""
-        self.gen, self.ended = str(part.get("gen")), bool(part.get("ended"))
-        self.offset = int(part.get("offset") or 0) + len(raw)
+        self.gen, self.ended = str(gen), bool(part.get("ended"))
+        offset = part.get("offset")
+        self.offset = (self.offset if offset is None else int(offset)) + len(raw)
         buf = self._pending + raw
         cut = _utf8_complete(buf)
         text, self._pending = buf[:cut].decode("utf-8", "replace"), buf[cut:]
@@ -161,6 +164,7 @@ class CursorPoll(ThreadedSource):
         min_interval: float = 0.1,
         max_interval: float = 1.0,
         backoff: float = 1.5,
+        hold: float = 1.0,
         max_bytes: int = 256 * 1024,
         on_metrics: Callable[[bytes], object] | None = None,
         name: str = "",
@@ -171,6 +175,8 @@ class CursorPoll(ThreadedSource):
         self.ask, self.status, self.then = ask, status, then
         self.min_interval, self.max_interval, self.backoff = min_interval, max_interval, backoff
         self.interval = min_interval
+        self.hold = hold  # seconds at min_interval after the last bytes, before backing off
+        self._last_data = float("-inf")
         self.max_bytes = max_bytes
         self._metrics_lock = threading.Lock()
         self._metrics_subs: list[Callable[[bytes], object]] = [on_metrics] if on_metrics is not None else []
@@ -203,6 +209,7 @@ class CursorPoll(ThreadedSource):
         request: dict[str, Any] = {
             "cursors": {site: c.request() for site, c in self.cursors.items()},
             "max_bytes": self.max_bytes,
+            "compact": True,
         }
         if self._metrics_subs:
             request["metrics"] = True
@@ -251,7 +258,11 @@ class CursorPoll(ThreadedSource):
             else:
                 rx.site(site)
             self._heartbeat(site)
-        self.interval = self.min_interval if fed else min(self.max_interval, self.interval * self.backoff)
+        now = self._clock()
+        if fed:
+            self._last_data = now
+        flowing = now - self._last_data < self.hold
+        self.interval = self.min_interval if flowing else min(self.max_interval, self.interval * self.backoff)
         return fed
 
     # -- the job's round metrics (a second cursor on the same command) ------------------------------------------
