@@ -210,6 +210,20 @@ class Deployment:
             raise
         return self
 
+    def restart(self, name: str = SERVER, timeout: float = START_TIMEOUT) -> None:
+        """Kill one participant this deployment started (SIGKILL: a crash) and start it again; return once an admin
+        logs in and every client is registered. Connections reconnect on their next call."""
+        p = self._procs.get(name)
+        if p is None:
+            raise DeploymentError(f"{name} was not started by this deployment", "Start the deployment first")
+        if p.poll() is None:
+            _kill(p.pid, signal.SIGKILL)
+        p.wait(timeout=10)
+        self._spawn(name)
+        flare = self.flare(self._first_admin())
+        self._wait_login(flare, timeout)
+        flare.wait_for_clients(list(self.clients), timeout)
+
     def _first_admin(self) -> str:
         for user, role in self.users.items():
             if role == "project_admin":

@@ -336,3 +336,31 @@ def test_the_interval_stays_short_while_lines_flow_and_backs_off_when_idle(job):
     job.write("server", b"s2\n")
     t.poll_once()
     assert t.interval == 0.1 and texts(rx, "server") == ["s1", "s2"]
+
+
+def test_a_lost_server_process_hands_over_once_with_the_gap_marked_and_nothing_repeated(job):
+    """A server restart mid-job: app commands say "not running" while NVFlare keeps the job RUNNING for good."""
+    from flarenb.sources.cursor import GAP_NOTE, LOST_NOTE
+
+    now = [0.0]
+    rx = Receiver(fmt="text", idle_timeout=None)
+    t = job.transport(rx, lost_after=15.0, clock=lambda: now[0])
+    job.write("server", b"s1\n")
+    job.write("site-1", b"a1\n")
+    t.poll_once()
+    job.write("server", b"s2 written before the server died\n")
+    job.write("site-1", b"a2 streamed to the server before it died\n")
+    job.fail = RuntimeError(f"Job_id: {JOB} is not running.")  # the job's server process is gone
+    for step in (1.0, 5.0, 14.0):
+        now[0] = step
+        t.poll_once()
+        assert t.next is None, "a passing 'not running' (a job process restarting) is waited for"
+    now[0] = 16.0
+    t.poll_once()
+    assert t.lost and t.next is not None and not t.finished  # still RUNNING: whole-log polling goes on
+    t.poll_once()
+    assert texts(rx, "server") == ["s1", "s2 written before the server died", LOST_NOTE]
+    assert texts(rx, "site-1") == ["a1", "a2 streamed to the server before it died", GAP_NOTE]
+    job.write("server", b"s3\n")
+    t.poll_once()
+    assert texts(rx, "server")[-1] == "s3" and texts(rx, "server").count(LOST_NOTE) == 1

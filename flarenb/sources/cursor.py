@@ -44,6 +44,14 @@ __all__ = ["KIND", "TOPIC", "CursorPoll", "SiteCursor", "ask_job", "read_metrics
 log = logging.getLogger(__name__)
 TOPIC = CURSOR_TOPIC
 METRICS_KEY = "@metrics"
+#: seconds a job that answered may say "not running" while its status stays RUNNING before it is taken as lost (its
+#: server process is gone: a server restart leaves the job RUNNING in NVFlare's job store for good)
+LOST_AFTER = 15.0
+LOST_NOTE = (
+    "[flarenb] following by whole-log polling: the job's server process stopped answering while NVFlare still"
+    " lists the job as RUNNING (was the server restarted?)"
+)
+GAP_NOTE = "[flarenb] … the job's server process was lost here: lines this site wrote after this point may be missing …"
 ALLOW_HINT = (
     "for the fast path an administrator grants the 'app_command' right on the job (authorization.json) and allows"
     " flarenb's job component (custom code, or flarenb_log_receiver.FlarenbLogReceiver on the server's class list)"
@@ -165,6 +173,7 @@ class CursorPoll(ThreadedSource):
         max_interval: float = 1.0,
         backoff: float = 1.5,
         hold: float = 1.0,
+        lost_after: float = LOST_AFTER,
         max_bytes: int = 256 * 1024,
         on_metrics: Callable[[bytes], object] | None = None,
         name: str = "",
@@ -177,6 +186,9 @@ class CursorPoll(ThreadedSource):
         self.interval = min_interval
         self.hold = hold  # seconds at min_interval after the last bytes, before backing off
         self._last_data = float("-inf")
+        self.lost_after = lost_after
+        self._gone_since: float | None = None  # since when a job that answered says it is not running
+        self._gaps: list[str] = []  # sites to mark once the hand-over has fed what the server still holds
         self.max_bytes = max_bytes
         self._metrics_lock = threading.Lock()
         self._metrics_subs: list[Callable[[bytes], object]] = [on_metrics] if on_metrics is not None else []
@@ -184,6 +196,7 @@ class CursorPoll(ThreadedSource):
         self.cursors: dict[str, SiteCursor] = {}
         self.polls = 0
         self.fallback_reason: str | None = None
+        self.lost = False  # the job's server process was lost (see _lost)
         self._notice: str | None = None  # the one-line fallback notice, not shown yet
         self._no_replies = 0  # app commands in a row that got no reply (a job process ending, or a stuck one)
         self.next: ThreadedSource | None = None  # the transport handed over to (finished job, or fallback)
@@ -225,6 +238,8 @@ class CursorPoll(ThreadedSource):
                 self._no_replies += _no_reply(e)
                 if self.status is None or is_terminal(self._status()):
                     return self._hand_over(None)
+                if self.polls and _not_running(e) and self._gone_for() >= self.lost_after:
+                    return self._lost()
                 self.interval = min(self.max_interval, max(self.interval, 0.5))
                 return 0
             reason = why_unavailable(e)
@@ -233,6 +248,7 @@ class CursorPoll(ThreadedSource):
             self.interval = min(self.max_interval, self.interval * self.backoff)
             raise
         self._no_replies = 0
+        self._gone_since = None
         return self._feed(reply)
 
     def _feed(self, reply: dict) -> int:
@@ -314,12 +330,34 @@ class CursorPoll(ThreadedSource):
             self.next.finish()
         return self._poll_next()
 
+    def _gone_for(self) -> float:
+        now = self._clock()
+        if self._gone_since is None:
+            self._gone_since = now
+        return now - self._gone_since
+
+    def _lost(self) -> int:
+        """The job answered, and now its server process is gone while its status stays RUNNING: follow what the
+        server still holds by whole-log polling (nothing fed again), and mark where each open client stream broke."""
+        self.lost = True
+        log.info("flarenb: job %s: %s", self.name, LOST_NOTE)
+        self._notice = LOST_NOTE
+        self._gaps = [s for s, c in self.cursors.items() if s not in ("server", METRICS_KEY) and not c.ended]
+        if self.then is None:
+            self._end("the job's server process stopped answering")
+            return 0
+        self.next = self.then({s: c.primed() for s, c in self.cursors.items() if s != METRICS_KEY} or None, frozenset())
+        return self._poll_next()
+
     def _poll_next(self) -> int:
         assert self.next is not None
         n = self.next.poll_once()
         if self._notice is not None:
             self.receiver.marker("server", self._notice)
             self._notice = None
+        for site in self._gaps:  # after what the server still held of the site: the gap starts there
+            self.receiver.marker(site, GAP_NOTE)
+        self._gaps = []
         if self.next.finished:
             self.finished = True
         return n
