@@ -16,7 +16,8 @@ after the other, in this process (the "kernel"):
 ``--log-mb 4`` makes the client write that many MiB of log before it goes quiet, to show that the cursor's idle
 cost does not grow with the log's size (AdminPoll's does: whole logs every poll).
 
-Each follower is given ``--warmup`` s to read the log so far before its window starts, and is released after.
+Each follower is given ``--warmup`` s, then as long as it still reads (bytes read growing over 3 s, at most 120 s),
+to read the log so far before its window starts, and is released after.
 Per window: the process's CPU (``time.process_time()`` delta), per-thread CPU (``/proc/self/task/<tid>/stat``),
 bytes the transport read (``transport.bytes_read``: file bytes for LocalTail, log text of ``get_job_logs``
 replies for AdminPoll), and admin API calls per method (every ``Flare.call`` of both connections is counted).
@@ -209,6 +210,12 @@ def main(argv=None) -> int:
                     kind = type(getattr(h.transport, "inner", h.transport)).__name__  # (the rights-aware wrapper)
                     assert kind == {"Cursor": "CursorPoll"}.get(name, name.split()[0]), kind
                     time.sleep(args.warmup)
+                    # then until it has caught up (a 4 MiB log takes the cursor several replies): the window
+                    # measures following an idle job, not reading its past
+                    deadline, last = time.monotonic() + 120, -1
+                    while h.transport.bytes_read != last and time.monotonic() < deadline:
+                        last = h.transport.bytes_read
+                        time.sleep(3.0)
                     print(f"{name} ({args.window:g} s, {h.transport.bytes_read} bytes read in warm-up) …", flush=True)
                     results[name] = window(args.window, h.transport, counts)
                     results[name]["lines_in_receiver"] = {s: len(h.receiver.lines(s)) for s in h.receiver.sites()}
