@@ -9,7 +9,8 @@ Used by :class:`flarenb.receiver.Receiver` (which owns the streams, their state 
   ``log.txt`` lines (``asctime - name - levelname - fl_ctx - message``, :func:`format_json_record`); a record's
   timestamp is capped at ``MAX_TS_CHARS``. :func:`detect_fmt` decides "json" or "text" on the first non-empty line.
 * :class:`SiteStream` holds one site's parse state (decoder, partial line, format, level) and its lines.
-* Memory of a line is measured by :func:`line_size` (its strings plus the object holding them).
+* Memory of a line is about :func:`line_size` (its strings plus the object holding them); a stream counts it per
+  batch (:func:`lines_size`, or the size of a log.txt chunk's text) and spreads a batch's bytes over its lines.
 """
 
 import codecs
@@ -88,7 +89,8 @@ def _classify(window: str) -> str | bool:
     if whole:
         return level
     # _HEAD_RE takes the first " - LEVEL - " after "ts - " (else one right after ts, tried last): decided by the
-    # window when every earlier candidate position has its longest possible match inside the window
+    # window when every earlier candidate position has its longest possible match inside the window (always so
+    # when the found match is: an overlapping candidate would end where it starts; kept as a cheap guard)
     at = m.start(2) - 3
     return level if at > m.end(1) + 1 and at + _LONGEST_LEVEL - 1 <= _WINDOW else _SLOW
 
