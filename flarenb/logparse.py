@@ -9,7 +9,8 @@ Used by :class:`flarenb.receiver.Receiver` (which owns the streams, their state 
   ``log.txt`` lines (``asctime - name - levelname - fl_ctx - message``, :func:`format_json_record`); a record's
   timestamp is capped at ``MAX_TS_CHARS``. :func:`detect_fmt` decides "json" or "text" on the first non-empty line.
 * :class:`SiteStream` holds one site's parse state (decoder, partial line, format, level) and its lines.
-* Memory of a line is measured by :func:`line_size` (its strings plus the object holding them).
+* Memory of a line is about :func:`line_size` (its strings plus the object holding them); a stream counts it per
+  batch (:func:`lines_size`, or the size of a log.txt chunk's text) and spreads a batch's bytes over its lines.
 """
 
 import codecs
@@ -18,7 +19,9 @@ import json
 import operator
 import re
 import sys
-from typing import Any
+from collections.abc import Iterable
+from itertools import compress, count, repeat
+from typing import Any, NamedTuple
 
 from .safetext import clean_text
 from .vocab import LEVELS, STREAM_TERMINAL_STATES, WAITING
@@ -45,81 +48,113 @@ def line_size(text: str, ts: str | None = None) -> int:
 
 
 # Same timestamp shape as nvflare's job_cli._JOB_LOG_TS_RE, plus the level field of nvflare's
-# "%(asctime)s - %(name)s - %(levelname)s - ..." formats (also the concise/verbose ones).
+# "%(asctime)s - %(name)s - %(levelname)s - ..." formats (also the concise/verbose ones). This regex defines a
+# line's ``ts`` and ``level``; the batch parsing below gives the same result faster.
 _HEAD_RE = re.compile(
     r"\[?(\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?)\]?"
     r"(?:(?: - [^\n]*?)? - (DEBUG|INFO|WARNING|ERROR|CRITICAL) - )?"
 )
-# The same, applied to every line of a batch at once: ``findall`` over "\n" + the lines joined by "\n" gives one
-# match per line (each starts at its line's "\n", found by a fast literal search, and none spans a newline). The
-# first alternative is the common nvflare shape "ts - name - LEVEL - " with a name without spaces: where it
-# matches, _HEAD_RE finds the same level (no " - " can start inside such a name) and the same ts (the ts part is
-# a greedy match that cannot be shortened before " - "); elsewhere the second one is _HEAD_RE's own tail. So
-# each (ts, level, level) tuple is _HEAD_RE's result on that line ("" where absent), without its lazy scan in
-# the common case.
-_LEVEL = r"(DEBUG|INFO|WARNING|ERROR|CRITICAL)"
-_HEADS_RE = re.compile(
-    r"\n(?:\[?(\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?)\]?"
-    rf"(?: - [\w.]+ - {_LEVEL} - |(?:(?: - [^\n]*?)? - {_LEVEL} - )?))?"
-)
+
+# Batch parsing of log.txt lines. A line's outcome under _HEAD_RE depends only on its first _WINDOW characters
+# in the common cases, and only on their shape, not on the digits: "2026-05-01 12:00:00,001 - Name - INFO - ..."
+# and a traceback line '  File "x.py", line 12, in f' look the same whatever their numbers. So each line's
+# window, with its ASCII digits made "0" (a key), is looked up in a per-stream cache of outcomes, all lines of a
+# batch at once with C-level maps (no Python call per line):
+# * a level name: the line starts with a standard 23-character timestamp (``ts = line[:23]``) and has that level;
+# * _CONT: no timestamp (a continuation line: it inherits the level of the line before);
+# * _SLOW: the window does not decide it (e.g. a very long logger name): _HEAD_RE is run on the line itself.
+# The outcome of a key is computed once, by _HEAD_RE on the key itself (see _classify).
+_WINDOW = 72
+_WIN = operator.itemgetter(slice(0, _WINDOW))
+_TS_CHARS = 23  # "2026-05-01 12:00:00,001"
+_TS23 = operator.itemgetter(slice(0, _TS_CHARS))
+_DIGITS_TO_0 = bytes.maketrans(b"0123456789", b"0" * 10)
+_CONT = ""
+_SLOW = False
+_MAX_KEYS = 4096  # outcomes cached per stream (cleared when full)
+_LONGEST_LEVEL = len(" - CRITICAL - ")
 
 
-def _head(t: str) -> tuple[str, str, str]:
-    """``_HEADS_RE``'s tuple for one line, from ``_HEAD_RE``."""
-    m = _HEAD_RE.match(t)
-    return ("", "", "") if m is None else (m.group(1), m.group(2) or "", "")
+def _classify(window: str) -> str | bool:
+    """The outcome (see above) of every line whose first ``_WINDOW`` characters, digits made "0", are
+    ``window``. Digits are still digits for _HEAD_RE, so it matches the key as it matches such a line, except
+    where characters beyond the window could change the result."""
+    whole = len(window) < _WINDOW  # the window is the whole line
+    m = _HEAD_RE.match(window)
+    if m is None:  # the timestamp's fixed part (at most 20 characters) is not there
+        return _CONT
+    level = m.group(2)
+    if m.span(1) != (0, _TS_CHARS) or level is None:
+        return _SLOW  # another timestamp shape, or no level found in the window
+    if whole:
+        return level
+    # _HEAD_RE takes the first " - LEVEL - " after "ts - " (else one right after ts, tried last): decided by the
+    # window when every earlier candidate position has its longest possible match inside the window (always so
+    # when the found match is: an overlapping candidate would end where it starts; kept as a cheap guard)
+    at = m.start(2) - 3
+    return level if at > m.end(1) + 1 and at + _LONGEST_LEVEL - 1 <= _WINDOW else _SLOW
 
 
-class Line:
-    """One complete log line of one site."""
+class _LineFields(NamedTuple):
+    seq: int
+    text: str
+    level: str | None
+    ts: str | None
+    site: str
+    kind: str = "log"
+    truncated: bool = False
 
-    __slots__ = ("kind", "level", "seq", "site", "text", "truncated", "ts")
 
-    def __init__(
-        self,
-        seq: int,
-        text: str,
-        level: str | None,
-        ts: str | None,
-        site: str,
-        kind: str = "log",
-        truncated: bool = False,
-    ) -> None:
-        self.seq = seq
-        self.text = text
-        self.level = level
-        self.ts = ts
-        self.site = site
-        self.kind = kind
-        self.truncated = truncated
+class Line(_LineFields):
+    """One complete log line of one site: a tuple ``(seq, text, level, ts, site, kind, truncated)`` (its first
+    four fields are a :class:`flarenb.intake.LogLine`'s)."""
+
+    __slots__ = ()
 
     def __repr__(self) -> str:
         return f"Line({self.site}#{self.seq} {self.level} {self.text!r}{' truncated' if self.truncated else ''})"
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Line) and all(getattr(self, a) == getattr(other, a) for a in Line.__slots__)
+        return isinstance(other, Line) and tuple.__eq__(self, other)
 
-    __hash__ = None  # type: ignore[assignment]  # lines are mutable (seq is renumbered): unhashable
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    __hash__ = None  # type: ignore[assignment]  # compared by value, not hashed (as when lines were mutable)
 
 
-_TEXT = operator.attrgetter("text")
-_TS = operator.attrgetter("ts")
-_NONE_SIZE = sys.getsizeof(None)
-_EMPTY_SIZE = sys.getsizeof("")
+_new_line = tuple.__new__  # _new_line(Line, (seq, text, ...)): a Line without a Python-level call
+
+
+def make_lines(
+    seq: int, texts: Iterable[str], levels: Iterable[str | None], tss: Iterable[str | None], site: str
+) -> list[Line]:
+    """Lines of kind "log", not truncated, numbered from ``seq + 1`` (built with C-level maps)."""
+    return list(
+        map(
+            _new_line, repeat(Line), zip(count(seq + 1), texts, levels, tss, repeat(site), repeat("log"), repeat(False))
+        )
+    )
+
+
+_TEXT_OF = operator.itemgetter(1)
+_TS_OF = operator.itemgetter(3)
+_STR_SIZE = sys.getsizeof("")
+_TEXT_LINE_EXTRA = 2 * _STR_SIZE + _TS_CHARS + _LINE_OVERHEAD  # a log.txt line's memory beyond its characters
 
 
 def lines_size(lines: list[Line]) -> int:
-    """``sum(line_size(ln.text, ln.ts) for ln in lines)``, computed with C-level maps (no call per line)."""
+    """About ``sum(line_size(ln.text, ln.ts) for ln in lines)``, from the size of the batch's texts and
+    timestamps joined (each character counted at the batch's widest character size), with C-level maps."""
     if not lines:
         return 0
-    getsizeof = sys.getsizeof
-    tss = list(map(_TS, lines))
+    n = len(lines)
+    tss = list(filter(None, map(_TS_OF, lines)))
     return (
-        sum(map(getsizeof, map(_TEXT, lines)))
-        + sum(map(getsizeof, tss))
-        - tss.count(None) * _NONE_SIZE  # a missing or empty ts counts 0, as in line_size
-        - tss.count("") * _EMPTY_SIZE
-        + len(lines) * _LINE_OVERHEAD
+        sys.getsizeof("".join(map(_TEXT_OF, lines)))
+        + sys.getsizeof("".join(tss))
+        + (n + len(tss) - 2) * _STR_SIZE
+        + n * _LINE_OVERHEAD
     )
 
 
@@ -134,36 +169,59 @@ def format_json_record(record: dict[str, Any]) -> str:
     return " - ".join(parts) if parts else json.dumps(record, default=str)
 
 
-def text_lines(site: str, seq: int, level: str | None, parts: list[str], cap: int) -> tuple[list[Line], str | None]:
-    """``log.txt`` lines numbered from ``seq + 1``, and the level the next continuation line inherits."""
-    out: list[Line] = []
-    append = out.append
+def text_lines(
+    site: str,
+    seq: int,
+    level: str | None,
+    parts: list[str],
+    cap: int,
+    outcomes: dict[bytes, str | bool] | None = None,
+) -> tuple[list[Line], str | None]:
+    """``log.txt`` lines numbered from ``seq + 1``, and the level the next continuation line inherits.
+    ``outcomes``: the stream's cache of window outcomes (see _classify), kept from batch to batch."""
     if max(map(len, parts)) > cap:
-        match = _HEAD_RE.match
-        for t in parts:
-            m = match(t)
-            if m is not None:
-                ts = m.group(1)
-                level = m.group(2)
-            else:
-                ts = None
-            seq += 1
-            if len(t) > cap:
-                append(Line(seq, t[:cap], level, ts, site, "log", True))
-            else:
-                append(Line(seq, t, level, ts, site))
-        return out, level
-    # one regex pass over the whole batch: (ts, level, level) per line, "" where absent
-    heads = _HEADS_RE.findall("\n" + "\n".join(parts))
-    if len(heads) != len(parts):  # cannot happen (one match per line); stay correct anyway
-        heads = [_head(t) for t in parts]
-    for (ts, lv1, lv2), t in zip(heads, parts, strict=True):
-        seq += 1
-        if ts:
-            level = lv1 or lv2 or None
-            append(Line(seq, t, level, ts, site))
+        return _capped_lines(site, seq, level, parts, cap)
+    if outcomes is None:
+        outcomes = {}
+    windows = list(map(_WIN, parts))
+    keys = "\n".join(windows).encode("utf-8", "surrogatepass").translate(_DIGITS_TO_0).split(b"\n")
+    levels: list[Any] = list(map(outcomes.get, keys))  # a level where the line has a standard ts and that level
+    tss = list(map(_TS23, windows))  # its ts where it has one (the others are set below)
+    match = _HEAD_RE.match
+    for i in list(compress(range(len(parts)), map(operator.not_, levels))):  # no cached level: few, usually
+        lv = levels[i]
+        if lv is None:  # a key not seen yet
+            if len(outcomes) >= _MAX_KEYS:
+                outcomes.clear()
+            lv = outcomes[keys[i]] = _classify(keys[i].decode("utf-8", "surrogatepass"))
+            if lv:
+                levels[i] = lv
+                continue
+        if lv is _SLOW and (m := match(parts[i])) is not None:
+            tss[i] = m.group(1)
+            levels[i] = m.group(2)
+        else:  # a continuation line
+            tss[i] = None
+            levels[i] = levels[i - 1] if i else level
+    return make_lines(seq, parts, levels, tss, site), levels[-1]
+
+
+def _capped_lines(site: str, seq: int, level: str | None, parts: list[str], cap: int) -> tuple[list[Line], str | None]:
+    """:func:`text_lines` of a batch with a line longer than ``cap``: that line is cut and marked."""
+    out: list[Line] = []
+    match = _HEAD_RE.match
+    for t in parts:
+        m = match(t)
+        if m is not None:
+            ts = m.group(1)
+            level = m.group(2)
         else:
-            append(Line(seq, t, level, None, site))
+            ts = None
+        seq += 1
+        if len(t) > cap:
+            out.append(Line(seq, t[:cap], level, ts, site, "log", True))
+        else:
+            out.append(Line(seq, t, level, ts, site))
     return out, level
 
 
@@ -213,9 +271,12 @@ class SiteStream:
 
     def __init__(self, site: str, max_lines: int, fmt: str, now: float) -> None:
         self.site = site
-        self.lines: collections.deque[Line] = collections.deque()
+        self.lines: collections.deque[Line] = collections.deque(maxlen=max_lines)  # the last max_lines lines
         self.max_lines = max_lines
-        self.nbytes = 0  # memory of ``lines`` (see line_size)
+        self.nbytes = 0  # memory of ``lines`` (see lines_size)
+        self._batches: collections.deque[list[int]] = collections.deque()  # [lines, bytes] of ``lines``, oldest first
+        self._outcomes: dict[bytes, str | bool] = {}  # see text_lines
+        self._sized: tuple[list[Line], int] | None = None  # the last log.txt batch split and its memory
         self.total = 0  # lines ever produced (== seq of the last line)
         self.pending = ""  # the partial line not yet terminated by a newline
         self.state = WAITING
@@ -252,6 +313,8 @@ class SiteStream:
         the rest becomes the partial line."""
         if self.pending:
             text = self.pending + text
+        if "\r" in text:
+            text = text.replace("\r\n", "\n")  # pending never holds a "\n": same as stripping each line's "\r"
         parts = text.split("\n")
         tail = parts.pop()
         if self._skipping:
@@ -261,26 +324,73 @@ class SiteStream:
             else:
                 tail = ""
         if len(tail) > cap:  # an over-long partial line: emit its head now, skip the rest
-            parts.append(tail)
+            parts.append(tail[:-1] if tail[-1] == "\r" else tail)
             tail = ""
             self._skipping = True
         self.pending = tail
         if not parts:
             return []
-        if "\r" in text:
-            parts = [p[:-1] if p.endswith("\r") else p for p in parts]
         if self.fmt != "text":
             if self.fmt == "auto":
                 self.fmt = detect_fmt(parts)
             if self.fmt == "json":
                 new, self.level = json_lines(parts, self.site, self.level, cap)
-                seq = self.total
-                for ln in new:
-                    seq += 1
-                    ln.seq = seq
-                return new
-        new, self.level = text_lines(self.site, self.total, self.level, parts, cap)
+                return [Line(seq, *ln[1:]) for seq, ln in enumerate(new, self.total + 1)]
+        new, self.level = text_lines(self.site, self.total, self.level, parts, cap, self._outcomes)
+        # their memory, about: the text they came from, and every line counted with a timestamp
+        self._sized = (new, sys.getsizeof(text) + len(new) * _TEXT_LINE_EXTRA)
         return new
+
+    def keep(self, new: list[Line]) -> int:
+        """Store ``new`` (the lines after ``total``) within ``max_lines``; returns the change of ``nbytes``."""
+        n = len(new)
+        if not n:
+            return 0
+        sized, self._sized = self._sized, None
+        size = sized[1] if sized is not None and sized[0] is new else lines_size(new)
+        self.total += n
+        self._batches.append([n, size])
+        over = len(self.lines) + n - self.max_lines
+        self.lines.extend(new)  # a deque with maxlen: as many of the oldest lines leave
+        change = size - (self._forget(over) if over > 0 else 0)
+        self.nbytes += change
+        return change
+
+    def shed(self, goal: int) -> int:
+        """Drop the oldest lines until at least ``goal`` bytes are freed (or no line is left); returns the bytes
+        freed."""
+        k = 0
+        for n, size in self._batches:
+            if size < goal:
+                k, goal = k + n, goal - size
+            else:
+                k += max(1, -(-goal * n // size))  # enough of this batch's lines (its bytes spread evenly)
+                break
+        k = min(k, len(self.lines))
+        popleft = self.lines.popleft
+        for _ in range(k):
+            popleft()
+        freed = self._forget(k)
+        self.nbytes -= freed
+        return freed
+
+    def _forget(self, k: int) -> int:
+        """The bytes of the ``k`` oldest lines, which left ``lines``: a batch's bytes are spread over its lines."""
+        freed = 0
+        batches = self._batches
+        while k > 0 and batches:
+            rec = batches[0]
+            n, size = rec
+            if k >= n:
+                batches.popleft()
+                freed += size
+                k -= n
+            else:
+                part = size * k // n
+                rec[0], rec[1] = n - k, size - part
+                freed += part
+                k = 0
+        return freed
 
     def flush_pending(self, cap: int) -> list[Line]:
         """The partial line as a complete line (unless closed or being skipped); resets the decoder."""

@@ -234,20 +234,10 @@ class Receiver:
 
     def _store(self, s: SiteStream, new: list[Line]) -> list[Line]:
         """Add ``new`` to ``s.lines`` within ``max_lines`` per site and ``max_bytes`` overall."""
-        s.total += len(new)
-        added = lines_size(new)
-        lines = s.lines
-        lines.extend(new)
-        s.nbytes += added
-        self.nbytes += added
-        over = len(lines) - s.max_lines
-        if over > 0:
-            popleft = lines.popleft
-            size = lines_size([popleft() for _ in range(over)])
-            s.nbytes -= size
-            self.nbytes -= size
-        if self.max_bytes and self.nbytes > self.max_bytes:
-            self._shed(self.nbytes - self.max_bytes)
+        if new:
+            self.nbytes += s.keep(new)
+            if self.max_bytes and self.nbytes > self.max_bytes:
+                self._shed(self.nbytes - self.max_bytes)
         return new
 
     def _shed(self, excess: int) -> None:
@@ -257,14 +247,9 @@ class Receiver:
             if not biggest.lines:
                 return
             # free a slice at a time: at most what brings this site down to the next biggest one
-            goal = max(min(excess, biggest.nbytes // 4), 1)
-            while goal > 0 and biggest.lines:
-                old = biggest.lines.popleft()
-                size = line_size(old.text, old.ts)
-                biggest.nbytes -= size
-                self.nbytes -= size
-                goal -= size
-                excess -= size
+            freed = biggest.shed(max(min(excess, biggest.nbytes // 4), 1))
+            self.nbytes -= freed
+            excess -= freed
 
     def heartbeat(self, site: str) -> None:
         """The sender of ``site`` is alive (nothing new). Resets the idle clock."""
