@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from . import poc, sim
+from .compare import Comparison, compare_metrics
 from .errors import FlareError
 from .jobs import Job, get_job, list_jobs, wait
 from .metrics import MetricRecord, Metrics
@@ -14,6 +15,7 @@ from .submission import submit
 from .workarea import clean as clean_cache
 
 __all__ = [
+    "Comparison",
     "Flare",
     "FlareError",
     "Job",
@@ -21,6 +23,7 @@ __all__ = [
     "MetricRecord",
     "Metrics",
     "clean_cache",
+    "compare_metrics",
     "connect",
     "current",
     "get_job",

@@ -7,19 +7,19 @@ While the job is followed, the snapshot is the title only: what is on screen the
 following ended, it is the header (final status, problem, submit time, duration, site states) and the last
 ``tail`` lines of each site, server first; when the job has per-round metrics, the header says "round k+1 of N"
 and each metric gets one text line (its last values) and, in the HTML, a small inline SVG line chart (the aggregate
-bold, each site thin; :func:`metric_charts`). Remote text (site names, states, reasons, lines, metric names) passes
-:func:`flarenb._text.terminal_safe` (no escape sequence or control character reaches a saved output) and is
-escaped in the HTML (an SVG holds escaped names and numeric coordinates only); every log line starts with
-:data:`LINE_PREFIX`.
+bold, each site thin; :func:`metric_charts`, drawn by :mod:`flarenb.svgchart`). Remote text (site names, states,
+reasons, lines, metric names) passes :func:`flarenb._text.terminal_safe` (no escape sequence or control character
+reaches a saved output) and is escaped in the HTML (an SVG holds escaped names and numeric coordinates only);
+every log line starts with :data:`LINE_PREFIX`.
 """
 
 from __future__ import annotations
 
 import html
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple, Protocol
 
+from . import svgchart
 from ._text import terminal_safe
 from .vocab import site_order
 
@@ -215,20 +215,8 @@ def _text(line: Line) -> str:
 # ------------------------------------------------------------------------------------------ metric charts
 METRICS_TITLE = "===== metrics ====="
 MAX_CHARTS = 12  # metrics drawn (the rest are counted in one line)
-MAX_SERIES = 16  # series per chart
-CHART_W, CHART_H, PAD = 240, 90, 6
-_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+MAX_SERIES = svgchart.MAX_SERIES  # series per chart
 AGGREGATED = "aggregated"
-
-
-def _points(raw: object) -> list[tuple[float, float]]:
-    out = []
-    for p in raw if isinstance(raw, list) else []:
-        if isinstance(p, list | tuple) and len(p) == 2:
-            x, y = p
-            if all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in (x, y)):
-                out.append((float(x), float(y)))
-    return out
 
 
 def _series(metrics: Mapping[str, Any] | None) -> dict[str, list[tuple[str, list[tuple[float, float]]]]]:
@@ -238,7 +226,7 @@ def _series(metrics: Mapping[str, Any] | None) -> dict[str, list[tuple[str, list
     for s in raw if isinstance(raw, list) else []:
         if not isinstance(s, Mapping) or not isinstance(s.get("metric"), str) or not isinstance(s.get("site"), str):
             continue
-        pts = _points(s.get("points"))
+        pts = svgchart.points(s.get("points"))
         if pts:
             found.setdefault(s["metric"], []).append((s["site"], pts))
     for rows in found.values():
@@ -251,39 +239,7 @@ def _num(v: float) -> str:
 
 
 def _svg(metric: str, rows: list[tuple[str, list[tuple[float, float]]]]) -> str:
-    xs = [x for _, pts in rows for x, _ in pts]
-    ys = [y for _, pts in rows for _, y in pts]
-    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
-    if x1 == x0:
-        x0, x1 = x0 - 1, x1 + 1
-    if y1 == y0:
-        y0, y1 = y0 - (abs(y0) or 1) * 0.5, y1 + (abs(y1) or 1) * 0.5
-    top = 16  # the title's line
-
-    def sx(x: float) -> str:
-        return f"{PAD + (x - x0) / (x1 - x0) * (CHART_W - 2 * PAD):.1f}"
-
-    def sy(y: float) -> str:
-        return f"{CHART_H - PAD - (y - y0) / (y1 - y0) * (CHART_H - top - 2 * PAD):.1f}"
-
-    name = html.escape(terminal_safe(metric))
-    parts = [
-        f'<svg class="flarenb-metric-static" data-metric="{name}" width="{CHART_W}" height="{CHART_H}" '
-        f'viewBox="0 0 {CHART_W} {CHART_H}" xmlns="http://www.w3.org/2000/svg" role="img">',
-        f"<title>{name}</title>",
-        f'<text x="{PAD}" y="12" font-size="11" font-family="sans-serif">{name}</text>',
-    ]
-    for i, (site, pts) in enumerate(rows[:MAX_SERIES]):
-        agg = site == AGGREGATED
-        colour = "#222" if agg else _COLOURS[i % len(_COLOURS)]
-        coords = " ".join(f"{sx(x)},{sy(y)}" for x, y in pts)
-        parts.append(
-            f'<polyline data-site="{html.escape(terminal_safe(site))}" fill="none" stroke="{colour}" '
-            f'stroke-width="{2.5 if agg else 1}" points="{coords}"><title>{html.escape(terminal_safe(site))}'
-            "</title></polyline>"
-        )
-    parts.append("</svg>")
-    return "".join(parts)
+    return svgchart.line_chart(metric, rows, bold=AGGREGATED)
 
 
 def _text_line(metric: str, rows: list[tuple[str, list[tuple[float, float]]]]) -> str:
