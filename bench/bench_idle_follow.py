@@ -163,6 +163,7 @@ def main(argv=None) -> int:
 
     n_windows = 5 if args.whatif else 4
     sleep = args.settle + n_windows * (args.window + args.warmup) + 60
+    sleep += n_windows * 60 if args.log_mb else 0  # catching up with a big log (the job is aborted at the end)
     res: dict = {"args": vars(args), "client_sleep_s": sleep}
     t_total = time.monotonic()
     results = {}

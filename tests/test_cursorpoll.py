@@ -364,3 +364,20 @@ def test_a_lost_server_process_hands_over_once_with_the_gap_marked_and_nothing_r
     job.write("server", b"s3\n")
     t.poll_once()
     assert texts(rx, "server")[-1] == "s3" and texts(rx, "server").count(LOST_NOTE) == 1
+
+
+def test_an_idle_running_job_keeps_its_sites_quiet_not_timed_out(job):
+    """Unchanged files are left out of a reply; each reply still tells that the job runs, so no site of an idle job
+    is closed by the receiver's idle timeout (and the follower goes on asking)."""
+    now = [0.0]
+    rx = Receiver(fmt="text", idle_timeout=5.0, quiet_after=2.0, clock=lambda: now[0])
+    t = job.transport(rx, clock=lambda: now[0])
+    job.write("server", b"s1\n")
+    job.write("site-1", b"a1\n")
+    t.poll_once()
+    for step in range(1, 30):
+        now[0] = float(step)
+        t.poll_once()
+        rx.tick()
+    assert not rx.all_done
+    assert {s: rx.site(s).state for s in rx.sites()} == {"server": "quiet", "site-1": "quiet"}

@@ -274,6 +274,9 @@ class CursorPoll(ThreadedSource):
             else:
                 rx.site(site)
             self._heartbeat(site)
+        for site in self.cursors:  # a reply is the job's heartbeat: a quiet site is quiet, not gone
+            if site != METRICS_KEY and site not in sites:
+                self._heartbeat(site)
         now = self._clock()
         if fed:
             self._last_data = now
