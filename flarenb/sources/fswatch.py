@@ -3,10 +3,11 @@ one of the files may have changed, through watchdog's native observer for the pl
 macOS, kqueue on BSD, ReadDirectoryChangesW on Windows).
 
 It watches folders, not files, so a file that does not exist yet, or is rotated or recreated, is still seen: for
-each file, the folder it is in — or, while that folder does not exist yet, its nearest existing ancestor. ``wake()``
-is called for a change to one of the files (created, written, truncated, moved, deleted) or to a folder on the way
-to one; :meth:`Watcher.refresh` (the tail's thread calls it after such a change and at each safety poll) moves the
-watches one level deeper when a folder appeared, or back up when one went away.
+each file, the folder it is in and that folder's parent (for the folder itself moving away or coming back; only
+folder events there, not the writes to other files) — or, while the folder does not exist yet, its nearest existing
+ancestor. ``wake()`` is called for a change to one of the files (created, written, truncated, moved, deleted) or to
+a folder on the way to one; :meth:`Watcher.refresh` (the tail's thread calls it after such a change and at each
+safety poll) moves the watches one level deeper when a folder appeared, or back up when one went away.
 
 :func:`open_watcher` returns ``(None, reason)`` where notifications are unavailable: ``FLARENB_TAIL=polling`` in the
 environment, watchdog not installed, only watchdog's own polling observer for this platform, or the platform refused
@@ -37,6 +38,11 @@ _MECHANISMS = {
 }
 
 
+def _mechanism(observer: Any) -> str | None:
+    """The mechanism of a watchdog observer: "inotify", "fsevents", "kqueue", "windows"; None for its polling one."""
+    return next((_MECHANISMS[c.__name__] for c in type(observer).__mro__ if c.__name__ in _MECHANISMS), None)
+
+
 def _observer_class() -> Any:
     """watchdog's native observer class for this platform (raises ImportError without watchdog)."""
     from watchdog.observers import Observer
@@ -45,23 +51,34 @@ def _observer_class() -> Any:
 
 
 class _Handler:
-    """watchdog's event handler for one watched folder: wakes the tail for a change to one of ``names`` (the files
-    in it, or the next folder on the way to them), and marks the watcher ``dirty`` when the watches may have to
-    move."""
+    """watchdog's event handler for one watched folder: wakes the tail for a change to one of ``files`` (in that
+    folder) or ``dirs`` (the next folder on the way to a file), and marks the watcher ``dirty`` for the latter
+    (the watches may have to move)."""
 
-    def __init__(self, watcher: Watcher, names: set[str], final: bool) -> None:
-        self.watcher, self.names, self.final = watcher, names, final
+    def __init__(self, watcher: Watcher, files: set[str], dirs: set[str]) -> None:
+        self.watcher, self.files, self.dirs = watcher, files, dirs
 
     def dispatch(self, event: Any) -> None:
         self.watcher.events += 1
-        hit = os.path.basename(event.src_path) in self.names or (
-            bool(getattr(event, "dest_path", "")) and os.path.basename(event.dest_path) in self.names
-        )
-        if not hit:
-            return
-        if event.is_directory or not self.final:
+        names = {os.path.basename(event.src_path), os.path.basename(getattr(event, "dest_path", "") or "")}
+        if names & self.dirs:
             self.watcher.dirty.set()
+        elif not names & self.files:
+            return
         self.watcher.wake()
+
+
+_Target = tuple[set[str], set[str], tuple[int, int]]  # (file names, folder names, (st_dev, st_ino)) of a folder
+
+
+def _event_kinds(files: bool) -> list[Any]:
+    """The watchdog events asked for a folder holding watched files (``files``), or only on the way to some."""
+    from watchdog import events as ev
+
+    dirs = [ev.DirCreatedEvent, ev.DirMovedEvent, ev.DirDeletedEvent]
+    if not files:  # e.g. a site's folder: the job's run folder appearing or moving, not the site's own log
+        return dirs
+    return [ev.FileCreatedEvent, ev.FileModifiedEvent, ev.FileMovedEvent, ev.FileDeletedEvent, *dirs]
 
 
 class Watcher:
@@ -69,72 +86,67 @@ class Watcher:
 
     def __init__(self, observer: Any, paths: Iterable[str], wake: Callable[[], None]) -> None:
         self.observer = observer
-        self.mechanism = _MECHANISMS.get(type(observer).__name__, type(observer).__name__)
+        self.mechanism = _mechanism(observer) or type(observer).__name__
         self.paths = [os.path.abspath(p) for p in paths]
         self.wake = wake
         self.dirty = threading.Event()  # a folder on the way changed: refresh() before the next read
         self.events = 0  # events delivered by the platform (also those for other files in the watched folders)
-        self._watches: dict[str, tuple[Any, tuple[int, int]]] = {}  # folder: (watch, (st_dev, st_ino))
+        self._watches: dict[
+            str, tuple[Any, _Handler, tuple[int, int], bool]
+        ] = {}  # folder: (watch, handler, id, files)
         self._lock = threading.Lock()
         self.closed = False
 
-    def _targets(self) -> dict[str, tuple[set[str], bool, tuple[int, int]]]:
-        """``{folder: (names, final, identity)}``: what to watch now (see the module docstring)."""
-        out: dict[str, tuple[set[str], bool, tuple[int, int]]] = {}
+    def _targets(self) -> dict[str, _Target]:
+        """What to watch now: each file's folder and that folder's parent (it moving away, or coming back, is seen);
+        while the folder does not exist, its nearest existing ancestor."""
+        out: dict[str, _Target] = {}
+
+        def add(folder: str, name: str, is_file: bool) -> bool:
+            try:
+                st = os.stat(folder)
+            except OSError:
+                return False
+            files, dirs, _ = out.setdefault(folder, (set(), set(), (st.st_dev, st.st_ino)))
+            (files if is_file else dirs).add(name)
+            return True
+
         for path in self.paths:
-            child, folder = os.path.basename(path), os.path.dirname(path)
-            while True:
-                try:
-                    st = os.stat(folder)
-                except OSError:
-                    st = None
-                if st is not None or os.path.dirname(folder) == folder:
-                    break
-                child, folder = os.path.basename(folder), os.path.dirname(folder)
-            if st is None:  # not even the root: nothing to watch
+            folder = os.path.dirname(path)
+            if add(folder, os.path.basename(path), True):
+                if os.path.dirname(folder) != folder:
+                    add(os.path.dirname(folder), os.path.basename(folder), False)
                 continue
-            names, final, _ = out.get(folder, (set(), True, (0, 0)))
-            out[folder] = (names | {child}, final and child == os.path.basename(path), (st.st_dev, st.st_ino))
+            while os.path.dirname(folder) != folder and not add(
+                os.path.dirname(folder), os.path.basename(folder), False
+            ):
+                folder = os.path.dirname(folder)
         return out
 
     def refresh(self) -> None:
         """Watch what :meth:`_targets` says now (raises OSError when the platform refuses a watch)."""
-        from watchdog.events import (
-            DirCreatedEvent,
-            DirDeletedEvent,
-            DirMovedEvent,
-            FileCreatedEvent,
-            FileDeletedEvent,
-            FileModifiedEvent,
-            FileMovedEvent,
-        )
-
-        kinds = [
-            FileCreatedEvent,
-            FileModifiedEvent,
-            FileMovedEvent,
-            FileDeletedEvent,
-            DirCreatedEvent,
-            DirMovedEvent,
-            DirDeletedEvent,
-        ]
         with self._lock:
             if self.closed:
                 return
             self.dirty.clear()
             targets = self._targets()
-            for folder, (watch, ident) in list(self._watches.items()):
-                if folder not in targets or targets[folder][2] != ident:  # gone, or another folder by that name now
+            for folder, (watch, handler, ident, has_files) in list(self._watches.items()):
+                want = targets.get(folder)
+                # gone, another folder by that name now, or files to watch in it now (or no more)
+                if want is None or want[2] != ident or bool(want[0]) != has_files:
                     del self._watches[folder]
                     try:
                         self.observer.unschedule(watch)
                     except (KeyError, OSError):
                         pass
-            for folder, (names, final, ident) in targets.items():
+                else:
+                    handler.files, handler.dirs = want[0], want[1]
+            for folder, (files, dirs, ident) in targets.items():
                 if folder not in self._watches:
-                    handler = _Handler(self, names, final)
+                    handler = _Handler(self, files, dirs)
+                    kinds = _event_kinds(bool(files))
                     watch = self.observer.schedule(handler, folder, recursive=False, event_filter=kinds)
-                    self._watches[folder] = (watch, ident)
+                    self._watches[folder] = (watch, handler, ident, bool(files))
 
     @property
     def folders(self) -> list[str]:
@@ -167,7 +179,7 @@ def open_watcher(
     observer = None
     try:
         observer = cls()
-        if type(observer).__name__ not in _MECHANISMS:
+        if _mechanism(observer) is None:
             return None, f"no native file-system notifications here (watchdog's {type(observer).__name__})"
         observer.name = f"flarenb-fswatch-{name}"
         observer.daemon = True
