@@ -136,27 +136,6 @@ def cli_loop(job_id, kit, rec: Recorder, start: threading.Event, stop: threading
         rec.until = t0  # lines written up to the start of the last call have had their chance
 
 
-def polling_tail(job):
-    """A second follower of ``job``'s local log files whose LocalTail polls (what ``follow_job`` builds otherwise)."""
-    from flarenb import follower, logsource
-    from flarenb.sources import LocalTail
-
-    spec = logsource.job_logs_spec(job, logsource.job_status(job))
-    assert spec.paths is not None, "not a job on the local POC"
-
-    def tail(rx):
-        return LocalTail(
-            rx,
-            spec.paths,
-            is_finished=spec.is_finished,
-            name=f"{job.id}-polling",
-            alive=spec.alive,
-            mechanism="polling",
-        )
-
-    return follower.follow(job.id, tail, key=("bench-polling", *job.key))
-
-
 def _log_bytes(bp, job_id: str) -> int:
     """The bytes of every site's job log the job wrote (server + clients, on the POC's disk; the server's run folder
     may already have moved into the job store, then its log comes from the admin API)."""
@@ -215,7 +194,7 @@ def main(argv=None) -> int:
         print(f"job {job.id} submitted; following it locally and through the admin API", flush=True)
         handles = {
             LT: follow_job(Job(id=job.id, name=job.name, flare=f)),
-            LP: polling_tail(Job(id=job.id, name=job.name, flare=f)),
+            LP: common.polling_tail(Job(id=job.id, name=job.name, flare=f)),
             "AdminPoll": follow_job(Job(id=job.id, name=job.name, flare=remote), cursor=False),
             "Cursor": follow_job(Job(id=job.id, name=job.name, flare=remote2), cursor=True),
         }
