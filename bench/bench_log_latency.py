@@ -256,6 +256,9 @@ def main(argv=None) -> int:
                 "bytes_after_the_job": nxt.bytes_read if nxt is not None else 0,
             }
             res["log_bytes"] = _log_bytes(bp, job.id)
+            ev = handles[LT].transport
+            res["events_tail"] = {"end": ev.describe(), "busy_switches": ev.busy_switches, "polls": ev.polls}
+            res["polling_tail_polls"] = handles[LP].transport.polls
             for h in handles.values():
                 h.release()
 
@@ -351,6 +354,7 @@ def main(argv=None) -> int:
         f"CLI calls: {len(cli_calls)}, median {cli_s['median']:.2f} s each; AdminPoll polls: {res['admin_polls']}; "
         f"bytes read: {res['bytes_read']}"
     )
+    print(f"{LT}: {res['events_tail']}; {LP}: {res['polling_tail_polls']} polls")
     for k, ok in targets.items():
         print(f"target {k}: {'OK' if ok else 'MISSED'}")
     path = common.write_results("log_latency", res)
