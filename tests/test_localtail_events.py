@@ -167,9 +167,10 @@ def test_an_idle_tail_wakes_only_for_its_safety_poll_and_not_for_other_files(tmp
 
 
 def test_notifications_pouring_in_switch_to_polling_until_quiet(tmp_path):
+    """Above ``busy_events`` notifications per second: polling, until a second without new bytes."""
     path = tmp_path / "log.txt"
     rx = Receiver(fmt="text", idle_timeout=None, max_lines=100_000)
-    tail = LocalTail(rx, {"s": str(path)}, name="ev5", period=0.02, busy_events=50).start()
+    tail = LocalTail(rx, {"s": str(path)}, name="ev5", period=0.02, busy_events=50, busy_hold=60).start()
     with open(path, "ab") as f:
         for i in range(300):  # 200 writes per second for 1.5 s
             f.write(f"{i}\n".encode())
@@ -250,3 +251,24 @@ def test_liveness_stops_scanning_processes_once_every_site_is_found(monkeypatch)
     assert some.scans == 5 and every.scans == 1  # a site never seen: scan again; all found: pid checks only
     del found["site-1"]
     assert every("site-1") is False and every("server") is True and every.scans == 1
+
+
+def test_a_burst_of_notifications_does_not_keep_a_slowly_logging_tail_polling(tmp_path):
+    """A job starting logs a burst, then a line now and then (never a quiet second): after ``busy_hold`` s of
+    polling it listens again."""
+    path = tmp_path / "log.txt"
+    rx = Receiver(fmt="text", idle_timeout=None, max_lines=100_000)
+    tail = LocalTail(rx, {"s": str(path)}, name="ev6", period=0.02, busy_events=50, busy_hold=0.5).start()
+    with open(path, "ab") as f:
+        for i in range(300):
+            f.write(f"{i}\n".encode())
+            f.flush()
+            time.sleep(0.005)
+        assert tail.busy_switches == 1
+        for i in range(10):  # 5 lines a second
+            f.write(f"slow {i}\n".encode())
+            f.flush()
+            time.sleep(0.2)
+    assert not tail.busy and tail._watcher is not None and tail.busy_switches == 1
+    assert wait_for(lambda: len(texts(rx, "s")) == 310)
+    tail.stop()

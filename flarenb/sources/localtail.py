@@ -13,8 +13,8 @@ idle job costs one wake-up per ``safety_period``; where notifications are unavai
 or ``FLARENB_TAIL=polling``) it polls every ``period`` s (``idle_period`` after a second without new bytes).
 Every write to any file in a watched folder is one notification (NVFlare writes ``log.json`` beside ``log.txt``),
 and each costs this process ~0.4 ms of CPU on watchdog's threads; so while they pour in faster than ``busy_events``
-per second, it polls every ``period`` s until a second passes without new bytes, then listens again (``busy``;
-``busy_switches`` counts them). ``mechanism`` says
+per second, it polls every ``period`` s for ``busy_hold`` s (or until a second passes without new bytes), then
+listens again (``busy``; ``busy_switches`` counts them). ``mechanism`` says
 which ("inotify", ... or "polling"; None before ``start()``), ``mechanism_reason`` why it polls,
 :meth:`LocalTail.describe` all of it in one line. The reading itself (:meth:`LocalTail.poll_once`) is the same
 either way.
@@ -125,6 +125,7 @@ class LocalTail(ThreadedSource):
         safety_period: float = 2.0,
         min_gap: float = 0.002,
         busy_events: float = 40.0,
+        busy_hold: float = 5.0,
     ) -> None:
         super().__init__(receiver, name, alive)
         self.period = period
@@ -134,6 +135,8 @@ class LocalTail(ThreadedSource):
         self.busy_events = busy_events  # notifications per second above which polling is cheaper
         self.busy = False  # polling for now: notifications came faster than busy_events per second
         self.busy_switches = 0
+        self.busy_hold = busy_hold
+        self._busy_until = 0.0
         self._window = (0.0, 0)  # (since, events then): the current second of notifications
         self._mode = mechanism  # "auto"/"events", "polling"; None: $FLARENB_TAIL, else auto
         self.mechanism: str | None = None  # "inotify", "fsevents", "kqueue", "windows", or "polling" (once started)
@@ -188,7 +191,8 @@ class LocalTail(ThreadedSource):
     def _sleep(self, seconds: float) -> None:
         if self._watcher is None:
             self._stop.wait(seconds)
-            if self.busy and time.monotonic() - self._last_data >= 1.0 and not self._stop.is_set():
+            now = time.monotonic()
+            if self.busy and (now - self._last_data >= 1.0 or now >= self._busy_until) and not self._stop.is_set():
                 self.busy = False  # quiet again: back to notifications (and one poll at once, in case)
                 self._open_watcher()
                 if self._watcher is None:
@@ -205,7 +209,8 @@ class LocalTail(ThreadedSource):
 
     def _check_busy(self) -> None:
         """Notifications cost more than polling once they come faster than ``busy_events`` per second (every
-        write of every file in the watched folders is one): then poll until a second goes by without new bytes."""
+        write of every file in the watched folders is one): then poll for ``busy_hold`` s, or until a second goes
+        by without new bytes (a burst, e.g. a job starting, does not keep it polling while the job logs slowly)."""
         w, (at, seen) = self._watcher, self._window
         now = time.monotonic()
         if w is None or now - at < 1.0:
@@ -213,6 +218,7 @@ class LocalTail(ThreadedSource):
         self._window = (now, w.events)
         if (w.events - seen) / (now - at) > self.busy_events:
             self.busy, self.busy_switches = True, self.busy_switches + 1
+            self._busy_until = now + self.busy_hold
             self._watcher = None
             w.close(STOP_JOIN_TIMEOUT)
 
