@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import itertools
 import json
 import statistics
 import sys
@@ -55,10 +56,13 @@ folder = Path(tempfile.mkdtemp(prefix="flarenb-bench-metrics-")) / "metrics"
 folder.mkdir()
 view = LogView({job_id!r}, job_name="metrics bench", sites=["server", *SITES])
 view.set_status("RUNNING", start_time=time.time())
-pushes, publish_cpu, gen = [], [], {{}}
+pushes, publish_cpu, gen, sent = [], [], {{}}, [None]
 
-def push(metrics, progress):
-    pushes.append((time.time(), wire_size(metrics), wire_size(progress), len(metrics.get("series", ()))))
+def push(metrics, progress):  # what set_metrics sends: the traits that changed
+    m = wire_size(metrics) if metrics is not sent[0] and metrics != view.metrics else 0
+    p = wire_size(progress) if progress != view.progress else 0
+    sent[0] = metrics
+    pushes.append((time.time(), m, p, len(metrics.get("series", ()))))
     view.set_metrics(metrics, progress)
 
 feed = MetricsFeed({job_id!r}, push, lambda: (list(view.sites), dict(view.site_states)), metrics_dir=folder)
@@ -118,6 +122,14 @@ LOAF_JS = """() => {
             for (const e of list.getEntries()) {
                 const p = window.__bench ? window.__bench.phase : 'idle';
                 (l[p] = l[p] || []).push(e.duration);
+                // where the time went: scripts (by function), then style/layout, then the rest (paint)
+                const d = (l['detail:' + p] = l['detail:' + p] || []);
+                if (d.length < 200) d.push({
+                    duration: e.duration,
+                    render: e.renderStart ? e.startTime + e.duration - e.renderStart : 0,
+                    layout: e.styleAndLayoutStart ? e.startTime + e.duration - e.styleAndLayoutStart : 0,
+                    scripts: (e.scripts || []).map(s => [s.invoker, s.sourceFunctionName, Math.round(s.duration)]),
+                });
             }
         }).observe({ type: 'long-animation-frame', buffered: false });
     } catch (e) { l.unsupported = String(e); }
@@ -179,6 +191,7 @@ def _phase(page, cdp, name: str, until) -> dict:
         "layout_style_s": layout,
         "long_frames": len(loaf),
         "long_frames_ms": sorted(loaf)[-5:],
+        "long_frames_detail": page.evaluate("(p) => (window.__loaf['detail:' + p] || [])", name),
         "heap_mib": after.get("JSHeapUsedSize", 0) / 2**20,
     }
 
@@ -192,21 +205,40 @@ def _kernel_rates(pushes: list, t0: float, t1: float) -> dict:
     seconds = max(1, int(t1 - t0))
     msgs = [per_s.get(i, 0) for i in range(seconds)]
     sizes = [m + p for at, m, p, _ in pushes if t0 <= at < t1]
-    gaps = [b[0] - a[0] for a, b in zip(pushes, pushes[1:], strict=False) if t0 <= a[0] and b[0] < t1]
+    trait = [m for at, m, _, _ in pushes if m and t0 <= at < t1]
+    charts = [at for at, m, *_ in pushes if m and t0 <= at < t1]
+    gaps = [b - a for a, b in itertools.pairwise(charts)]
     return {
         "pushes": len(sizes),
         "msgs_per_s_mean": len(sizes) / (t1 - t0),
         "msgs_per_s_max": max(msgs),
         "kb_per_s_mean": sum(sizes) / 1000 / (t1 - t0),
         "kb_per_s_max": max(kb.values(), default=0),
-        "push_kb_median": statistics.median(sizes) / 1000 if sizes else 0,
-        "push_kb_max": max(sizes) / 1000 if sizes else 0,
-        "gap_s_median": statistics.median(gaps) if gaps else None,
-        "gap_s_max": max(gaps) if gaps else None,
+        "metrics_kb_median": statistics.median(trait) / 1000 if trait else 0,
+        "metrics_kb_max": max(trait) / 1000 if trait else 0,
+        "metrics_pushes": len(charts),
+        "metrics_gap_s_median": statistics.median(gaps) if gaps else None,
+        "metrics_gap_s_max": max(gaps) if gaps else None,
     }
 
 
-def run(rounds: int, sites: int, metrics: int, seconds: float) -> dict:
+def _trace_summary(path: Path) -> dict:
+    """Milliseconds per trace event name on the renderer's main thread (complete events, self time not split)."""
+    events = json.loads(path.read_text())
+    events = events.get("traceEvents", events) if isinstance(events, dict) else events
+    main = {
+        (e["pid"], e["tid"])
+        for e in events
+        if e.get("name") == "thread_name" and (e.get("args") or {}).get("name") == "CrRendererMain"
+    }
+    totals: Counter = Counter()
+    for e in events:
+        if e.get("ph") == "X" and (e.get("pid"), e.get("tid")) in main and "dur" in e:
+            totals[e["name"]] += e["dur"] / 1000
+    return {k: round(v, 1) for k, v in totals.most_common(25)}
+
+
+def run(rounds: int, sites: int, metrics: int, seconds: float, trace: float = 0.0) -> dict:
     names = ["loss", "accuracy", "f1", "auc", "precision", "recall", "dice", "iou"][:metrics]
     names += [f"metric_{i}" for i in range(len(names), metrics)]
     server = lab.start_lab_server()
@@ -259,6 +291,13 @@ def run(rounds: int, sites: int, metrics: int, seconds: float) -> dict:
             def finished() -> bool:  # the writer is done and the last round has reached the header
                 return time.time() >= done_at and round_.inner_text().strip() == last
 
+            if trace:  # a timeline of the renderer in the middle of the updates (costs frame time itself)
+                page.wait_for_timeout(int(1000 * max(0.0, done_at - time.time() - trace) / 2))
+                path = Path(server.root_dir) / "trace.json"
+                browser.start_tracing(page, path=str(path), categories=["devtools.timeline", "v8", "blink"])
+                page.wait_for_timeout(int(1000 * trace))
+                browser.stop_tracing()
+                result["trace_ms"] = _trace_summary(path)
             try:
                 result["updating"] = _phase(page, cdp, "updating", finished)
             finally:
@@ -316,10 +355,13 @@ def table(r: dict) -> str:
         f"p95 ratio {upd['p95_ms'] / idle['p95_ms']:.2f}",
         f"page: metrics/progress comm msgs {p['msgs_total']} in {p['seconds']} s = {p['msgs_per_s_mean']:.2f}/s "
         f"(max {p['msgs_per_s_max']} in a second), {p['bytes_per_s_mean'] / 1000:.1f} KB/s mean "
-        f"(max {p['bytes_per_s_max'] / 1000:.0f}); other comm msgs of the widget {r['rates_page_other']['msgs_total']}",
+        f"(max {p['bytes_per_s_max'] / 1000:.0f}); other comm msgs of the widget "
+        f"{r['rates_page_other']['msgs_total']}",
         f"kernel: {kr['pushes']} pushes = {kr['msgs_per_s_mean']:.2f}/s (max {kr['msgs_per_s_max']}/s), "
-        f"{kr['kb_per_s_mean']:.1f} KB/s mean (max {kr['kb_per_s_max']:.0f}); push KB median {kr['push_kb_median']:.0f} "
-        f"max {kr['push_kb_max']:.0f}; gap s median {kr['gap_s_median']} max {kr['gap_s_max']}",
+        f"{kr['kb_per_s_mean']:.1f} KB/s mean (max {kr['kb_per_s_max']:.0f}); "
+        f"of them {kr['metrics_pushes']} with the metrics trait: KB median {kr['metrics_kb_median']:.0f} "
+        f"max {kr['metrics_kb_max']:.0f}, every {kr['metrics_gap_s_median']:.1f} s (median; max "
+        f"{kr['metrics_gap_s_max']:.1f})",
         f"kernel CPU: publish {cpu['total']:.0f} ms in {cpu['calls']} calls (max {cpu['max']:.0f} ms); "
         f"process {k['cpu']:.1f} s over {k['wall']:.0f} s",
         f"writer: {k['gen']}; records {k['records']}; header {r['round_shown']!r}, "
@@ -337,12 +379,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sites", type=int, default=20)
     ap.add_argument("--metrics", type=int, default=5)
     ap.add_argument("--seconds", type=float, default=60.0, help="time over which the rounds are written")
+    ap.add_argument("--trace", type=float, default=0.0, help="trace N s of the updates instead of measuring them all")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results")
     args = ap.parse_args(argv)
     started = time.monotonic()
-    r = run(args.rounds, args.sites, args.metrics, args.seconds)
+    r = run(args.rounds, args.sites, args.metrics, args.seconds, args.trace)
     r["wall_s"] = time.monotonic() - started
     print(table(r))
+    if "trace_ms" in r:
+        print("trace, ms on the renderer main thread:", r["trace_ms"])
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"metrics_panel-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(r, indent=1, default=str))
