@@ -3,9 +3,12 @@
 While a view follows a job on the local POC (or a simulation), :class:`MetricsFeed` polls the job's
 ``round_metrics.jsonl`` about once a second, reading only the bytes appended since the last read
 (:class:`flarenb.metrics.JsonlTail`: complete lines only; a missing file is simply "no rounds yet"), notes the
-moment each round first appeared, and pushes the ``metrics`` and ``progress`` traits (:mod:`flarenb.progress`) —
-at most twice a second, and only when they changed (new rounds, a site's state, the total); a big payload waits
-longer, so the traits use at most :data:`BYTES_PER_SEC` of the view's message budget.
+moment each round first appeared, and pushes the ``progress`` and ``metrics`` traits (:mod:`flarenb.progress`) —
+at most twice a second, and only when they changed (new rounds, a site's state, the total). The ``metrics`` trait
+(the charts' whole history) goes along only when the previous one has had its time: its size over
+:data:`BYTES_PER_SEC` (the metrics' share of the view's message budget), so "round k" in the header stays live while
+a 1,000-round job's charts are resent every few seconds. The chart series are kept up to date record by record
+(:class:`flarenb.progress.SeriesIndex`), never rebuilt from every record per push.
 
 :meth:`finish` (the job ended) makes the thread read one last time and exit: the file if it is still there, else,
 once, ``final()`` (for a finished POC job the run folder has moved into the job store: the job's download,
@@ -30,6 +33,7 @@ from typing import Any
 from . import progress as _progress
 from . import threads
 from .metrics import ROUND_FILE, JsonlTail, MetricRecord, Metrics, records_of
+from .progress import SeriesIndex
 from .safetext import wire_size
 
 __all__ = ["MetricsFeed"]
@@ -79,12 +83,16 @@ class MetricsFeed:
         self._tail = JsonlTail()
         self._pos = 0  # bytes of the file read so far
         self._records: list[MetricRecord] = []
+        self._index = SeriesIndex()  # the chart series of _records
+        self._latest: list[MetricRecord] = []  # the records of the latest round
+        self._chart: tuple[int, dict] = (-1, {})  # (index version, its metrics trait)
         self._arrivals: dict[int, float] = {}  # round -> when it was first seen
         self.total: int | None = None
         self._total_tries = 0
         self._dirty = False
         self._last: tuple[dict, dict] = ({}, {})  # what was pushed last (the view starts with none)
         self._next_push: float | None = None  # no push before (clock)
+        self._next_metrics: float | None = None  # no new metrics trait before (clock)
         self._stop = threading.Event()
         self._finish = threading.Event()
         self._thread: threading.Thread | None = None
@@ -105,8 +113,25 @@ class MetricsFeed:
             self._arrivals.setdefault(r.round, now)
         if added:
             self._records.extend(added)
+            self._index.add(added)
+            self._note_latest(added)
             self._dirty = True
         return len(added)
+
+    def _note_latest(self, added: list[MetricRecord]) -> None:
+        latest = self._latest[0].round if self._latest else -1
+        top = max(r.round for r in added)
+        if top > latest:
+            self._latest, latest = [], top
+        self._latest.extend(r for r in added if r.round == latest)
+
+    def _set_records(self, records: list[MetricRecord]) -> None:
+        """Replace every record (a file read again, the job's download)."""
+        self._records, self._index, self._latest, self._dirty = [], SeriesIndex(), [], True
+        self._records.extend(records)
+        self._index.add(records)
+        if records:
+            self._note_latest(records)
 
     def poll_once(self) -> int:
         """Read what was appended to the file since the last read (nothing when it is missing); the records
@@ -130,7 +155,8 @@ class MetricsFeed:
             return 0
 
     def _reset(self) -> None:
-        self._tail, self._pos, self._records, self._dirty = JsonlTail(), 0, [], True
+        self._tail, self._pos = JsonlTail(), 0
+        self._set_records([])
 
     def _read_total(self) -> None:
         if self.total is not None or self._run_dir is None or self._total_tries >= MAX_TOTAL_TRIES:
@@ -149,29 +175,40 @@ class MetricsFeed:
 
     def payloads(self) -> tuple[dict, dict]:
         """(the ``metrics`` trait, the ``progress`` trait) as of now."""
-        sites, states = self._sites()
+        return self._chart_payload(), self._progress_payload()
+
+    def _chart_payload(self) -> dict:
         with self._lock:
-            found = Metrics(self.job_id, list(self._records))
+            if self._chart[0] != self._index.version:
+                self._chart = (self._index.version, self._index.payload())
+            return self._chart[1]
+
+    def _progress_payload(self) -> dict:
+        sites, states = self._sites()
+        with self._lock:  # progress needs only the latest round's records
+            latest = Metrics(self.job_id, list(self._latest))
             arrivals, total = dict(self._arrivals), self.total
-        return _progress.metrics_payload(found), _progress.progress(
-            found, sites=sites, states=states, arrivals=arrivals, total=total
-        )
+        return _progress.progress(latest, sites=sites, states=states, arrivals=arrivals, total=total)
 
     def publish(self, force: bool = False) -> bool:
-        """Push the traits when they changed, at most every ``min_push`` seconds (``force``: whenever they
-        changed); True when pushed."""
+        """Push the traits when they changed, at most every ``min_push`` seconds, a changed ``metrics`` trait only
+        once the last one has had its share of the budget (``force``: whatever changed, now); True when pushed."""
         now = self._clock()
         with self._lock:
             if not force and self._next_push is not None and now < self._next_push:
                 return False
             self._dirty = False
-        out = self.payloads()
+            charts_due = force or self._next_metrics is None or now >= self._next_metrics
+        progress = self._progress_payload()
+        metrics = self._chart_payload() if charts_due else self._last[0]
         with self._lock:
-            if out == self._last:
+            if (metrics, progress) == self._last:
                 return False
-            self._last = out
-            self._next_push = now + max(self._min_push, wire_size(out) / BYTES_PER_SEC)
-        self._push(*out)
+            if metrics is not self._last[0] and metrics != self._last[0]:
+                self._next_metrics = now + max(self._min_push, wire_size(metrics) / BYTES_PER_SEC)
+            self._last = (metrics, progress)
+            self._next_push = now + self._min_push
+        self._push(metrics, progress)
         return True
 
     # -- thread --------------------------------------------------------------------------------------------
@@ -240,7 +277,7 @@ class MetricsFeed:
                 found, total = self._final()
                 with self._lock:
                     if found is not None and len(found.records) >= len(self._records):
-                        self._records, self._dirty = list(found.records), True
+                        self._set_records(list(found.records))
                     if total is not None and self.total is None:
                         self.total = total
         if not self._stop.is_set():

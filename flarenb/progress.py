@@ -12,8 +12,10 @@ config, build the two model traits the front end draws (:class:`flarenb.widget.L
   and the rounds are regular (every gap within ±50 % of the median) — never a guess.
 * ``metrics``: ``{"series": [{"metric", "site" (a site or "aggregated"), "points": [[round, value], ...]}]}``
   with numeric, finite values only (text and booleans are left out), or ``{}``. It is resent whole as it grows, so
-  it is bounded: at most :data:`MAX_SERIES` series of at most :data:`MAX_POINTS` points (evenly spread over the
-  rounds, the first and the last kept; ``job.metrics()`` has every value).
+  it is bounded: at most :data:`MAX_SERIES` series of at most :data:`MAX_POINTS` points (the chart's width: the
+  first, the last and each bucket's lowest and highest value between them, so spikes survive), each value rounded
+  to :data:`SIGNIFICANT` digits (the charts show 4); ``job.metrics()`` has every value. A live feed keeps a
+  :class:`SeriesIndex` up to date record by record instead of rebuilding it from all records per push.
 
 ``num_rounds(run_dir)`` reads the total from the job's server config in its run folder.
 """
@@ -30,9 +32,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .metrics import AGGREGATED, Metrics
+from .metrics import AGGREGATED, MetricRecord, Metrics
 
-__all__ = ["metrics_payload", "num_rounds", "progress", "round_seconds", "site_progress"]
+__all__ = ["SeriesIndex", "metrics_payload", "num_rounds", "progress", "round_seconds", "site_progress"]
 
 SERVER = "server"  # the view's lane of the server: it trains nothing
 SILENT_STATES = frozenset({"quiet", "unavailable"})  # a view state (flarenb.vocab) in which a site is "silent"
@@ -40,7 +42,8 @@ REGULAR = 0.5  # rounds are regular when every gap is within ±50 % of the media
 SERVER_CONFIG = "config_fed_server.json"
 MAX_CONFIG_BYTES = 8 * 1024 * 1024
 MAX_SERIES = 256  # series in the metrics trait
-MAX_POINTS = 400  # points of one series in the metrics trait
+MAX_POINTS = 300  # points of one series in the metrics trait (js/src/charts.ts draws at most as many)
+SIGNIFICANT = 7  # significant digits of a value in the metrics trait
 
 
 def _number(v: object) -> float | None:
@@ -52,11 +55,65 @@ def _number(v: object) -> float | None:
 
 # ------------------------------------------------------------------------------------------ metrics
 def _thin(points: list[list], most: int) -> list[list]:
-    """At most ``most`` of ``points``, evenly spread, the first and the last kept."""
+    """At most ``most`` of ``points`` (sorted by round): the first, the last, and the lowest and highest value of
+    each bucket between them, in order (as ``downsample`` in js/src/charts.ts: the chart draws them as they are)."""
     n = len(points)
-    if n <= most:
+    if n <= max(most, 2):
         return points
-    return [points[round(i * (n - 1) / (most - 1))] for i in range(most)]
+    inner, buckets = n - 2, max(1, (most - 2) // 2)
+    out = [points[0]]
+    for b in range(buckets):
+        start, end = 1 + (b * inner) // buckets, 1 + ((b + 1) * inner) // buckets
+        if end <= start:
+            continue
+        lo = hi = start
+        for i in range(start + 1, end):
+            v = points[i][1]
+            if v < points[lo][1]:
+                lo = i
+            if v > points[hi][1]:
+                hi = i
+        out.extend([points[lo]] if lo == hi else [points[min(lo, hi)], points[max(lo, hi)]])
+    out.append(points[-1])
+    return out
+
+
+def _compact(v: float) -> float:
+    return float(f"{v:.{SIGNIFICANT}g}")
+
+
+class SeriesIndex:
+    """The numeric points of each (metric, site), in order of first appearance, kept up to date as records come
+    (:meth:`add`); :meth:`payload` is the ``metrics`` trait. ``version`` counts the changes."""
+
+    def __init__(self, records: Iterable[MetricRecord] = ()) -> None:
+        self._points: dict[tuple[str, str], dict[int, float]] = {}
+        self._order: dict[str, int] = {}  # metric -> order of first appearance
+        self.version = 0
+        self.add(records)
+
+    def add(self, records: Iterable[MetricRecord]) -> None:
+        for r in records:
+            value = _number(r.value)
+            if value is None:
+                continue
+            self._order.setdefault(r.metric, len(self._order))
+            self._points.setdefault((r.metric, r.site), {})[r.round] = _compact(value)
+            self.version += 1
+
+    def payload(self, max_series: int = MAX_SERIES, max_points: int = MAX_POINTS) -> dict:
+        if not self._points:
+            return {}
+        order = self._order
+        keys = sorted(self._points, key=lambda k: (order[k[0]], k[1] != AGGREGATED, k[1]))
+        series = []
+        for m, s in keys[:max_series]:
+            by_round = self._points[(m, s)]
+            rounds = list(by_round)
+            if any(a > b for a, b in itertools.pairwise(rounds)):
+                rounds.sort()
+            series.append({"metric": m, "site": s, "points": _thin([[r, by_round[r]] for r in rounds], max_points)})
+        return {"series": series}
 
 
 def metrics_payload(metrics: Metrics | None, max_series: int = MAX_SERIES, max_points: int = MAX_POINTS) -> dict:
@@ -64,26 +121,7 @@ def metrics_payload(metrics: Metrics | None, max_series: int = MAX_SERIES, max_p
     (aggregated first within a metric), bounded (see the module docstring); ``{}`` when there is none."""
     if metrics is None:
         return {}
-    points: dict[tuple[str, str], dict[int, float]] = {}
-    for r in metrics.records:
-        value = _number(r.value)
-        if value is None:
-            continue
-        points.setdefault((r.metric, r.site), {})[r.round] = value
-    if not points:
-        return {}
-    order = {m: i for i, m in enumerate(dict.fromkeys(m for m, _ in points))}
-    keys = sorted(points, key=lambda k: (order[k[0]], k[1] != AGGREGATED, k[1]))
-    return {
-        "series": [
-            {
-                "metric": m,
-                "site": s,
-                "points": _thin([[rnd, v] for rnd, v in sorted(points[(m, s)].items())], max_points),
-            }
-            for m, s in keys[:max_series]
-        ]
-    }
+    return SeriesIndex(metrics.records).payload(max_series, max_points)
 
 
 # ------------------------------------------------------------------------------------------ progress

@@ -8,10 +8,10 @@ import threading
 
 import pytest
 
-from flarenb import snapshot
+from flarenb import metricsfeed, snapshot
 from flarenb.metrics import AGGREGATED, Metrics
 from flarenb.metricsfeed import MetricsFeed
-from flarenb.progress import metrics_payload, num_rounds, progress, round_seconds, rounds_in_config
+from flarenb.progress import MAX_POINTS, metrics_payload, num_rounds, progress, round_seconds, rounds_in_config
 
 SITES = ["server", "site-1", "site-2"]
 
@@ -353,7 +353,35 @@ def test_the_metrics_trait_is_bounded():
     assert [(s["metric"], s["site"]) for s in payload["series"]] == [("loss", AGGREGATED), ("loss", "site-1")]
     rounds = [r for r, _ in payload["series"][0]["points"]]
     assert len(rounds) == 10 and rounds[0] == 0 and rounds[-1] == 999 and rounds == sorted(rounds)
-    assert len(metrics_payload(m)["series"][0]["points"]) == 400
+    assert len(metrics_payload(m)["series"][0]["points"]) == MAX_POINTS
+
+
+def test_thinning_keeps_spikes_and_values_are_compact():
+    rows = [row(r, loss=1.0 / (r + 1) + (5.0 if r == 501 else 0.0) + (-3.0 if r == 777 else 0.0)) for r in range(1000)]
+    points = metrics_payload(table(*rows), max_points=20)["series"][0]["points"]
+    assert len(points) <= 20 and [501, 1.0 / 502 + 5.0] in [[r, pytest.approx(v)] for r, v in points]
+    assert any(r == 777 for r, _ in points) and points[0][0] == 0 and points[-1][0] == 999
+    # a value keeps 7 significant digits in the trait (the charts show 4); job.metrics() keeps them all
+    assert metrics_payload(table(row(0, loss=0.123456789012)))["series"][0]["points"] == [[0, 0.1234568]]
+
+
+def test_progress_is_not_held_back_by_a_big_metrics_trait(tmp_path, monkeypatch):
+    monkeypatch.setattr(metricsfeed, "BYTES_PER_SEC", 1)  # each metrics trait "costs" its size in seconds
+    feed, pushed, clock, _ = _feed(tmp_path)
+    feed.feed((json.dumps(row(0)) + "\n").encode())
+    assert feed.publish() and pushed[-1][1]["round"] == 0 and len(pushed[-1][0]["series"]) == 3
+    first_metrics = pushed[-1][0]
+    feed.feed((json.dumps(row(1)) + "\n").encode())
+    clock.now += 1
+    assert feed.publish() and pushed[-1][1]["round"] == 1  # the header moves on ...
+    assert pushed[-1][0] is first_metrics  # ... the charts wait for their budget
+    clock.now += 1
+    assert not feed.publish()  # nothing new to show yet
+    clock.now += 10_000
+    assert feed.publish() and len(pushed[-1][0]["series"][0]["points"]) == 2 and pushed[-1][1]["round"] == 1
+    feed.feed((json.dumps(row(2)) + "\n").encode())
+    clock.now += 1
+    assert feed.publish(force=True) and len(pushed[-1][0]["series"][0]["points"]) == 3  # force: everything now
 
 
 def test_finish_now_reads_in_the_caller_and_the_thread_does_not(tmp_path):
