@@ -15,7 +15,7 @@ import type { LogStore } from "./store";
 import { Toolbar } from "./toolbar";
 import type { WidgetModel } from "./types";
 
-export { MAX_ROWS, WINDOW } from "./lanes";
+export { FLOOD_ROWS, MAX_ROWS, WINDOW } from "./lanes";
 export { ALL } from "./sites";
 
 export class LogViewUI {
