@@ -1,6 +1,7 @@
 /**
  * The lane window: the active lane's log rows. Only a window of the lane's filtered entries is rendered (the
- * newest WINDOW while following, the newest FLOOD_ROWS under a flood); the store holds more ("show earlier", first error render them on demand).
+ * newest WINDOW while following, the newest FLOOD_ROWS under a flood); the store holds more ("show earlier", first
+ * error render them on demand).
  * Store changes are applied once per animation frame. Follow/pause live here, and showing one entry (first error).
  */
 import { el, setText } from "./dom";
@@ -18,8 +19,9 @@ export const WINDOW = 1000;
 /** Most rows a lane ever renders (paused, or after "show earlier"). */
 export const MAX_ROWS = 2 * WINDOW;
 /** A flush bringing more new rows than this while following is a flood: the lane then renders only the newest
- * FLOOD_ROWS (the rest counted above the window), so one frame's work stays within a frame however fast lines come. */
-export const FLOOD_ROWS = 100;
+ * FLOOD_ROWS, two screens of the default lane (the rest counted above the window). Each new row is laid out once
+ * (even a `content-visibility: auto` one), so this bounds one frame's work however fast lines come. */
+export const FLOOD_ROWS = 40;
 
 /** What the rest of the view hears from the lane window. */
 export interface LaneHooks {
