@@ -1,8 +1,9 @@
 """The sending side of a log view: one daemon thread that sends what an :class:`~flarenb.outbox.Outbox` holds.
 
 :meth:`flarenb.widget.LogView.append` only buffers and calls :meth:`Flusher.kick`. The flusher thread then sends at
-most one message per tick (``1 / max_msgs`` s): the ``snapshot`` traits when due, else one batch of lines, each only
-when the outbox's budget has room. It sleeps while there is nothing to send (no polling traffic), never dies of a
+most one message per tick (``1 / max_msgs`` s): a queued reply to the browser (:meth:`Flusher.reply`, e.g. a search
+result) first, else the ``snapshot`` traits when due, else one batch of lines, each only when the outbox's budget
+has room. It sleeps while there is nothing to send (no polling traffic), never dies of a
 failure to send (each distinct failure is logged once; what was pending becomes skip markers), and exits once
 following ended and everything was sent.
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -65,14 +67,22 @@ class Flusher:
         self.follow_closed = False  # following ended: send the rest, then exit
         self.flush_error: str | None = None  # the last failure logged (each distinct one once)
         self.thread: threading.Thread | None = None
+        self.finished = False  # the thread exited after following ended (a later reply starts a new one)
+        self.replies: deque[Message] = deque()  # answers to the browser's requests, sent before anything else
         self.wake = threading.Event()
         self.stop = threading.Event()
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
         """Start the thread, once (never again after :meth:`close`)."""
-        if self.thread is None and not self.stop.is_set():
+        if (self.thread is None or self.finished) and not self.stop.is_set():
+            self.finished = False
             self.thread = threads.start(self._run, f"flarenb-logview-{self.label}")
+
+    def reply(self, msg: Message) -> None:
+        """Send ``msg`` (an answer to the browser) within the budget, before lines and snapshots (lock held)."""
+        self.replies.append(msg)
+        self.kick()
 
     def kick(self) -> None:
         """There is something to send: start the thread if needed and wake it."""
@@ -89,7 +99,7 @@ class Flusher:
 
     def idle(self) -> bool:
         """Nothing to send now (call with the lock held)."""
-        return not self.snapshot_dirty and not self.out.has_pending()
+        return not self.snapshot_dirty and not self.replies and not self.out.has_pending()
 
     def _run(self) -> None:
         failures = 0
@@ -103,7 +113,10 @@ class Flusher:
                 failures += 1
                 done = self._failed(exc, failures)
             if done:
-                break
+                with self.lock:  # a reply queued since that tick keeps the thread (kick() saw it alive)
+                    if failures or self.idle():
+                        self.finished = True
+                        break
             self.wake.clear()
             with self.lock:
                 idle = self.idle()
@@ -123,6 +136,7 @@ class Flusher:
             _log.error("flarenb LogView %s could not send to the browser: %s", self.label, what, exc_info=exc)
         with self.lock:
             self.out.skip_all()
+            self.replies.clear()  # an answer that cannot be sent is not retried forever (the browser may ask again)
             if failures >= 2:
                 self.snapshot_dirty = False
             return self.follow_closed and failures >= 3
@@ -137,6 +151,15 @@ class Flusher:
         """
         out = self.out
         with self.lock:
+            if self.replies:
+                reply = self.replies[0]
+                size = wire_size(reply)
+                now = out.clock()
+                if out.can_send(size, now):
+                    out.note_sent(size, now)
+                    self.replies.popleft()
+                    self._send(reply)
+                return False
             if out.pending_bytes > out.max_bytes:
                 out.drop_oldest(out.max_bytes // 2)
             pending_lines = out.has_pending()

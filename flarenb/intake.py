@@ -115,7 +115,9 @@ def coerce_line(item: object, next_seq: int) -> LogLine:
         return item
     if isinstance(item, str):
         return LogLine(next_seq, item)
-    if isinstance(item, Mapping):
+    if type(item) is tuple and len(item) == 4:  # the receiver's and the common case: no list built
+        seq, text, level, ts = item
+    elif isinstance(item, Mapping):
         seq, text = item.get("seq"), item.get("text", "")
         level, ts = item.get("level"), item.get("ts")
     elif isinstance(item, (tuple, list)):

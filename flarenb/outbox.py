@@ -4,7 +4,8 @@ Jupyter's server silently drops iopub messages above 1000 msg/s or 1 MB/s, and o
 lines per second. :class:`Outbox` holds the lines waiting for the browser and decides what may be sent:
 
 * at most ``max_msgs`` messages and ``max_bytes`` bytes in any window of ``WINDOW`` seconds, measured in **wire
-  bytes** (:func:`flarenb.safetext.wire_size` of the message, plus ``MSG_OVERHEAD`` for the envelope), counting
+  bytes** (:func:`flarenb.safetext.wire_size` of the message — of a queued line, :func:`line_wire_size`, the same
+  without building the JSON — plus ``MSG_OVERHEAD`` for the envelope), counting
   every message the widget sends (trait updates too, via :meth:`Outbox.note_sent`);
 * :meth:`Outbox.take_batch` builds one ``{"kind": "lines"}`` message within a byte budget, sites sharing it
   fairly; a line too big for any message is cut (the download has it whole), so no line can block the queue;
@@ -20,11 +21,12 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from json.encoder import encode_basestring as _json_str  # what json.dumps(ensure_ascii=False) uses (C)
 from typing import Any
 
 from .safetext import wire_size
 
-__all__ = ["MARKER_SIZE", "MSG_OVERHEAD", "WINDOW", "Outbox", "build_snapshot", "cut_to_bytes"]
+__all__ = ["MARKER_SIZE", "MSG_OVERHEAD", "WINDOW", "Outbox", "build_snapshot", "cut_to_bytes", "line_wire_size"]
 
 MSG_OVERHEAD = 1024  # bytes: Jupyter message envelope (header, parent header, ids, signature)
 MARKER_SIZE = 80  # bytes: a skip marker on the wire (generous)
@@ -37,6 +39,20 @@ def cut_to_bytes(text: str, budget: int, note: str = " … [cut]") -> str:
     if wire_size(text) <= budget:
         return text
     return text[: max(0, (budget - 64) // _MAX_JSON_BYTES_PER_CHAR)] + note
+
+
+def _str_size(value: str | None) -> int:
+    if value is None:
+        return 4  # null
+    quoted = _json_str(value)
+    return len(quoted) if quoted.isascii() else len(quoted.encode("utf-8", "surrogatepass"))
+
+
+def line_wire_size(item: Sequence[Any]) -> int:
+    """:func:`~flarenb.safetext.wire_size` of a wire line ``[seq, text, level, ts]`` (int, str, str | None,
+    str | None), computed without building its JSON: a flood queues tens of thousands of lines a second."""
+    seq, text, level, ts = item
+    return 8 + len(str(seq)) + _str_size(text) + _str_size(level) + _str_size(ts)
 
 
 class Outbox:
@@ -91,7 +107,7 @@ class Outbox:
     # ------------------------------------------------------------------ pending lines
     def add(self, site: str, item: list[Any]) -> None:
         """Queue one wire line ``[seq, text, level, ts]`` of ``site`` (its fields already capped)."""
-        size = wire_size(item) + 2
+        size = line_wire_size(item) + 2
         pend = self.pending.get(site)
         if pend is None:
             pend = self.pending[site] = deque()

@@ -39,7 +39,10 @@ Custom messages
 kernel -> browser: ``{"kind": "lines", "sites": {site: [[seq, text, level, ts] | {"skipped": n,
 "first": a, "last": b}, ...]}}`` and ``{"kind": "download_result", "request_id": str | None,
 "paths": [str], "error": str | None}``.
-browser -> kernel: ``{"kind": "download", "request_id": str}``.
+``{"kind": "search_result", ...}`` answers a ``search`` (:mod:`flarenb.viewsearch`), sent within the budget.
+browser -> kernel: ``{"kind": "download", "request_id": str}`` and ``{"kind": "search", "request_id": str, "query":
+str, "min_level": str | None, "first_error": bool, "sites": [str] | None, "held": {site: [[first, last], ...]}}``:
+search the kernel's history for lines the browser does not hold (skipped under a flood, or evicted).
 """
 
 from __future__ import annotations
@@ -56,7 +59,7 @@ import anywidget
 import traitlets as t
 
 from . import snapshot as _snap
-from . import threads
+from . import threads, viewsearch
 from .flusher import Flusher
 from .frontend import BUILD_HINT
 from .frontend import FALLBACK_ESM as _FALLBACK_ESM  # noqa: F401 - importable from here (tests)
@@ -391,9 +394,24 @@ class LogView(anywidget.AnyWidget):
         return write_held_lines(target, contents)
 
     def _on_custom_msg(self, _widget: object, content: Any, _buffers: object) -> None:
-        if isinstance(content, dict) and content.get("kind") == "download":
+        kind = content.get("kind") if isinstance(content, dict) else None
+        if kind == "download":
             args, name = (content.get("request_id"),), f"flarenb-download-{self.job_id}"
             threads.start(self._do_download, name, args=args)
+        elif kind == "search":
+            threads.start(self._do_search, f"flarenb-search-{self.job_id}", args=(content,))
+
+    def _do_search(self, content: dict[str, Any]) -> None:
+        """Answer a browser's ``search`` from the history (copied under the lock, searched without it)."""
+        with self._lock:
+            req = viewsearch.parse_request(content, list(self._history))
+            history = {s: list(self._history[s]) for s in req["sites"]}
+            dropped = dict(self._hist.dropped)
+        reply = viewsearch.answer(
+            req, history, dropped, max_chars=self._lanes.max_line_chars, budget=self._out.per_message
+        )
+        with self._lock:
+            self._flusher.reply(reply)
 
     def _do_download(self, request_id: object) -> None:
         result = download_reply(self.download)

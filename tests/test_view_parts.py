@@ -6,13 +6,16 @@ from __future__ import annotations
 import threading
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from flarenb.flusher import Flusher
 from flarenb.history import History
 from flarenb.intake import LogLine, coerce_line, job_times, same_site_state, site_name, site_state
 from flarenb.lanes import Lanes
-from flarenb.outbox import WINDOW, Outbox
+from flarenb.outbox import WINDOW, Outbox, line_wire_size
 from flarenb.outputs import Outputs
+from flarenb.safetext import wire_size
 from flarenb.viewdownload import download_reply, logs_folder, write_held_lines
 
 
@@ -273,3 +276,18 @@ def test_the_view_s_history_renders_directly(tail):
     snap = render("j", live=False, status="FINISHED:COMPLETED", sites=["server"], lines=hist, tail=tail)
     shown = [x for x in snap.blocks[0][1] if not x.startswith("│ …")]
     assert shown == [f"│ l{i}" for i in range(1, 4)][3 - min(tail, 3) :]
+
+
+@given(
+    seq=st.integers(min_value=0, max_value=10**12),
+    text=st.text(st.characters(exclude_categories=("Cs",))),  # lone surrogates are replaced at intake
+    level=st.sampled_from([None, "INFO", "ERROR"]),
+    ts=st.none() | st.text(st.characters(exclude_categories=("Cs",)), max_size=30),
+)
+def test_a_lines_wire_size_is_computed_without_json_but_equal_to_it(seq, text, level, ts):
+    assert line_wire_size([seq, text, level, ts]) == wire_size([seq, text, level, ts])
+
+
+def test_a_lines_wire_size_counts_escapes_and_multibyte_characters():
+    for text in ['say "hi"', "back\\slash", "tab\tnew\nline\x00\x1b[31m", "é😀\u2028", ""]:
+        assert line_wire_size([7, text, "INFO", "12:00:00"]) == wire_size([7, text, "INFO", "12:00:00"])

@@ -141,6 +141,8 @@ export function buildRow(entry: Entry, showSite: boolean, query: string): HTMLEl
     row.className = "flarenb-gap";
     row.setAttribute("data-testid", "flarenb-gap");
     row.dataset.reason = entry.reason;
+    row.dataset.first = String(entry.first);
+    row.dataset.last = String(entry.last);
     body.textContent =
       entry.reason === "skipped"
         ? `⋯ ${fmtCount(entry.count)} lines skipped to stay within the notebook's message budget (still downloadable)`

@@ -1,6 +1,7 @@
 /**
  * The lane window: the active lane's log rows. Only a window of the lane's filtered entries is rendered (the
- * newest WINDOW while following); the store holds more ("show earlier", first error render them on demand).
+ * newest WINDOW while following, the newest FLOOD_ROWS under a flood); the store holds more ("show earlier", first
+ * error render them on demand).
  * Store changes are applied once per animation frame. Follow/pause live here, and showing one entry (first error).
  */
 import { el, setText } from "./dom";
@@ -17,6 +18,10 @@ const BOTTOM_SLACK = 4; // px: "at the bottom" tolerance
 export const WINDOW = 1000;
 /** Most rows a lane ever renders (paused, or after "show earlier"). */
 export const MAX_ROWS = 2 * WINDOW;
+/** A flush bringing more new rows than this while following is a flood: the lane then renders only the newest
+ * FLOOD_ROWS, two screens of the default lane (the rest counted above the window). Each new row is laid out once
+ * (even a `content-visibility: auto` one), so this bounds one frame's work however fast lines come. */
+export const FLOOD_ROWS = 40;
 
 /** What the rest of the view hears from the lane window. */
 export interface LaneHooks {
@@ -148,8 +153,9 @@ export class LaneWindow {
     let fresh = added.filter((e) => !gone.has(e) && this.visible(e));
     if (this.active === ALL && win.shown.length) fresh = this.placeInterleaved(fresh);
     let take = fresh;
+    const keep = fresh.length > FLOOD_ROWS ? FLOOD_ROWS : WINDOW;
     if (this.following()) {
-      take = fresh.slice(Math.max(0, fresh.length - WINDOW)); // a long hidden-tab backlog: only the tail
+      take = fresh.slice(Math.max(0, fresh.length - keep)); // a flood or a hidden-tab backlog: only the tail
       win.before += fresh.length - take.length;
     } else {
       this.newLines += fresh.length;
@@ -161,7 +167,7 @@ export class LaneWindow {
       this.empty.remove();
       win.append(take);
     }
-    if (this.following()) win.trimTop(WINDOW);
+    if (this.following()) win.trimTop(keep);
     this.renderStatus();
     if (this.following()) this.scrollToBottom();
   }

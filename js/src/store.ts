@@ -12,6 +12,7 @@ import type {
   KernelMsg,
   Level,
   LineEntry,
+  SearchResult,
   WidgetModel,
   WireItem,
   WireLine,
@@ -53,12 +54,15 @@ export class LogStore {
   readonly evicted = new Map<string, number>();
   /** sites whose first error left this view */
   readonly errorEvicted = new Set<string>();
+  /** lines of each site this view never received (skip markers and holes), evicted or not */
+  readonly gapLines = new Map<string, number>();
   cap: number;
   private gid = 0;
   /** gid before the change being built: entries above it are not announced yet */
   private changeStart = 0;
   private readonly listeners = new Set<(change: StoreChange) => void>();
   private readonly downloadListeners = new Set<(result: DownloadResult) => void>();
+  private readonly searchListeners = new Set<(result: SearchResult) => void>();
 
   constructor(cap: number = DEFAULT_CAP) {
     this.cap = Math.max(1, cap);
@@ -72,6 +76,36 @@ export class LogStore {
   onDownload(fn: (result: DownloadResult) => void): () => void {
     this.downloadListeners.add(fn);
     return () => this.downloadListeners.delete(fn);
+  }
+
+  /** The kernel's answers to `search` requests (`kernel-search.ts`). */
+  onSearchResult(fn: (result: SearchResult) => void): () => void {
+    this.searchListeners.add(fn);
+    return () => this.searchListeners.delete(fn);
+  }
+
+  /** Whether lines of `site` are not in this view (skipped, not received or evicted): the kernel may have them. */
+  hasMissing(site: string): boolean {
+    return (this.gapLines.get(site) ?? 0) + (this.evicted.get(site) ?? 0) > 0;
+  }
+
+  /** The runs [first, last] of consecutive seqs of the lines of `site` this view holds (at most `max`). */
+  heldRuns(site: string, max = 5000): Array<[number, number]> {
+    const runs: Array<[number, number]> = [];
+    for (const e of this.site(site)) {
+      if (e.kind !== "line") continue;
+      const run = runs[runs.length - 1];
+      if (run && e.seq === run[1] + 1) run[1] = e.seq;
+      else if (runs.length < max) runs.push([e.seq, e.seq]);
+      else break;
+    }
+    return runs;
+  }
+
+  /** The gap marker of `site` that stands for the line `seq`, if it is still in this view. */
+  gapAt(site: string, seq: number): GapEntry | null {
+    for (const e of this.site(site)) if (e.kind === "gap" && e.first <= seq && seq <= e.last) return e;
+    return null;
   }
 
   sites(): string[] {
@@ -154,6 +188,8 @@ export class LogStore {
         error: msg.error ?? null,
       };
       for (const fn of this.downloadListeners) fn(result);
+    } else if (msg.kind === "search_result") {
+      for (const fn of this.searchListeners) fn(msg);
     }
   }
 
@@ -175,7 +211,7 @@ export class LogStore {
     const seq = Number(wire[0]);
     const last = this.lastSeq.get(site) ?? 0;
     if (!Number.isFinite(seq) || seq <= last) return; // duplicate (stream + snapshot)
-    if (seq > last + 1) this.addGap(site, seq - last - 1, gapReason, change);
+    if (seq > last + 1) this.addGap(site, last + 1, seq - 1, gapReason, change);
     this.lastSeq.set(site, seq);
     const text = String(wire[1] ?? "");
     const plain = stripAnsi(text);
@@ -200,20 +236,25 @@ export class LogStore {
   private addSkip(site: string, first: number, last: number, change: StoreChange): void {
     const seen = this.lastSeq.get(site) ?? 0;
     if (!(last > seen)) return;
-    if (first > seen + 1) this.addGap(site, first - seen - 1, "missed", change);
-    this.addGap(site, last - Math.max(first, seen + 1) + 1, "skipped", change);
+    if (first > seen + 1) this.addGap(site, seen + 1, first - 1, "missed", change);
+    this.addGap(site, Math.max(first, seen + 1), last, "skipped", change);
     this.lastSeq.set(site, last);
   }
 
-  private addGap(site: string, count: number, reason: GapEntry["reason"], change: StoreChange): void {
-    if (count <= 0) return;
+  /** Lines first..last of `site` are not in this view. */
+  private addGap(site: string, first: number, last: number, reason: GapEntry["reason"], change: StoreChange): void {
+    const count = last - first + 1;
+    if (!(count > 0)) return;
+    this.gapLines.set(site, (this.gapLines.get(site) ?? 0) + count);
     const list = this.list(site);
     const prev = list[list.length - 1];
     if (prev && prev.kind === "gap" && prev.reason === reason && prev.gid > this.changeStart) {
       prev.count += count; // not rendered yet: merge
+      prev.last = last;
       return;
     }
-    const gap: GapEntry = { kind: "gap", gid: ++this.gid, key: this.nextKey(site, null), site, count, reason };
+    const key = this.nextKey(site, null);
+    const gap: GapEntry = { kind: "gap", gid: ++this.gid, key, site, count, reason, first, last };
     list.push(gap);
     change.added.push(gap);
   }

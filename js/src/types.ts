@@ -85,13 +85,43 @@ export interface Metrics {
   series?: MetricSeries[];
 }
 
+/** A line found by the kernel (`flarenb/viewsearch.py`): [site, seq, text, level, ts]. */
+export type FoundLine = [string, number, string, Level | null, string | null];
+
+/** The kernel's answer to a `search`: matching lines this view does not hold (capped), and how many there are. */
+export interface SearchResult {
+  kind: "search_result";
+  request_id: string;
+  first_error: boolean;
+  lines: FoundLine[];
+  /** every match the kernel holds outside the lines sent as `held` */
+  matches: number;
+  truncated: boolean;
+  /** lines of the searched sites that left the kernel's history too (only the download has them) */
+  dropped: number;
+  error: string | null;
+}
+
 /** kernel -> browser custom messages */
 export type KernelMsg =
   | { kind: "lines"; sites: Record<string, WireItem[]> }
-  | { kind: "download_result"; request_id: string | null; paths: string[]; error: string | null };
+  | { kind: "download_result"; request_id: string | null; paths: string[]; error: string | null }
+  | SearchResult;
+
+/** Ask the kernel to search its history (text and/or level, or each site's first error), leaving out `held`. */
+export interface SearchRequest {
+  kind: "search";
+  request_id: string;
+  query: string;
+  min_level: Level | null;
+  first_error: boolean;
+  sites: string[];
+  /** per site, the runs [first, last] of seqs this view holds */
+  held: Record<string, Array<[number, number]>>;
+}
 
 /** browser -> kernel custom messages */
-export type BrowserMsg = { kind: "download"; request_id: string };
+export type BrowserMsg = { kind: "download"; request_id: string } | SearchRequest;
 
 export interface LineEntry {
   kind: "line";
@@ -119,6 +149,9 @@ export interface GapEntry {
   count: number;
   /** "skipped": the kernel's message budget; "missed": not received by this browser */
   reason: "skipped" | "missed";
+  /** the seqs of the lines it stands for: first..last */
+  first: number;
+  last: number;
 }
 
 export type Entry = LineEntry | GapEntry;

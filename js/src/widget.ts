@@ -21,12 +21,17 @@
  *   flarenb-lane-all-sites          the lane container while "All sites" (every site, ordered by time) is shown
  *   flarenb-lane-<site>             the lane container while that site is shown
  *   flarenb-line                    one log line (data-site, data-seq, data-level; <mark class="flarenb-match"> for search hits)
- *   flarenb-gap                     "N lines skipped (still downloadable)" / "not received" marker (data-reason: skipped|missed)
+ *   flarenb-gap                     "N lines skipped (still downloadable)" / "not received" marker (data-reason: skipped|missed;
+ *                                   data-first, data-last: the seqs of the lines it stands for)
  *   flarenb-empty                   "No lines yet." / "No line matches the filter."
  *   flarenb-show-earlier            top of a lane: "⋯ N earlier lines: show M more" (only a window of the lines
  *                                   the browser holds is rendered; hidden when there are none above it)
  *   flarenb-level-filter            <select> of the minimum level ("" = all)
  *   flarenb-search                  search box; flarenb-search-count: "N matching lines"
+ *   flarenb-found                   below the lane: lines the kernel found that this view does not hold (search, level
+ *                                   filter, first error; data-state: pending|done|error); flarenb-found-summary ("N
+ *                                   matching lines not shown here (from the kernel)"), flarenb-found-line (one found
+ *                                   line, data-site, data-seq; a click shows its skip marker), flarenb-found-close
  *   flarenb-jump-error              jump to the first ERROR/traceback of the active lane
  *   flarenb-follow                  follow/resume button (aria-pressed="true" while following)
  *   flarenb-metrics-toggle          "Metrics" (hidden while the `metrics` trait has no series; aria-pressed when open)

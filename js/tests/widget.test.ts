@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { MAX_ROWS, WINDOW } from "../src/view";
+import { FLOOD_ROWS, MAX_ROWS, WINDOW } from "../src/view";
 import widget from "../src/widget";
 import type { WidgetModel, WireItem } from "../src/types";
 import { FakeModel } from "./fake-model";
@@ -373,7 +373,7 @@ describe("interleaved by time, live", () => {
     const model = new FakeModel();
     const { el } = mount(model);
     const many: WireItem[] = Array.from({ length: WINDOW + 5 }, (_, k) => [k + 1, `srv ${k}`, "INFO", at(10)]);
-    send(model, { server: many });
+    for (let k = 0; k < many.length; k += FLOOD_ROWS) send(model, { server: many.slice(k, k + FLOOD_ROWS) });
     expect(lines(el)).toHaveLength(WINDOW);
     expect(q(el, "flarenb-show-earlier")!.textContent).toBe("⋯ 5 earlier lines: show 5 more");
     send(model, { "site-1": [ln(1, "s1 early", 1), ln(2, "s1 late", 11)] });
@@ -489,7 +489,11 @@ describe("rendering window", () => {
   it("renders only the newest rows while the store holds more, and shows earlier ones on demand", () => {
     const model = new FakeModel();
     const { el } = mount(model);
-    send(model, { server: batch("server", 1, 2000), "site-1": batch("site-1", 1, 2000), "site-2": batch("site-2", 1, 2000) });
+    const third = Math.floor(FLOOD_ROWS / 3);
+    for (let k = 1; k <= 2000; k += third) {
+      const n = Math.min(third, 2001 - k);
+      send(model, { server: batch("server", k, n), "site-1": batch("site-1", k, n), "site-2": batch("site-2", k, n) });
+    }
     expect(lines(el)).toHaveLength(WINDOW);
     expect(last(el)).toBe("site-2 2000"); // the newest entry, interleaved order
     expect(earlier(el).hidden).toBe(false);
@@ -527,38 +531,43 @@ describe("rendering window", () => {
     send(model, { server: batch("server", 1, 1200) }, false);
     send(model, { server: batch("server", 1201, 200) }, false);
     expect(lines(el)).toHaveLength(0); // nothing until the frame
-    runFrames();
-    expect(lines(el)).toHaveLength(WINDOW);
-    expect(earlier(el).textContent).toBe("⋯ 400 earlier lines: show 400 more");
+    runFrames(); // more than FLOOD_ROWS new rows while following: only the newest FLOOD_ROWS are rendered
+    const above = (n: number) => `⋯ ${n.toLocaleString("en-US")} earlier lines: show 1,000 more`;
+    expect(lines(el)).toHaveLength(FLOOD_ROWS);
+    expect(earlier(el).textContent).toBe(above(1400 - FLOOD_ROWS));
     // 300 more: the store evicts 200 of the lines above the window
     send(model, { server: batch("server", 1401, 100) }, false);
     send(model, { server: batch("server", 1501, 200) });
-    expect(lines(el)).toHaveLength(WINDOW);
-    expect(texts(el)[0]).toBe("server 701");
+    expect(lines(el)).toHaveLength(FLOOD_ROWS);
+    expect(texts(el)[0]).toBe(`server ${1701 - FLOOD_ROWS}`);
     expect(last(el)).toBe("server 1700");
-    expect(earlier(el).textContent).toBe("⋯ 500 earlier lines: show 500 more");
+    expect(earlier(el).textContent).toBe(above(1500 - FLOOD_ROWS));
     expect(q(el, "flarenb-evicted-notice")!.textContent).toBe(
       "200 older lines left this view (download for the complete log)",
     );
     // added and evicted within one frame: never rendered, never counted
     send(model, { server: batch("server", 1701, 3000) }, false);
-    expect(lines(el)).toHaveLength(WINDOW);
+    expect(lines(el)).toHaveLength(FLOOD_ROWS);
     expect(last(el)).toBe("server 1700");
     runFrames();
-    expect(lines(el)).toHaveLength(WINDOW);
+    expect(lines(el)).toHaveLength(FLOOD_ROWS);
     expect(last(el)).toBe("server 4700");
-    expect(earlier(el).textContent).toBe("⋯ 500 earlier lines: show 500 more");
+    expect(earlier(el).textContent).toBe(above(1500 - FLOOD_ROWS));
+    // a trickle while following: the window grows again, up to WINDOW
+    for (let k = 0; k < 100; k += FLOOD_ROWS / 2) send(model, { server: batch("server", 4701 + k, FLOOD_ROWS / 2) });
+    expect(lines(el)).toHaveLength(FLOOD_ROWS + 100);
+    expect(earlier(el).textContent).toBe(above(1400 - FLOOD_ROWS));
     // no frames (a hidden tab): a large backlog is applied without waiting for one
-    for (let i = 0; i < 7; i++) send(model, { server: batch("server", 4701 + i * 1500, 1500) }, false);
-    expect(last(el)).toBe("server 15200");
-    expect(lines(el)).toHaveLength(WINDOW);
+    for (let i = 0; i < 7; i++) send(model, { server: batch("server", 4801 + i * 1500, 1500) }, false);
+    expect(last(el)).toBe("server 15300");
+    expect(lines(el)).toHaveLength(FLOOD_ROWS);
     // a lane switch before the frame shows the pending lines (and the new site's tab)
-    send(model, { server: batch("server", 15201, 5), "site-9": batch("site-9", 1, 1) }, false);
+    send(model, { server: batch("server", 15301, 5), "site-9": batch("site-9", 1, 1) }, false);
     click(q(el, "flarenb-lane-tab-server"));
-    expect(last(el)).toBe("server 15205");
+    expect(last(el)).toBe("server 15305");
     expect(q(el, "flarenb-lane-tab-site-9")).not.toBeNull();
     runFrames();
-    expect(last(el)).toBe("server 15205");
+    expect(last(el)).toBe("server 15305");
     expect(lines(el)).toHaveLength(WINDOW);
   });
 
@@ -614,8 +623,9 @@ describe("rendering window", () => {
     const { el } = mount(model);
     const lane = q(el, "flarenb-lane-all-sites")!;
     fakeGeometry(lane);
-    for (let i = 0; i < 30; i++) {
-      send(model, { server: batch("server", 1 + i * 50, 50), "site-1": batch("site-1", 1 + i * 50, 50) });
+    const per = FLOOD_ROWS / 2; // a steady stream, not a flood: the window grows to WINDOW
+    for (let i = 0; i < 1500 / per; i++) {
+      send(model, { server: batch("server", 1 + i * per, per), "site-1": batch("site-1", 1 + i * per, per) });
       expect(lane.scrollTop).toBe(lane.scrollHeight - lane.clientHeight);
       expect(lines(el).length).toBeLessThanOrEqual(WINDOW);
     }

@@ -1,15 +1,18 @@
 /** A toolbar control: one file under `controls/`, listed once in `toolbar.ts` (`CONTROLS`). */
 import type { AnyModel } from "@anywidget/types";
+import type { KernelSearch } from "../kernel-search";
 import type { LaneWindow } from "../lanes";
 import type { LogStore } from "../store";
 import type { WidgetModel } from "../types";
 
-/** What a control may use: the model, the store, the widget root and the lane window. */
+/** What a control may use: the model, the store, the widget root, the lane window and the kernel's search. */
 export interface ViewHost {
   readonly model: AnyModel<WidgetModel>;
   readonly store: LogStore;
   readonly root: HTMLElement;
   readonly lanes: LaneWindow;
+  /** asks the kernel for lines this view does not hold (absent in tests of a control alone) */
+  readonly kernel?: KernelSearch;
 }
 
 export interface Control {
