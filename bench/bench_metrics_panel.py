@@ -11,12 +11,12 @@ its toggle shows and keeps it in view. Measured, in the same run and page:
 
 * page: frame times (``requestAnimationFrame`` deltas: median, p95, max; at 60 Hz an on-time frame is 16.7 ms), the
   main thread's work (CDP ``Performance.getMetrics`` ``TaskDuration`` delta: busy share and ms per frame), long
-  animation frames (``long-animation-frame`` entries, > 50 ms), JS heap; phases: idle (before any round), updating
-  (panel open while the file grows), settled (panel open, file complete, 5 s);
+  animation frames (``long-animation-frame`` entries, > 50 ms, with their script/render split), JS heap; phases:
+  idle (before any round), updating (panel open while the file grows), settled (panel open, file complete, 5 s);
 * traffic: this widget's iopub ``comm_msg`` frames that carry ``metrics``/``progress`` (Playwright websocket events,
   bucketed per second by the kernel's ``header.date``): messages/s and KB/s (websocket frame bytes);
-* kernel: each push of the feed (time, ``wire_size`` of both traits), the CPU of building it (``publish``), and the
-  process CPU over the run;
+* kernel: each push of the feed (time, ``wire_size`` of the traits it changed), the thread CPU of ``publish``
+  (building and sending), and the process CPU over the run;
 * the end state: charts, polylines per chart, points per polyline, the header's "round k".
 
 Prints a table and writes JSON to ``bench/results/metrics_panel-<timestamp>.json``. Run under
@@ -222,23 +222,7 @@ def _kernel_rates(pushes: list, t0: float, t1: float) -> dict:
     }
 
 
-def _trace_summary(path: Path) -> dict:
-    """Milliseconds per trace event name on the renderer's main thread (complete events, self time not split)."""
-    events = json.loads(path.read_text())
-    events = events.get("traceEvents", events) if isinstance(events, dict) else events
-    main = {
-        (e["pid"], e["tid"])
-        for e in events
-        if e.get("name") == "thread_name" and (e.get("args") or {}).get("name") == "CrRendererMain"
-    }
-    totals: Counter = Counter()
-    for e in events:
-        if e.get("ph") == "X" and (e.get("pid"), e.get("tid")) in main and "dur" in e:
-            totals[e["name"]] += e["dur"] / 1000
-    return {k: round(v, 1) for k, v in totals.most_common(25)}
-
-
-def run(rounds: int, sites: int, metrics: int, seconds: float, trace: float = 0.0) -> dict:
+def run(rounds: int, sites: int, metrics: int, seconds: float) -> dict:
     names = ["loss", "accuracy", "f1", "auc", "precision", "recall", "dice", "iou"][:metrics]
     names += [f"metric_{i}" for i in range(len(names), metrics)]
     server = lab.start_lab_server()
@@ -291,13 +275,6 @@ def run(rounds: int, sites: int, metrics: int, seconds: float, trace: float = 0.
             def finished() -> bool:  # the writer is done and the last round has reached the header
                 return time.time() >= done_at and round_.inner_text().strip() == last
 
-            if trace:  # a timeline of the renderer in the middle of the updates (costs frame time itself)
-                page.wait_for_timeout(int(1000 * max(0.0, done_at - time.time() - trace) / 2))
-                path = Path(server.root_dir) / "trace.json"
-                browser.start_tracing(page, path=str(path), categories=["devtools.timeline", "v8", "blink"])
-                page.wait_for_timeout(int(1000 * trace))
-                browser.stop_tracing()
-                result["trace_ms"] = _trace_summary(path)
             try:
                 result["updating"] = _phase(page, cdp, "updating", finished)
             finally:
@@ -379,15 +356,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sites", type=int, default=20)
     ap.add_argument("--metrics", type=int, default=5)
     ap.add_argument("--seconds", type=float, default=60.0, help="time over which the rounds are written")
-    ap.add_argument("--trace", type=float, default=0.0, help="trace N s of the updates instead of measuring them all")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results")
     args = ap.parse_args(argv)
     started = time.monotonic()
-    r = run(args.rounds, args.sites, args.metrics, args.seconds, args.trace)
+    r = run(args.rounds, args.sites, args.metrics, args.seconds)
     r["wall_s"] = time.monotonic() - started
     print(table(r))
-    if "trace_ms" in r:
-        print("trace, ms on the renderer main thread:", r["trace_ms"])
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"metrics_panel-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(r, indent=1, default=str))

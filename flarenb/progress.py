@@ -54,27 +54,23 @@ def _number(v: object) -> float | None:
 
 
 # ------------------------------------------------------------------------------------------ metrics
-def _thin(points: list[list], most: int) -> list[list]:
-    """At most ``most`` of ``points`` (sorted by round): the first, the last, and the lowest and highest value of
-    each bucket between them, in order (as ``downsample`` in js/src/charts.ts: the chart draws them as they are)."""
-    n = len(points)
+def _thin(values: list[float], most: int) -> list[int]:
+    """The indexes of at most ``most`` of ``values`` (by round): the first, the last, and the lowest and highest
+    value of each bucket between them, in order (as ``downsample`` in js/src/charts.ts: the chart draws them as
+    they are)."""
+    n = len(values)
     if n <= max(most, 2):
-        return points
+        return list(range(n))
     inner, buckets = n - 2, max(1, (most - 2) // 2)
-    out = [points[0]]
+    value = values.__getitem__
+    out = [0]
     for b in range(buckets):
         start, end = 1 + (b * inner) // buckets, 1 + ((b + 1) * inner) // buckets
         if end <= start:
             continue
-        lo = hi = start
-        for i in range(start + 1, end):
-            v = points[i][1]
-            if v < points[lo][1]:
-                lo = i
-            if v > points[hi][1]:
-                hi = i
-        out.extend([points[lo]] if lo == hi else [points[min(lo, hi)], points[max(lo, hi)]])
-    out.append(points[-1])
+        lo, hi = min(range(start, end), key=value), max(range(start, end), key=value)
+        out.extend([lo] if lo == hi else [min(lo, hi), max(lo, hi)])
+    out.append(n - 1)
     return out
 
 
@@ -109,10 +105,12 @@ class SeriesIndex:
         series = []
         for m, s in keys[:max_series]:
             by_round = self._points[(m, s)]
-            rounds = list(by_round)
-            if any(a > b for a, b in itertools.pairwise(rounds)):
+            rounds, values = list(by_round), list(by_round.values())
+            if rounds != sorted(rounds):  # a round came late (a file read again): by round
                 rounds.sort()
-            series.append({"metric": m, "site": s, "points": _thin([[r, by_round[r]] for r in rounds], max_points)})
+                values = [by_round[r] for r in rounds]
+            points = [[rounds[i], values[i]] for i in _thin(values, max_points)]
+            series.append({"metric": m, "site": s, "points": points})
         return {"series": series}
 
 
