@@ -370,14 +370,37 @@ def test_an_idle_running_job_keeps_its_sites_quiet_not_timed_out(job):
     """Unchanged files are left out of a reply; each reply still tells that the job runs, so no site of an idle job
     is closed by the receiver's idle timeout (and the follower goes on asking)."""
     now = [0.0]
-    rx = Receiver(fmt="text", idle_timeout=5.0, quiet_after=2.0, clock=lambda: now[0])
+    rx = Receiver(fmt="text", idle_timeout=30.0, quiet_after=2.0, clock=lambda: now[0])
     t = job.transport(rx, clock=lambda: now[0])
     job.write("server", b"s1\n")
     job.write("site-1", b"a1\n")
     t.poll_once()
-    for step in range(1, 30):
+    for step in range(1, 120):
         now[0] = float(step)
         t.poll_once()
         rx.tick()
     assert not rx.all_done
     assert {s: rx.site(s).state for s in rx.sites()} == {"server": "quiet", "site-1": "quiet"}
+
+
+def test_while_the_job_answers_its_status_is_asked_seldom_and_at_once_when_it_stops(job):
+    from flarenb.sources.cursor import STATUS_EVERY
+
+    now = [0.0]
+    calls = []
+
+    def status():
+        calls.append(now[0])
+        return job.status
+
+    rx = Receiver(fmt="text", idle_timeout=None)
+    t = CursorPoll(rx, job.ask, status=status, clock=lambda: now[0])
+    job.write("server", b"s1\n")
+    for step in range(60):  # a minute of answers, one a second
+        now[0] = float(step)
+        t.poll_once()
+    assert len(calls) <= 60 / STATUS_EVERY + 1, calls
+    job.status = "FINISHED:COMPLETED"  # app commands now say "not running": the status is asked at once
+    now[0] = 60.5
+    t.poll_once()
+    assert calls[-1] == 60.5 and t.finished

@@ -44,6 +44,13 @@ __all__ = ["KIND", "TOPIC", "CursorPoll", "SiteCursor", "ask_job", "read_metrics
 log = logging.getLogger(__name__)
 TOPIC = CURSOR_TOPIC
 METRICS_KEY = "@metrics"
+#: the longest interval between two asks while nothing changes (an idle job costs ~15 app commands a minute)
+IDLE_INTERVAL = 4.0
+#: while the job answers (which proves it runs), its status is asked at most this often; its end shows first as an
+#: app command refused ("not running"), then the status is asked at once
+STATUS_EVERY = 10.0
+#: unchanged sites (left out of replies) are heartbeaten at most this often (each may ask the sites' liveness)
+HEARTBEAT_EVERY = 10.0
 #: seconds a job that answered may say "not running" while its status stays RUNNING before it is taken as lost (its
 #: server process is gone: a server restart leaves the job RUNNING in NVFlare's job store for good)
 LOST_AFTER = 15.0
@@ -170,7 +177,7 @@ class CursorPoll(ThreadedSource):
         status: Callable[[], str | None] | None = None,
         then: Callable[[dict[str, LogCursor] | None, frozenset[str]], ThreadedSource] | None = None,
         min_interval: float = 0.1,
-        max_interval: float = 1.0,
+        max_interval: float = IDLE_INTERVAL,
         backoff: float = 1.5,
         hold: float = 1.0,
         lost_after: float = LOST_AFTER,
@@ -189,6 +196,9 @@ class CursorPoll(ThreadedSource):
         self.lost_after = lost_after
         self._gone_since: float | None = None  # since when a job that answered says it is not running
         self._gaps: list[str] = []  # sites to mark once the hand-over has fed what the server still holds
+        self._answered_at: float | None = None  # the last reply (the job ran then)
+        self._status_at = float("-inf")  # the last status check
+        self._beat_at = float("-inf")  # the last heartbeat of the unchanged sites
         self.max_bytes = max_bytes
         self._metrics_lock = threading.Lock()
         self._metrics_subs: list[Callable[[bytes], object]] = [on_metrics] if on_metrics is not None else []
@@ -211,7 +221,7 @@ class CursorPoll(ThreadedSource):
             return 0
         if self.next is not None:
             return self._poll_next()
-        if self._finish_requested or (self.status is not None and is_terminal(self._status())):
+        if self._finish_requested or (self.status is not None and self._status_due() and is_terminal(self._status())):
             return self._hand_over(None)
         if self._clients_ended():
             # every client's stream has ended: the job is finishing. Its server process is not asked any more (an
@@ -249,6 +259,7 @@ class CursorPoll(ThreadedSource):
             raise
         self._no_replies = 0
         self._gone_since = None
+        self._answered_at = self._clock()
         return self._feed(reply)
 
     def _feed(self, reply: dict) -> int:
@@ -274,10 +285,12 @@ class CursorPoll(ThreadedSource):
             else:
                 rx.site(site)
             self._heartbeat(site)
-        for site in self.cursors:  # a reply is the job's heartbeat: a quiet site is quiet, not gone
-            if site != METRICS_KEY and site not in sites:
-                self._heartbeat(site)
         now = self._clock()
+        if now - self._beat_at >= HEARTBEAT_EVERY:  # a reply is the job's heartbeat: a quiet site is quiet, not gone
+            self._beat_at = now
+            for site in self.cursors:
+                if site != METRICS_KEY and site not in sites:
+                    self._heartbeat(site)
         if fed:
             self._last_data = now
         flowing = now - self._last_data < self.hold
@@ -332,6 +345,15 @@ class CursorPoll(ThreadedSource):
         if reason is None:
             self.next.finish()
         return self._poll_next()
+
+    def _status_due(self) -> bool:
+        """Ask the status now? Always until the job has answered and once it is finishing (every client's stream
+        ended); in between at most every STATUS_EVERY seconds."""
+        now = self._clock()
+        if self._answered_at is not None and now - self._status_at < STATUS_EVERY and not self._clients_ended():
+            return False
+        self._status_at = now
+        return True
 
     def _gone_for(self) -> float:
         now = self._clock()
