@@ -74,7 +74,7 @@ class Flusher:
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
-        """Start the thread, once (never again after :meth:`close`)."""
+        """Start the thread if none runs (again after it finished, for a reply; never after :meth:`close`)."""
         if (self.thread is None or self.finished) and not self.stop.is_set():
             self.finished = False
             self.thread = threads.start(self._run, f"flarenb-logview-{self.label}")
