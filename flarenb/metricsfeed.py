@@ -14,6 +14,10 @@ once, ``final()`` (for a finished POC job the run folder has moved into the job 
 :meth:`stop` (detach, close) ends it without that read; neither waits longer than ``join_timeout`` for a thread busy
 in a read, and a thread stopped that way never touches the view again.
 
+The scalars of an MLflow store in the job's run folder (``add_experiment_tracking(recipe, "mlflow")``,
+:mod:`flarenb.mlflow_store`) are read again whenever the store changed and join the ``metrics`` trait; the round
+progress counts only the rounds of ``round_metrics.jsonl``.
+
 Another source (a cursor channel for remote deployments) can push raw JSONL bytes with :meth:`feed`.
 """
 
@@ -27,8 +31,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from . import mlflow_store, threads
 from . import progress as _progress
-from . import threads
 from .metrics import ROUND_FILE, JsonlTail, MetricRecord, Metrics, records_of
 from .safetext import wire_size
 
@@ -78,7 +82,9 @@ class MetricsFeed:
         self._lock = threading.RLock()
         self._tail = JsonlTail()
         self._pos = 0  # bytes of the file read so far
-        self._records: list[MetricRecord] = []
+        self._records: list[MetricRecord] = []  # from round_metrics.jsonl
+        self._tracked: list[MetricRecord] = []  # from the MLflow store (replaced as a whole on each read)
+        self._store_stamp: tuple | None = None
         self._arrivals: dict[int, float] = {}  # round -> when it was first seen
         self.total: int | None = None
         self._total_tries = 0
@@ -129,6 +135,22 @@ class MetricsFeed:
         except OSError:
             return 0
 
+    def poll_tracked(self) -> int:
+        """Read the run folder's MLflow store again if it changed; the number of its records (0: none, unchanged)."""
+        if self._run_dir is None:
+            return 0
+        stamp = _stamp(self._run_dir / mlflow_store.DB_FILE), (self._run_dir / mlflow_store.FILE_STORE).is_dir()
+        if stamp == (None, False) or (stamp == self._store_stamp and not stamp[1]):
+            return 0
+        found = mlflow_store.read_folder(self._run_dir)
+        if found is None:  # locked or torn right now: next time
+            return 0
+        with self._lock:
+            self._store_stamp = stamp
+            if found != self._tracked:
+                self._tracked, self._dirty = found, True
+        return len(found)
+
     def _reset(self) -> None:
         self._tail, self._pos, self._records, self._dirty = JsonlTail(), 0, [], True
 
@@ -145,16 +167,17 @@ class MetricsFeed:
     # -- output --------------------------------------------------------------------------------------------
     def metrics(self) -> Metrics:
         with self._lock:
-            return Metrics(self.job_id, list(self._records), source="live")
+            return Metrics(self.job_id, self._records + self._tracked, source="live")
 
     def payloads(self) -> tuple[dict, dict]:
         """(the ``metrics`` trait, the ``progress`` trait) as of now."""
         sites, states = self._sites()
         with self._lock:
-            found = Metrics(self.job_id, list(self._records))
+            rounds = Metrics(self.job_id, list(self._records))
+            found = Metrics(self.job_id, self._records + self._tracked)
             arrivals, total = dict(self._arrivals), self.total
         return _progress.metrics_payload(found), _progress.progress(
-            found, sites=sites, states=states, arrivals=arrivals, total=total
+            rounds, sites=sites, states=states, arrivals=arrivals, total=total
         )
 
     def publish(self, force: bool = False) -> bool:
@@ -215,6 +238,7 @@ class MetricsFeed:
                         self._last_read()
                     return
                 self.poll_once()
+                self.poll_tracked()
                 self._read_total()
                 if not self._stop.is_set():
                     self.publish()
@@ -234,13 +258,19 @@ class MetricsFeed:
             for _ in range(64):  # everything that is left (MAX_READ at a time)
                 if not self.poll_once():
                     break
+            self.poll_tracked()
             self._read_total()
         elif self._final is not None and not self._complete():
             with contextlib.suppress(Exception):
                 found, total = self._final()
                 with self._lock:
-                    if found is not None and len(found.records) >= len(self._records):
-                        self._records, self._dirty = list(found.records), True
+                    if found is not None:
+                        rounds = [r for r in found.records if not mlflow_store.tracked(r)]
+                        tracked = [r for r in found.records if mlflow_store.tracked(r)]
+                        if len(rounds) >= len(self._records):
+                            self._records, self._dirty = rounds, True
+                        if len(tracked) >= len(self._tracked):
+                            self._tracked, self._dirty = tracked, True
                     if total is not None and self.total is None:
                         self.total = total
         if not self._stop.is_set():
@@ -252,3 +282,14 @@ class MetricsFeed:
         """Every round of a known total was seen (no need for the job's download)."""
         with self._lock:
             return self.total is not None and set(range(self.total)) <= {r.round for r in self._records}
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """(modification time, size) of a file, None when it is not there (or a symlink)."""
+    try:
+        if path.is_symlink():
+            return None
+        st = path.stat()
+        return st.st_mtime_ns, st.st_size
+    except OSError:
+        return None

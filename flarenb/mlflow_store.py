@@ -1,0 +1,174 @@
+"""Scalars from the MLflow store of a job's experiment tracking, read without importing mlflow.
+
+``add_experiment_tracking(recipe, "mlflow")`` adds NVFlare's ``MLflowReceiver`` to the server. Without a
+``tracking_uri`` it writes ``sqlite:///<server run folder>/mlflow.db`` (NVFlare 2.9; the file travels with the job's
+result), one MLflow run per client named ``"<site>-<job id[:6]>-<job name>-<run name>"`` with the tag ``job_id``;
+each ``SummaryWriter.add_scalar(tag, value, step)`` / ``flare`` tracking call of a client becomes one row of the
+``metrics`` table (key = tag, step = the client's step). MLflow's older *file* store has the same content as files,
+``mlruns/<experiment>/<run>/metrics/<key>`` with lines ``"<timestamp ms> <value> <step>"`` and the run's name in
+``tags/mlflow.runName`` (``meta.yaml`` ``run_name``); flarenb reads one at ``<server run folder>/mlruns``.
+
+Both become :class:`flarenb.metrics.MetricRecord` rows: round = the step, site = the client the run is for, metric =
+``"mlflow/" + key`` (:data:`PREFIX`: tracked scalars are per *step*, the round metrics per *round*, so they are
+kept apart in the table, ``job.metrics()``, ``%flare metrics`` and the panel), no weight. The records of
+``round_metrics.jsonl`` are left as they are.
+
+Only the two names above inside a folder flarenb knows (:mod:`flarenb.metric_sources`) are opened; a symlink
+anywhere in a store is skipped, never followed; the database is opened read-only; a store that is being written
+(a torn last line, a locked database) gives what is complete so far.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import sqlite3
+from pathlib import Path
+
+from .metrics import MetricRecord, _value
+
+DB_FILE = "mlflow.db"  # MLflowReceiver's default store, in the server's run folder
+FILE_STORE = "mlruns"  # a file store in the same folder
+PREFIX = "mlflow/"
+MAX_ROWS = 500_000  # values read from one store
+MAX_METRIC_FILE = 16 * 1024 * 1024
+RUN_NAME_TAG = "mlflow.runName"
+
+
+def tracked(record: MetricRecord) -> bool:
+    """True for a record read from an MLflow store (not from ``round_metrics.jsonl``)."""
+    return record.metric.startswith(PREFIX)
+
+
+def site_of(run_name: str, job_tag: str | None) -> str:
+    """The site of an NVFlare MLflow run: the part of its name before ``-<job id[:6]>-`` (else the whole name)."""
+    if job_tag:
+        cut = run_name.find(f"-{job_tag[:6]}-")
+        if cut > 0:
+            return run_name[:cut]
+    return run_name
+
+
+def _record(site: str, key: str, value: float, step: object) -> MetricRecord | None:
+    if isinstance(step, bool) or not isinstance(step, int):
+        return None
+    return MetricRecord(step, site, PREFIX + key, _value(value if math.isfinite(value) else str(value)))
+
+
+# ------------------------------------------------------------------------------------------ sqlite store
+def read_db(path: Path) -> list[MetricRecord] | None:
+    """The scalars in an MLflow SQLite store (``[]`` when there is none; None when it cannot be read right now)."""
+    if path.is_symlink() or not path.is_file():
+        return []
+    try:
+        con = sqlite3.connect(path.absolute().as_uri() + "?mode=ro", uri=True, timeout=0.5)
+    except sqlite3.Error:
+        return None
+    with contextlib.closing(con):
+        try:
+            names = {str(u): str(n or u) for u, n in con.execute("SELECT run_uuid, name FROM runs")}
+            tags: dict[tuple[str, str], str] = {}
+            for u, k, v in con.execute(
+                "SELECT run_uuid, key, value FROM tags WHERE key IN (?, 'job_id')", (RUN_NAME_TAG,)
+            ):
+                tags[(str(u), str(k))] = str(v)
+            rows = con.execute(
+                "SELECT run_uuid, key, value, step, is_nan FROM metrics ORDER BY step, timestamp LIMIT ?", (MAX_ROWS,)
+            ).fetchall()
+        except sqlite3.Error:
+            return None
+    sites = {u: site_of(tags.get((u, RUN_NAME_TAG), name), tags.get((u, "job_id"))) for u, name in names.items()}
+    out = []
+    for u, key, value, step, is_nan in rows:
+        if not isinstance(value, int | float) or str(u) not in sites:
+            continue
+        r = _record(sites[str(u)], str(key), float("nan") if is_nan else float(value), step)
+        if r is not None:
+            out.append(r)
+    return out
+
+
+# ------------------------------------------------------------------------------------------ file store
+def _entries(folder: Path) -> list[os.DirEntry]:
+    """The entries of ``folder`` that are not symlinks (none if it is one or cannot be listed)."""
+    if folder.is_symlink():
+        return []
+    try:
+        with os.scandir(folder) as it:
+            return sorted((e for e in it if not e.is_symlink()), key=lambda e: e.name)
+    except OSError:
+        return []
+
+
+def _small_text(path: Path, most: int = 64 * 1024) -> str | None:
+    try:
+        if path.is_symlink() or not path.is_file() or path.stat().st_size > most:
+            return None
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+
+
+def _run_name(run: Path) -> tuple[str, str | None]:
+    name = _small_text(run / "tags" / RUN_NAME_TAG)
+    if name is None:
+        meta = _small_text(run / "meta.yaml") or ""
+        found = [line.split(":", 1)[1].strip() for line in meta.splitlines() if line.startswith("run_name:")]
+        name = found[0].strip("'\"") if found else run.name
+    job = _small_text(run / "tags" / "job_id")
+    return name.strip(), job.strip() if job else None
+
+
+def _metric_files(folder: Path, prefix: str = "") -> list[tuple[str, Path]]:
+    """``(key, file)`` of every metric under ``folder`` (a key with ``/`` is a nested folder), no symlinks."""
+    out: list[tuple[str, Path]] = []
+    for e in _entries(folder):
+        if e.is_dir(follow_symlinks=False):
+            out.extend(_metric_files(Path(e.path), f"{prefix}{e.name}/"))
+        elif e.is_file(follow_symlinks=False):
+            out.append((prefix + e.name, Path(e.path)))
+    return out
+
+
+def _lines(path: Path) -> list[str]:
+    """The complete lines of a metric file (a last line without its newline is still being written)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_METRIC_FILE)
+    except OSError:
+        return []
+    return data[: data.rfind(b"\n") + 1].decode("utf-8", errors="replace").splitlines()
+
+
+def read_file_store(root: Path) -> list[MetricRecord]:
+    """The scalars in an MLflow file store (``mlruns/``): every experiment, every run."""
+    out: list[MetricRecord] = []
+    for exp in _entries(root):
+        if not exp.is_dir(follow_symlinks=False):
+            continue
+        for run in _entries(Path(exp.path)):
+            metrics = Path(run.path) / "metrics"
+            if not run.is_dir(follow_symlinks=False) or metrics.is_symlink() or not metrics.is_dir():
+                continue
+            name, job = _run_name(Path(run.path))
+            site = site_of(name, job)
+            for key, path in _metric_files(metrics):
+                for line in _lines(path):
+                    parts = line.split()
+                    try:
+                        value, step = float(parts[1]), int(parts[2]) if len(parts) > 2 else 0
+                    except (IndexError, ValueError):
+                        continue
+                    r = _record(site, key, value, step)
+                    if r is not None and len(out) < MAX_ROWS:
+                        out.append(r)
+    return sorted(out, key=lambda r: r.round)
+
+
+def read_folder(folder: Path) -> list[MetricRecord] | None:
+    """The tracked scalars of a job whose server run folder (or its download's ``workspace/``) is ``folder``."""
+    found = read_db(folder / DB_FILE)
+    if found is None:
+        return None
+    return found + read_file_store(folder / FILE_STORE)
