@@ -85,6 +85,7 @@ class MetricsFeed:
         self._records: list[MetricRecord] = []  # from round_metrics.jsonl
         self._tracked: list[MetricRecord] = []  # from the MLflow store (replaced as a whole on each read)
         self._store_stamp: tuple | None = None
+        self._store = mlflow_store.FolderTail(run_dir) if run_dir is not None else None
         self._arrivals: dict[int, float] = {}  # round -> when it was first seen
         self.total: int | None = None
         self._total_tries = 0
@@ -137,12 +138,12 @@ class MetricsFeed:
 
     def poll_tracked(self) -> int:
         """Read the run folder's MLflow store again if it changed; the number of its records (0: none, unchanged)."""
-        if self._run_dir is None:
+        if self._run_dir is None or self._store is None:
             return 0
         stamp = _stamp(self._run_dir / mlflow_store.DB_FILE), (self._run_dir / mlflow_store.FILE_STORE).is_dir()
         if stamp == (None, False) or (stamp == self._store_stamp and not stamp[1]):
             return 0
-        found = mlflow_store.read_folder(self._run_dir)
+        found = self._store.read()
         if found is None:  # locked or torn right now: next time
             return 0
         with self._lock:

@@ -57,36 +57,63 @@ def _record(site: str, key: str, value: float, step: object) -> MetricRecord | N
 
 
 # ------------------------------------------------------------------------------------------ sqlite store
-def read_db(path: Path) -> list[MetricRecord] | None:
-    """The scalars in an MLflow SQLite store (``[]`` when there is none; None when it cannot be read right now)."""
-    if path.is_symlink() or not path.is_file():
-        return []
-    try:
-        con = sqlite3.connect(path.absolute().as_uri() + "?mode=ro", uri=True, timeout=0.5)
-    except sqlite3.Error:
-        return None
-    with contextlib.closing(con):
+class DbTail:
+    """The scalars of an MLflow SQLite store, read incrementally: each :meth:`poll` reads only the rows added since
+    the last one (MLflow only inserts into its ``metrics`` table; a store with fewer rows than were read is a new
+    one, read from its start), at most :data:`MAX_ROWS` in all."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.records: list[MetricRecord] = []
+        self._rowid = 0
+        self._sites: dict[str, str] = {}  # run id -> site
+
+    def poll(self) -> int | None:
+        """Read the new rows: how many records were added (None: the store cannot be read right now)."""
+        path = self.path
+        if path.is_symlink() or not path.is_file():
+            return 0
         try:
-            names = {str(u): str(n or u) for u, n in con.execute("SELECT run_uuid, name FROM runs")}
-            tags: dict[tuple[str, str], str] = {}
-            for u, k, v in con.execute(
-                "SELECT run_uuid, key, value FROM tags WHERE key IN (?, 'job_id')", (RUN_NAME_TAG,)
-            ):
-                tags[(str(u), str(k))] = str(v)
-            rows = con.execute(
-                "SELECT run_uuid, key, value, step, is_nan FROM metrics ORDER BY step, timestamp LIMIT ?", (MAX_ROWS,)
-            ).fetchall()
+            con = sqlite3.connect(path.absolute().as_uri() + "?mode=ro", uri=True, timeout=0.5)
         except sqlite3.Error:
             return None
-    sites = {u: site_of(tags.get((u, RUN_NAME_TAG), name), tags.get((u, "job_id"))) for u, name in names.items()}
-    out = []
-    for u, key, value, step, is_nan in rows:
-        if not isinstance(value, int | float) or str(u) not in sites:
-            continue
-        r = _record(sites[str(u)], str(key), float("nan") if is_nan else float(value), step)
-        if r is not None:
-            out.append(r)
-    return out
+        with contextlib.closing(con):
+            try:
+                (last,) = con.execute("SELECT coalesce(max(rowid), 0) FROM metrics").fetchone()
+                if last < self._rowid:  # a new store in its place: read it from its start
+                    self.records, self._rowid, self._sites = [], 0, {}
+                rows = con.execute(
+                    "SELECT rowid, run_uuid, key, value, step, is_nan FROM metrics WHERE rowid > ? ORDER BY rowid "
+                    "LIMIT ?",
+                    (self._rowid, MAX_ROWS - len(self.records)),
+                ).fetchall()
+                if any(str(row[1]) not in self._sites for row in rows):
+                    self._sites = _run_sites(con)
+            except sqlite3.Error:
+                return None
+        before = len(self.records)
+        for rowid, u, key, value, step, is_nan in rows:
+            self._rowid = max(self._rowid, rowid)
+            if isinstance(value, int | float):
+                r = _record(self._sites.get(str(u), str(u)), str(key), float("nan") if is_nan else float(value), step)
+                if r is not None:
+                    self.records.append(r)
+        return len(self.records) - before
+
+
+def _run_sites(con: sqlite3.Connection) -> dict[str, str]:
+    """Run id -> the site it is for (from its name, see :func:`site_of`)."""
+    names = {str(u): str(n or u) for u, n in con.execute("SELECT run_uuid, name FROM runs")}
+    tags: dict[tuple[str, str], str] = {}
+    for u, k, v in con.execute("SELECT run_uuid, key, value FROM tags WHERE key IN (?, 'job_id')", (RUN_NAME_TAG,)):
+        tags[(str(u), str(k))] = str(v)
+    return {u: site_of(tags.get((u, RUN_NAME_TAG), name), tags.get((u, "job_id"))) for u, name in names.items()}
+
+
+def read_db(path: Path) -> list[MetricRecord] | None:
+    """The scalars in an MLflow SQLite store (``[]`` when there is none; None when it cannot be read right now)."""
+    tail = DbTail(path)
+    return None if tail.poll() is None else tail.records
 
 
 # ------------------------------------------------------------------------------------------ file store
@@ -172,3 +199,26 @@ def read_folder(folder: Path) -> list[MetricRecord] | None:
     if found is None:
         return None
     return found + read_file_store(folder / FILE_STORE)
+
+
+class FolderTail:
+    """:func:`read_folder`, again and again: the database incrementally (:class:`DbTail`; read anew when it was
+    replaced), a file store (rare, small) whole each time."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._db = DbTail(folder / DB_FILE)
+        self._inode: int | None = None
+
+    def read(self) -> list[MetricRecord] | None:
+        """Everything so far (None: the database cannot be read right now)."""
+        try:
+            inode = (self.folder / DB_FILE).stat(follow_symlinks=False).st_ino
+        except OSError:
+            inode = None
+        if inode != self._inode:
+            self._db, self._inode = DbTail(self.folder / DB_FILE), inode
+        if self._db.poll() is None:
+            return None
+        files = self.folder / FILE_STORE
+        return self._db.records + (read_file_store(files) if files.is_dir() else [])

@@ -185,3 +185,22 @@ def test_the_live_feed_shows_tracked_scalars_but_counts_rounds_from_the_jsonl_on
     ]
     assert progress["round"] == 0  # step 9 of a tracked scalar is not round 9
     assert [r.metric for r in feed.metrics().records] == ["loss", "mlflow/train_loss", "mlflow/train_loss"]
+
+
+def test_the_database_is_tailed_new_rows_and_new_runs_only(tmp_path):
+    db = tmp_path / "mlflow.db"
+    make_db(db, {"site-1": [("loss", 1.0, 0)]})
+    tail = mlflow_store.FolderTail(tmp_path)
+    assert tail.read() == [MetricRecord(0, "site-1", "mlflow/loss", 1.0)]
+    con = sqlite3.connect(db)
+    con.execute("INSERT INTO runs VALUES (?, ?, 'RUNNING', 'active', 1)", ("b" * 32, run_name("site-2")))
+    con.execute("INSERT INTO tags VALUES ('mlflow.runName', ?, ?)", (run_name("site-2"), "b" * 32))
+    con.execute("INSERT INTO tags VALUES ('job_id', ?, ?)", (JOB, "b" * 32))
+    con.execute("INSERT INTO metrics VALUES ('loss', 2.0, 1, ?, 1, 0)", ("b" * 32,))
+    con.commit()
+    con.close()
+    assert tail._db.poll() == 1  # only the new row is read
+    assert tail.read() == [MetricRecord(0, "site-1", "mlflow/loss", 1.0), MetricRecord(1, "site-2", "mlflow/loss", 2.0)]
+    os.remove(db)
+    make_db(db, {"site-3": [("acc", 0.5, 0)]})  # replaced (a new store): read from its start
+    assert tail.read() == [MetricRecord(0, "site-3", "mlflow/acc", 0.5)]
