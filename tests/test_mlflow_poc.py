@@ -69,22 +69,42 @@ def export_tracked_job(dest: Path, rounds: int) -> Path:
     return dest / "export" / "mlflow-tracked"
 
 
+def panel(view) -> dict[str, list]:
+    """The tracked scalar's series in the view's ``metrics`` trait, by site."""
+    series = (view.widget.metrics or {}).get("series", [])
+    return {s["site"]: s["points"] for s in series if s["metric"] == "mlflow/train/loss"}
+
+
 def tracked(metrics) -> list[MetricRecord]:
     return sorted((r for r in metrics.records if r.metric.startswith("mlflow/")), key=key)
 
 
 def test_summary_writer_scalars_arrive_while_running_and_after(ip, flarenb_poc, tmp_path):
     job = sub.submit(str(export_tracked_job(tmp_path, rounds=4)), new=True, flare=flarenb_poc)
-    deadline = time.monotonic() + 180
-    while not tracked(live := job.metrics()):
-        assert time.monotonic() < deadline, "no tracked scalars while the job ran"
-        time.sleep(0.5)
-    status = flarenb_poc.call(lambda s: s.get_job_meta(job.id))["status"]
-    assert status == "RUNNING", f"the first scalars arrived only after the job ended ({status})"
-    assert live.source == "local"
-    assert set(tracked(live)) <= set(expected(4))
+    view = job.view()
+    try:
+        deadline = time.monotonic() + 180
+        while not tracked(live := job.metrics()):
+            assert time.monotonic() < deadline, "no tracked scalars while the job ran"
+            time.sleep(0.5)
+        while not panel(view):
+            assert time.monotonic() < deadline, "no tracked scalars in the view's metrics panel while the job ran"
+            time.sleep(0.2)
+        status = flarenb_poc.call(lambda s: s.get_job_meta(job.id))["status"]
+        assert status == "RUNNING", f"the first scalars arrived only after the job ended ({status})"
+        assert live.source == "local"
+        assert set(tracked(live)) <= set(expected(4))
 
-    ip.run_line_magic("flare", f"wait {job.id} --timeout 300 --interval 1")
+        ip.run_line_magic("flare", f"wait {job.id} --timeout 300 --interval 1")
+        while view.live:
+            assert time.monotonic() < deadline + 300, "the view did not finish"
+            time.sleep(0.2)
+        assert panel(view) == {
+            site: [[r, (2.0 if site == "site-2" else 1.0) / (r + 1)] for r in range(4)] for site in ("site-1", "site-2")
+        }
+        assert view.widget.progress["round"] == 3  # rounds from round_metrics.jsonl, not the scalars' steps
+    finally:
+        view.close()
     after = job.metrics()
     assert after.complete and after.source == "download"
     assert tracked(after) == expected(4)
