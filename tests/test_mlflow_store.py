@@ -204,3 +204,14 @@ def test_the_database_is_tailed_new_rows_and_new_runs_only(tmp_path):
     os.remove(db)
     make_db(db, {"site-3": [("acc", 0.5, 0)]})  # replaced (a new store): read from its start
     assert tail.read() == [MetricRecord(0, "site-3", "mlflow/acc", 0.5)]
+
+
+def test_a_file_store_written_by_mlflow_itself():
+    """``tests/data/mlruns``: written by mlflow-skinny 3.18's FileStore (``MLFLOW_ALLOW_FILE_STORE=true``), two
+    NVFlare-named runs, ``train/loss`` over steps 0–2."""
+    found = mlflow_store.read_file_store(Path(__file__).parent / "data" / "mlruns")
+    assert sorted(found, key=lambda r: (r.round, r.site)) == [
+        MetricRecord(step, site, "mlflow/train/loss", scale / (step + 1))
+        for step in range(3)
+        for site, scale in (("site-1", 1.0), ("site-2", 2.0))
+    ]
