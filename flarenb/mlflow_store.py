@@ -4,9 +4,12 @@
 ``tracking_uri`` it writes ``sqlite:///<server run folder>/mlflow.db`` (NVFlare 2.9; the file travels with the job's
 result), one MLflow run per client named ``"<site>-<job id[:6]>-<job name>-<run name>"`` with the tag ``job_id``;
 each ``SummaryWriter.add_scalar(tag, value, step)`` / ``flare`` tracking call of a client becomes one row of the
-``metrics`` table (key = tag, step = the client's step). MLflow's older *file* store has the same content as files,
+``metrics`` table (key = tag, step = the client's step), flushed about once a second. MLflow's older *file* store
+(MLflow 3.18 refuses to write one unless ``MLFLOW_ALLOW_FILE_STORE=true``) has the same content as files,
 ``mlruns/<experiment>/<run>/metrics/<key>`` with lines ``"<timestamp ms> <value> <step>"`` and the run's name in
-``tags/mlflow.runName`` (``meta.yaml`` ``run_name``); flarenb reads one at ``<server run folder>/mlruns``.
+``tags/mlflow.runName`` (``meta.yaml`` ``run_name``); flarenb reads one at ``<server run folder>/mlruns`` (where a
+``tracking_uri`` pointing into the run folder puts it). Stores elsewhere (a tracking server, a path of the user's
+choosing, the clients' own stores with ``client_side=True``) are not read.
 
 Both become :class:`flarenb.metrics.MetricRecord` rows: round = the step, site = the client the run is for, metric =
 ``"mlflow/" + key`` (:data:`PREFIX`: tracked scalars are per *step*, the round metrics per *round*, so they are
@@ -21,7 +24,6 @@ anywhere in a store is skipped, never followed; the database is opened read-only
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import sqlite3
 from pathlib import Path
@@ -53,7 +55,7 @@ def site_of(run_name: str, job_tag: str | None) -> str:
 def _record(site: str, key: str, value: float, step: object) -> MetricRecord | None:
     if isinstance(step, bool) or not isinstance(step, int):
         return None
-    return MetricRecord(step, site, PREFIX + key, _value(value if math.isfinite(value) else str(value)))
+    return MetricRecord(step, site, PREFIX + key, _value(value))  # NaN and inf as text, as in the jsonl records
 
 
 # ------------------------------------------------------------------------------------------ sqlite store
