@@ -6,6 +6,9 @@
 * **Simulator**: ``<workspace>/server/simulate_job/metrics/round_metrics.jsonl``, live and after.
 * **A finished job anywhere** (the POC's run folder has moved into the job store by then): the job's download,
   fetched once per job and connection (:func:`flarenb.dllogs.downloaded`), ``workspace/metrics/``.
+* **Experiment tracking** the user added with ``add_experiment_tracking(recipe, "mlflow")``: its store in the same
+  run folder (``mlflow.db``, or a file store ``mlruns/``), in each of the three places above, joins the records
+  (metric names ``mlflow/<key>``, see :mod:`flarenb.mlflow_store`).
 * **A running job on a remote deployment**: by cursor — the app command of flarenb's job component (the jobs
   flarenb submits; :func:`flarenb.sources.cursor.read_metrics`) returns the file as it is so far. A job without the
   component, or a user without the ``app_command`` right: no records yet and a one-line notice that they arrive
@@ -21,6 +24,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from . import mlflow_store
 from .metrics import ROUND_FILE, SUMMARY_FILE, Metrics, read_rows
 from .vocab import is_terminal
 
@@ -52,12 +56,15 @@ def _summary(folder: Path) -> dict | None:
 
 
 def from_folder(job_id: str, folder: Path, *, complete: bool, source: str, notice: str = "") -> Metrics:
-    """The metrics in one ``metrics/`` folder (empty if the file is not there yet)."""
+    """The metrics in one ``metrics/`` folder (empty if the file is not there yet), then the scalars of the MLflow
+    store in the run folder around it (:mod:`flarenb.mlflow_store`), if there is one."""
     data = _read_file(folder / ROUND_FILE)
     rows = read_rows(data) if data else []
-    return Metrics.from_rows(
+    found = Metrics.from_rows(
         job_id, rows, complete=complete, source=source, notice=notice, summary=_summary(folder) if complete else None
     )
+    found.records.extend(mlflow_store.read_folder(folder.parent) or [])
+    return found
 
 
 def poc_metrics_dir(poc: Any, job_id: str) -> Path:

@@ -17,6 +17,10 @@ once, ``final()`` (for a finished POC job the run folder has moved into the job 
 :meth:`stop` (detach, close) ends it without that read; neither waits longer than ``join_timeout`` for a thread busy
 in a read, and a thread stopped that way never touches the view again.
 
+The scalars of an MLflow store in the job's run folder (``add_experiment_tracking(recipe, "mlflow")``,
+:mod:`flarenb.mlflow_store`) are read again whenever the store changed and join the ``metrics`` trait; the round
+progress counts only the rounds of ``round_metrics.jsonl``.
+
 Another source (a cursor channel for remote deployments) can push raw JSONL bytes with :meth:`feed`.
 """
 
@@ -30,8 +34,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from . import mlflow_store, threads
 from . import progress as _progress
-from . import threads
 from .metrics import ROUND_FILE, JsonlTail, MetricRecord, Metrics, records_of
 from .progress import SeriesIndex
 from .safetext import wire_size
@@ -82,10 +86,13 @@ class MetricsFeed:
         self._lock = threading.RLock()
         self._tail = JsonlTail()
         self._pos = 0  # bytes of the file read so far
-        self._records: list[MetricRecord] = []
-        self._index = SeriesIndex()  # the chart series of _records
+        self._records: list[MetricRecord] = []  # from round_metrics.jsonl
+        self._index = SeriesIndex()  # the chart series of _records and _tracked
         self._latest: list[MetricRecord] = []  # the records of the latest round
         self._chart: tuple[int, dict] = (-1, {})  # (index version, its metrics trait)
+        self._tracked: list[MetricRecord] = []  # from the MLflow store (replaced as a whole on each read)
+        self._store_stamp: tuple | None = None
+        self._store = mlflow_store.FolderTail(run_dir) if run_dir is not None else None
         self._arrivals: dict[int, float] = {}  # round -> when it was first seen
         self.total: int | None = None
         self._total_tries = 0
@@ -126,12 +133,21 @@ class MetricsFeed:
         self._latest.extend(r for r in added if r.round == latest)
 
     def _set_records(self, records: list[MetricRecord]) -> None:
-        """Replace every record (a file read again, the job's download)."""
+        """Replace every record of round_metrics.jsonl (a file read again, the job's download)."""
         self._records, self._index, self._latest, self._dirty = [], SeriesIndex(), [], True
         self._records.extend(records)
         self._index.add(records)
+        self._index.add(self._tracked)
         if records:
             self._note_latest(records)
+
+    def _set_tracked(self, records: list[MetricRecord]) -> None:
+        """Replace the records of the MLflow store (read as a whole); a series that shrank is rebuilt."""
+        old, self._tracked, self._dirty = self._tracked, records, True
+        if {(r.metric, r.site, r.round) for r in old} <= {(r.metric, r.site, r.round) for r in records}:
+            self._index.add(records)  # same keys or more: the index takes the new values in place
+        else:
+            self._set_records(list(self._records))
 
     def poll_once(self) -> int:
         """Read what was appended to the file since the last read (nothing when it is missing); the records
@@ -154,6 +170,22 @@ class MetricsFeed:
         except OSError:
             return 0
 
+    def poll_tracked(self) -> int:
+        """Read the run folder's MLflow store again if it changed; the number of its records (0: none, unchanged)."""
+        if self._run_dir is None or self._store is None:
+            return 0
+        stamp = _stamp(self._run_dir / mlflow_store.DB_FILE), (self._run_dir / mlflow_store.FILE_STORE).is_dir()
+        if stamp == (None, False) or (stamp == self._store_stamp and not stamp[1]):
+            return 0
+        found = self._store.read()
+        if found is None:  # locked or torn right now: next time
+            return 0
+        with self._lock:
+            self._store_stamp = stamp
+            if found != self._tracked:
+                self._set_tracked(found)
+        return len(found)
+
     def _reset(self) -> None:
         self._tail, self._pos = JsonlTail(), 0
         self._set_records([])
@@ -171,7 +203,7 @@ class MetricsFeed:
     # -- output --------------------------------------------------------------------------------------------
     def metrics(self) -> Metrics:
         with self._lock:
-            return Metrics(self.job_id, list(self._records), source="live")
+            return Metrics(self.job_id, self._records + self._tracked, source="live")
 
     def payloads(self) -> tuple[dict, dict]:
         """(the ``metrics`` trait, the ``progress`` trait) as of now."""
@@ -185,7 +217,7 @@ class MetricsFeed:
 
     def _progress_payload(self) -> dict:
         sites, states = self._sites()
-        with self._lock:  # progress needs only the latest round's records
+        with self._lock:  # progress needs only the latest round's records (of round_metrics.jsonl)
             latest = Metrics(self.job_id, list(self._latest))
             arrivals, total = dict(self._arrivals), self.total
         return _progress.progress(latest, sites=sites, states=states, arrivals=arrivals, total=total)
@@ -252,6 +284,7 @@ class MetricsFeed:
                         self._last_read()
                     return
                 self.poll_once()
+                self.poll_tracked()
                 self._read_total()
                 if not self._stop.is_set():
                     self.publish()
@@ -271,13 +304,19 @@ class MetricsFeed:
             for _ in range(64):  # everything that is left (MAX_READ at a time)
                 if not self.poll_once():
                     break
+            self.poll_tracked()
             self._read_total()
         elif self._final is not None and not self._complete():
             with contextlib.suppress(Exception):
                 found, total = self._final()
                 with self._lock:
-                    if found is not None and len(found.records) >= len(self._records):
-                        self._set_records(list(found.records))
+                    if found is not None:
+                        rounds = [r for r in found.records if not mlflow_store.tracked(r)]
+                        tracked = [r for r in found.records if mlflow_store.tracked(r)]
+                        if len(tracked) >= len(self._tracked):
+                            self._set_tracked(tracked)
+                        if len(rounds) >= len(self._records):
+                            self._set_records(rounds)
                     if total is not None and self.total is None:
                         self.total = total
         if not self._stop.is_set():
@@ -289,3 +328,14 @@ class MetricsFeed:
         """Every round of a known total was seen (no need for the job's download)."""
         with self._lock:
             return self.total is not None and set(range(self.total)) <= {r.round for r in self._records}
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """(modification time, size) of a file, None when it is not there (or a symlink)."""
+    try:
+        if path.is_symlink():
+            return None
+        st = path.stat()
+        return st.st_mtime_ns, st.st_size
+    except OSError:
+        return None
