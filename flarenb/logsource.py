@@ -287,6 +287,7 @@ def job_logs_spec(job: _jobs.Job, status: _Status, cursor: bool | None = None) -
             alive=_AdminLiveness(flare, job.id, status),
             fetch=fetch,
             ask=ask_job(flare, job.id) if not ended and use_cursor(job, status, cursor) else None,
+            ask_expected=answers_cursor(status.meta),
             wrap_admin=lambda receiver, poll: rights_aware(receiver, poll, flare, job.id, status),
         )
     paths = local_job_log_paths(local_root, job.id)

@@ -404,3 +404,28 @@ def test_while_the_job_answers_its_status_is_asked_seldom_and_at_once_when_it_st
     now[0] = 60.5
     t.poll_once()
     assert calls[-1] == 60.5 and t.finished
+
+
+@pytest.mark.parametrize("expected", [True, False])
+def test_a_marked_job_still_starting_is_asked_again_not_given_up(job, expected):
+    """NVFlare lists a job RUNNING a few seconds before its server job registers the app command: for a job whose
+    meta says it has the component, "no app command func" then means "not yet"; for any other job, "none"."""
+    now = [0.0]
+    rx = Receiver(fmt="text", idle_timeout=None)
+    real_ask, calls = job.ask, []
+
+    def ask(request):
+        calls.append(now[0])
+        if len(calls) <= 3:
+            raise RuntimeError("AppCommandProcessor: no app command func for topic flarenb.logs")
+        return real_ask(request)
+
+    t = CursorPoll(rx, ask, status=lambda: job.status, clock=lambda: now[0], expected=expected)
+    job.write("server", b"s1\n")
+    for step in range(6):
+        now[0] = float(step)
+        t.poll_once()
+    if expected:
+        assert t.fallback_reason is None and t.polls > 0 and texts(rx, "server") == ["s1"]
+    else:
+        assert t.fallback_reason and "no flarenb log component" in t.fallback_reason and len(calls) == 1

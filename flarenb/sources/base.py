@@ -94,6 +94,9 @@ class JobLogs:
     ended: bool = False
     fetch: Callable[..., dict] | None = None
     ask: Callable[[dict], dict] | None = None
+    #: the job says it has flarenb's component (its meta's mark): "no app command func" before its first answer is
+    #: its server job still starting (the command is registered at START_RUN), not a missing component
+    ask_expected: bool = False
     wrap_admin: Callable[[Receiver, LogSource], LogSource] | None = None
 
 

@@ -51,6 +51,10 @@ IDLE_INTERVAL = 4.0
 STATUS_EVERY = 10.0
 #: unchanged sites (left out of replies) are heartbeaten at most this often (each may ask the sites' liveness)
 HEARTBEAT_EVERY = 10.0
+NO_COMPONENT = "the job has no flarenb log component (submitted elsewhere, or with --no-stream-logs)"
+#: seconds a job marked as having the component may answer "no app command func" before its first answer (its
+#: server job registers the command when its run starts, a few seconds after NVFlare lists it as RUNNING)
+STARTUP_GRACE = 30.0
 #: seconds a job that answered may say "not running" while its status stays RUNNING before it is taken as lost (its
 #: server process is gone: a server restart leaves the job RUNNING in NVFlare's job store for good)
 LOST_AFTER = 15.0
@@ -96,7 +100,7 @@ def why_unavailable(e: BaseException) -> str | None:
     text = one_line(e, 300)
     names = {c.__name__ for c in type(e).__mro__}
     if "no app command func" in text or "invalid result" in text:
-        return "the job has no flarenb log component (submitted elsewhere, or with --no-stream-logs)"
+        return NO_COMPONENT
     if "AuthorizationError" in names or "not authorized" in text.lower() or "NOT_AUTHORIZED" in text:
         return "your role may not send app commands to this job (the 'app_command' right)"
     return None
@@ -181,6 +185,7 @@ class CursorPoll(ThreadedSource):
         backoff: float = 1.5,
         hold: float = 1.0,
         lost_after: float = LOST_AFTER,
+        expected: bool = False,
         max_bytes: int = 256 * 1024,
         on_metrics: Callable[[bytes], object] | None = None,
         name: str = "",
@@ -194,6 +199,7 @@ class CursorPoll(ThreadedSource):
         self.hold = hold  # seconds at min_interval after the last bytes, before backing off
         self._last_data = float("-inf")
         self.lost_after = lost_after
+        self.expected = expected  # the job's meta says it has the component (see JobLogs.ask_expected)
         self._gone_since: float | None = None  # since when a job that answered says it is not running
         self._gaps: list[str] = []  # sites to mark once the hand-over has fed what the server still holds
         self._answered_at: float | None = None  # the last reply (the job ran then)
@@ -253,6 +259,9 @@ class CursorPoll(ThreadedSource):
                 self.interval = min(self.max_interval, max(self.interval, 0.5))
                 return 0
             reason = why_unavailable(e)
+            if reason == NO_COMPONENT and self.expected and not self.polls and self._gone_for() < STARTUP_GRACE:
+                self.interval = min(self.max_interval, max(self.interval, 0.5))  # its component registers soon
+                return 0
             if reason is not None:
                 return self._hand_over(reason)
             self.interval = min(self.max_interval, self.interval * self.backoff)
@@ -446,7 +455,15 @@ class _Kind:
 
         # wrapped as the admin source would be (the live view: failures shown per site, and a user without the
         # get_job_log right served from the job's download once the hand-over's whole-log fetch is refused)
-        src = CursorPoll(receiver, spec.ask, status=spec.status, then=then, name=spec.name, alive=spec.alive)
+        src = CursorPoll(
+            receiver,
+            spec.ask,
+            status=spec.status,
+            then=then,
+            name=spec.name,
+            alive=spec.alive,
+            expected=spec.ask_expected,
+        )
         return src if spec.wrap_admin is None else spec.wrap_admin(receiver, src)
 
 
