@@ -125,7 +125,7 @@ class LocalTail(ThreadedSource):
         safety_period: float = 2.0,
         min_gap: float = 0.002,
         busy_events: float = 40.0,
-        busy_hold: float = 5.0,
+        busy_hold: float = 1.0,
     ) -> None:
         super().__init__(receiver, name, alive)
         self.period = period
