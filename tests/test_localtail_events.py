@@ -258,17 +258,18 @@ def test_a_burst_of_notifications_does_not_keep_a_slowly_logging_tail_polling(tm
     polling it listens again."""
     path = tmp_path / "log.txt"
     rx = Receiver(fmt="text", idle_timeout=None, max_lines=100_000)
-    tail = LocalTail(rx, {"s": str(path)}, name="ev6", period=0.02, busy_events=50, busy_hold=0.5).start()
+    tail = LocalTail(rx, {"s": str(path)}, name="ev6", period=0.02, busy_events=50, busy_hold=0.3).start()
     with open(path, "ab") as f:
         for i in range(300):
             f.write(f"{i}\n".encode())
             f.flush()
             time.sleep(0.005)
-        assert tail.busy_switches == 1
-        for i in range(10):  # 5 lines a second
+        switches = tail.busy_switches
+        assert switches >= 1
+        for i in range(15):  # 5 lines a second
             f.write(f"slow {i}\n".encode())
             f.flush()
             time.sleep(0.2)
-    assert not tail.busy and tail._watcher is not None and tail.busy_switches == 1
-    assert wait_for(lambda: len(texts(rx, "s")) == 310)
+    assert not tail.busy and tail._watcher is not None and tail.busy_switches <= switches + 1
+    assert wait_for(lambda: len(texts(rx, "s")) == 315)
     tail.stop()

@@ -13,10 +13,10 @@ idle job costs one wake-up per ``safety_period``; where notifications are unavai
 or ``FLARENB_TAIL=polling``) it polls every ``period`` s (``idle_period`` after a second without new bytes).
 Every write to any file in a watched folder is one notification (NVFlare writes ``log.json`` beside ``log.txt``),
 and each costs this process ~0.4 ms of CPU on watchdog's threads; so while they pour in faster than ``busy_events``
-per second, it polls every ``period`` s for ``busy_hold`` s (or until a second passes without new bytes), then
-listens again (``busy``; ``busy_switches`` counts them). ``mechanism`` says
-which ("inotify", ... or "polling"; None before ``start()``), ``mechanism_reason`` why it polls,
-:meth:`LocalTail.describe` all of it in one line. The reading itself (:meth:`LocalTail.poll_once`) is the same
+per second, it polls every ``period`` s for ``busy_hold`` s (doubling, up to a minute, while they keep pouring in)
+or until a second passes without new bytes, then listens again (``busy``; ``busy_switches`` counts them).
+``mechanism`` says which ("inotify", ... or "polling"; None before ``start()``), ``mechanism_reason`` why it
+polls, :meth:`LocalTail.describe` all of it in one line. The reading itself (:meth:`LocalTail.poll_once`) is the same
 either way.
 """
 
@@ -125,7 +125,7 @@ class LocalTail(ThreadedSource):
         safety_period: float = 2.0,
         min_gap: float = 0.002,
         busy_events: float = 40.0,
-        busy_hold: float = 5.0,
+        busy_hold: float = 1.0,
     ) -> None:
         super().__init__(receiver, name, alive)
         self.period = period
@@ -136,6 +136,7 @@ class LocalTail(ThreadedSource):
         self.busy = False  # polling for now: notifications came faster than busy_events per second
         self.busy_switches = 0
         self.busy_hold = busy_hold
+        self._hold = busy_hold  # doubles (up to a minute) while the logs keep pouring in
         self._busy_until = 0.0
         self._window = (0.0, 0)  # (since, events then): the current second of notifications
         self._mode = mechanism  # "auto"/"events", "polling"; None: $FLARENB_TAIL, else auto
@@ -209,18 +210,22 @@ class LocalTail(ThreadedSource):
 
     def _check_busy(self) -> None:
         """Notifications cost more than polling once they come faster than ``busy_events`` per second (every
-        write of every file in the watched folders is one): then poll for ``busy_hold`` s, or until a second goes
-        by without new bytes (a burst, e.g. a job starting, does not keep it polling while the job logs slowly)."""
+        write of every file in the watched folders is one): then poll for ``busy_hold`` s (doubled each time it is
+        still busy after that), or until a second goes by without new bytes (a burst, e.g. a job starting, does
+        not keep it polling while the job logs slowly)."""
         w, (at, seen) = self._watcher, self._window
         now = time.monotonic()
-        if w is None or now - at < 1.0:
+        if w is None:
             return
-        self._window = (now, w.events)
-        if (w.events - seen) / (now - at) > self.busy_events:
+        if w.events - seen > self.busy_events * max(1.0, now - at):  # (within the second, as soon as it is over)
             self.busy, self.busy_switches = True, self.busy_switches + 1
-            self._busy_until = now + self.busy_hold
+            self._busy_until = now + self._hold
+            self._hold = min(2 * self._hold, max(60.0, self.busy_hold))
             self._watcher = None
             w.close(STOP_JOIN_TIMEOUT)
+        elif now - at >= 1.0:
+            self._window = (now, w.events)
+            self._hold = self.busy_hold
 
     def _refresh_watches(self) -> None:
         """Move the watches where the folders are now; if the platform refuses (no watch left), poll instead."""
