@@ -387,7 +387,11 @@ def test_poc_shutdown_does_not_see_decoy_processes(tmp_path):
         while not all(_cmdline(d.pid) for d in decoys):  # every decoy has its command line by now
             assert time.monotonic() < deadline
             time.sleep(0.05)
-        assert set(poc._poc_processes(poc.Poc(ws))) == {control.pid}  # not the decoys, nor the control's sleep
+        # not the decoys, nor the control's sleep (which, between its fork and its exec, still shows the control's
+        # command line for a moment: asked again until it has exec'd)
+        while (found := set(poc._poc_processes(poc.Poc(ws)))) != {control.pid} and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert found == {control.pid}
         assert procs.poc_processes(prod, uid=os.getuid() + 1) == []  # the current user's processes only
     finally:
         for p in [*decoys, control]:
