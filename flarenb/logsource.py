@@ -197,9 +197,9 @@ def _local_end(
 ):
     """``is_finished`` for a local tail without an admin call while the job runs: the server is asked (one status
     call, then at most every ``STATUS_TTL`` s until it says the job ended) once a local signal says the job may
-    have ended — its server process is gone, or its server run folder ``run_dir`` (seen before) moved into the job
-    store; while that process was never seen (not started yet, or processes cannot be listed here), every
-    ``every`` s; while it runs, only every ``every_alive`` s (a safety net)."""
+    have ended — its server process, or any site's, is gone, or its server run folder ``run_dir`` (seen before)
+    moved into the job store; while the server's process was never seen (not started yet, or processes cannot be
+    listed here), every ``every`` s; while every process runs, only every ``every_alive`` s (a safety net)."""
     last = [time.monotonic()]
     seen_dir = [False]
 
@@ -211,7 +211,8 @@ def _local_end(
             exists = os.path.isdir(run_dir)
             moved, seen_dir[0] = seen_dir[0] and not exists, seen_dir[0] or exists
         wait = every_alive if server else every
-        if server is False or moved or now - last[0] >= wait:
+        gone = server is False or any(liveness(site) is False for site in liveness.sites or ())
+        if gone or moved or now - last[0] >= wait:
             last[0] = now
             return is_terminal(status()) or status.not_found
         return False

@@ -190,9 +190,11 @@ def test_notifications_pouring_in_switch_to_polling_until_quiet(tmp_path):
 class FakeLiveness:
     def __init__(self):
         self.server = None
+        self.clients = {"site-1": True}
+        self.sites = ["server", "site-1"]
 
     def __call__(self, site):
-        return self.server
+        return self.server if site == "server" else self.clients[site]
 
 
 class FakeStatus:
@@ -236,6 +238,16 @@ def test_local_end_asks_once_the_server_process_is_gone(tmp_path):
     assert not end() and status.calls == 1
     status.value = "FINISHED:ABORTED"
     assert end() and status.calls == 2
+
+
+def test_local_end_asks_when_a_clients_process_is_gone(tmp_path):
+    """A client's job process ending (the job may be ending, or the site died) is a local signal too."""
+    alive, status = FakeLiveness(), FakeStatus()
+    end = logsource._local_end(alive, status, run_dir=str(tmp_path / "nope"))
+    alive.server = True
+    assert not end() and status.calls == 0
+    alive.clients["site-1"] = False
+    assert not end() and status.calls == 1
 
 
 def test_liveness_stops_scanning_processes_once_every_site_is_found(monkeypatch):

@@ -147,6 +147,7 @@ class LocalTail(ThreadedSource):
         self._last_poll = 0.0
         self.polls = 0
         self._last_data = time.monotonic()
+        self._gone = False  # some site's process is known to be gone
         self.is_finished = is_finished
         self.finish_check_period = finish_check_period
         self._tails = [_FileTail(site, path) for site, path in paths.items()]
@@ -186,7 +187,11 @@ class LocalTail(ThreadedSource):
 
     def _interval(self) -> float:
         if self._watcher is not None:
-            return self.period if self._ending or self._finish_requested else self.safety_period
+            if self._ending or self._finish_requested:
+                return self.period
+            # a site's process is gone: the job may be ending, so look (and tell the other sites alive) as often as
+            # a polling tail would
+            return self.idle_period if self._gone else self.safety_period
         return self.period if time.monotonic() - self._last_data < 1.0 else self.idle_period
 
     def _sleep(self, seconds: float) -> None:
@@ -255,7 +260,10 @@ class LocalTail(ThreadedSource):
             got = t.poll(rx)
             n += got
             if not got:  # local files have no remote sender: the tail (and the site's process) is the liveness
-                self._heartbeat(t.site)
+                if self.alive is not None and self.alive(t.site) is False:
+                    self._gone = True
+                else:
+                    self.receiver.heartbeat(t.site)
         self.bytes_read += n
         if n:
             self._last_data = time.monotonic()
