@@ -3,6 +3,7 @@ network), shows the log view's per-site snapshot of the finished job and the plo
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -58,11 +59,16 @@ def test_quickstart_notebook_opens_in_jupyterlab_with_its_snapshots(quickstart_r
     assert proc.returncode == 0, f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     shutil.copy(root / "notebooks" / "results" / "01_quickstart.ipynb", Path(lab_server.root_dir) / "qs_result.ipynb")
     lab.open_notebook(page, lab_server, "qs_result.ipynb")
-    for index in (8, 12):  # the submit cell's view and job.view()'s
+    cells = [
+        "".join(c["source"]) for c in json.loads((root / "notebooks" / "01_quickstart.ipynb").read_text())["cells"]
+    ]
+    views = [i for i, src in enumerate(cells) if src.startswith("job = %flare submit") or src.strip() == "job.view()"]
+    assert len(views) == 2, cells
+    for index in views:  # the submit cell's view and job.view()'s
         out = lab.cell_output(page, index)
         expect(out).to_contain_text(re.compile(r"quickstart-fedavg \([0-9a-f-]{36}\) — FINISHED:COMPLETED"))
         for site in ("server", "site-1", "site-2"):
             expect(out.locator("pre", has_text=f"===== {site} =====")).to_contain_text("│ ")
-    plot = lab.cell_output(page, 15).locator("img")
+    plot = lab.cell_output(page, next(i for i, src in enumerate(cells) if "matplotlib" in src)).locator("img")
     plot.scroll_into_view_if_needed()
     expect(plot).to_be_visible()
