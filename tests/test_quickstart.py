@@ -42,12 +42,22 @@ def test_quickstart_leaves_the_executed_notebook_and_its_page(quickstart_run, fl
     page = root / "notebooks" / "results" / "01_quickstart.html"
 
     # progress a person can follow, then the summary in words, naming each file relative to the cwd
+    code = [
+        c.source
+        for c in nbformat.read(ROOT / "notebooks" / "01_quickstart.ipynb", as_version=4).cells
+        if c.cell_type == "code"
+    ]
+
+    def step(first: str) -> str:  # "[k/n] first", as the runner numbers the notebook's code cells
+        k = next(i for i, src in enumerate(code) if first in src.splitlines())
+        return f"[{k + 1}/{len(code)}] {first}"
+
     for line in (
-        "[2/9] %flare poc start",
+        step("%flare poc start"),
         "Local FLARE reused: 2 clients connected (site-1, site-2)",
-        "[5/9] job = %flare submit recipe",
+        step("job = %flare submit recipe"),
         "job quickstart-fedavg: RUNNING",
-        "[9/9] import matplotlib.pyplot as plt",
+        step("import matplotlib.pyplot as plt"),
         "a figure (png), kept in the notebook",
     ):
         assert line in out, out
