@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from flarenb import progress
 from flarenb import submission as sub
 from flarenb.metrics import MetricRecord
 
@@ -99,8 +100,10 @@ def test_summary_writer_scalars_arrive_while_running_and_after(ip, flarenb_poc, 
         while view.live:
             assert time.monotonic() < deadline + 300, "the view did not finish"
             time.sleep(0.2)
+        chart = progress.SIGNIFICANT  # the chart's values keep 7 significant digits (job.metrics() keeps them all)
         assert panel(view) == {
-            site: [[r, (2.0 if site == "site-2" else 1.0) / (r + 1)] for r in range(4)] for site in ("site-1", "site-2")
+            site: [[r, float(f"{(2.0 if site == 'site-2' else 1.0) / (r + 1):.{chart}g}")] for r in range(4)]
+            for site in ("site-1", "site-2")
         }
         assert view.widget.progress["round"] == 3  # rounds from round_metrics.jsonl, not the scalars' steps
     finally:
