@@ -41,7 +41,7 @@ def test_a_server_restart_mid_job_gives_a_marked_gap_and_no_repeated_line(tmp_pa
         admin = d.flare(ADMIN)
         job_dir = export_job(tmp_path / "src", name="restart", rounds=30, train_args="--sleep 2")
         job = submission.submit(str(job_dir), flare=admin, scope=f"restart-{time.time()}")
-        handle = live.follow_job(job)
+        handle = live.follow_job(job, cursor=True)
         rx = handle.receiver
         source = getattr(handle.transport, "inner", handle.transport)
         assert isinstance(source, CursorPoll), type(source).__name__

@@ -143,8 +143,12 @@ class _Meta:
         ({"flarenb": {"log_cursor": "flarenb.logs"}}, False, True, False),  # forced off
     ],
 )
-def test_a_remote_job_is_followed_by_cursor_only_when_its_meta_says_it_answers(meta, forced, app_command, expected):
+def test_a_remote_job_is_followed_by_cursor_only_when_its_meta_says_it_answers(
+    meta, forced, app_command, expected, monkeypatch
+):
     from flarenb import rights
+
+    monkeypatch.setattr(logsource, "CURSOR", None)  # the automatic mode
 
     class Flare:  # weak-referenceable, as the rights cache needs
         kit = SimpleNamespace(path="/kits/admin", username="admin@nvidia.com", startup_kit_dir="/nonexistent")
