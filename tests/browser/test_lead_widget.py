@@ -22,21 +22,30 @@ TIMEOUT_MS = 60_000
 JOB_END_MS = 300_000
 
 
-def _export_job(root: Path) -> Path:
+def _export_job(root: Path, hold: Path) -> Path:
+    """The job; its clients hold their first round until ``hold`` exists, so the running view is seen for sure."""
     tests = str(Path(__file__).resolve().parents[1])
     if tests not in sys.path:
         sys.path.insert(0, tests)
     from conftest import export_job
 
-    return export_job(root / "jobs", name="browser-lead", rounds=3, train_args="--sleep 3")
+    return export_job(root / "jobs", name="browser-lead", rounds=3, train_args=f"--sleep 1 --hold-until {hold}")
 
 
 def test_lead_view_says_why_while_running_then_shows_every_site(
     flarenb_deployment, lab_server, page: Page, widget_bundle
 ):
     d = flarenb_deployment
+    hold = Path(lab_server.root_dir) / "release-browser-lead"
+    job_dir = _export_job(Path(lab_server.root_dir), hold)
+    try:
+        _watch(d, lab_server, page, job_dir, hold)
+    finally:
+        hold.touch()  # never leave the clients waiting
+
+
+def _watch(d, lab_server, page: Page, job_dir: Path, hold: Path) -> None:
     sites = ("server", *d.clients)
-    job_dir = _export_job(Path(lab_server.root_dir))
     lab.write_notebook(
         lab_server.root_dir,
         "lead.ipynb",
@@ -63,8 +72,9 @@ def test_lead_view_says_why_while_running_then_shows_every_site(
     for site in sites:
         state = view.get_by_test_id(f"flarenb-site-state-{site}")
         expect(state).to_contain_text("get_job_log", timeout=TIMEOUT_MS)
-    assert status.inner_text() == "RUNNING", "the job ended before its running state was seen: make it longer"
+    expect(status).to_have_text("RUNNING")
     expect(view.get_by_test_id("flarenb-line")).to_have_count(0)
+    hold.touch()
 
     # ---- the job ends: every site's lines, from the download, with no rerun
     expect(status).to_have_text("FINISHED:COMPLETED", timeout=JOB_END_MS)
