@@ -26,7 +26,7 @@ from .dlsource import rights_aware
 from .jobconfig import answers_cursor
 from .rights import rights_of
 from .sources import JobLogs, describe_problem, is_job_not_found, local_job_log_paths, open_source
-from .sources.cursor import ask_job
+from .sources.cursor import ask_job, stats_job
 from .vocab import is_terminal
 
 if TYPE_CHECKING:
@@ -265,6 +265,7 @@ def job_logs_spec(job: _jobs.Job, status: _Status, cursor: bool | None = None) -
             fetch=fetch,
             ask=ask_job(flare, job.id) if not ended and use_cursor(job, status, cursor) else None,
             ask_expected=answers_cursor(status.meta),
+            stats=stats_job(flare, job.id),
             wrap_admin=lambda receiver, poll: rights_aware(receiver, poll, flare, job.id, status),
         )
     liveness = _LocalLiveness(job.id)

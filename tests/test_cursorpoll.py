@@ -429,3 +429,55 @@ def test_a_marked_job_still_starting_is_asked_again_not_given_up(job, expected):
         assert t.fallback_reason is None and t.polls > 0 and texts(rx, "server") == ["s1"]
     else:
         assert t.fallback_reason and "no flarenb log component" in t.fallback_reason and len(calls) == 1
+
+
+@pytest.mark.parametrize(
+    ("states", "asked_at"),
+    [
+        (["waiting"] * 3 + ["ready"], 3),  # its server registered the command: asked at once
+        (["waiting", "unknown"], 1),  # the stats are refused: asked, as without them
+        (["waiting"] + ["started"] * 10, 6),  # an older component never says so: asked READY_GRACE s after it runs
+        (["waiting"] * 40, 30),  # never: asked after STARTUP_GRACE s (what it answers then decides)
+    ],
+)
+def test_a_marked_job_is_not_asked_before_its_server_says_the_command_is_registered(job, states, asked_at):
+    """NVFlare lists a job RUNNING seconds before its server job registers the app command, and logs an ERROR in the
+    job's log for an app command that comes earlier: a marked job is first asked for its stats (show_stats)."""
+    from flarenb.sources.cursor import READY_GRACE, STARTUP_GRACE
+
+    assert (READY_GRACE, STARTUP_GRACE) == (5.0, 30.0)  # the figures the cases above are written for
+    now, asks, seen = [0.0], [], []
+    rx = Receiver(fmt="text", idle_timeout=None)
+
+    def stats():
+        state = states[min(len(seen), len(states) - 1)]
+        seen.append(now[0])
+        if state == "unknown":
+            raise RuntimeError("AuthorizationError: not authorized to show_stats")
+        if state == "waiting":
+            raise RuntimeError(f"Job_id: {JOB} is not running.")
+        return {
+            "ServerRunner": {"status": "started"},
+            **({"flarenb": {"log_cursor": "flarenb.logs"}} if state == "ready" else {}),
+        }
+
+    def ask(request):
+        asks.append(now[0])
+        return job.ask(request)
+
+    t = CursorPoll(rx, ask, status=lambda: job.status, clock=lambda: now[0], expected=True, stats=stats)
+    job.write("server", b"s1\n")
+    for step in range(40):
+        now[0] = float(step)
+        t.poll_once()
+    assert asks and asks[0] == asked_at, (asks[:3], seen[:8])
+    assert texts(rx, "server") == ["s1"] and t.fallback_reason is None
+    assert seen[-1] == asked_at, "the stats are not asked once the job has been asked"
+
+
+def test_an_unmarked_job_is_asked_without_its_stats(job):
+    rx = Receiver(fmt="text", idle_timeout=None)
+    t = CursorPoll(rx, job.ask, status=lambda: job.status, expected=False, stats=lambda: pytest.fail("stats asked"))
+    job.write("server", b"s1\n")
+    t.poll_once()
+    assert texts(rx, "server") == ["s1"]

@@ -12,10 +12,12 @@ offset (≤ 256 KiB a reply), the file's identity (``gen``) and size, and whethe
   a dropped connection or a slow server only delays the next reply (the cursor does not move);
 * its interval adapts: ``min_interval`` while bytes flow (and for ``hold`` seconds after the last), backing off to
   ``max_interval`` while idle; replies are compact (a part of a few lines is mostly those lines);
-* app commands reach running jobs only: before the job runs it waits; once the job's status is terminal it
-  **hands over** to the finished-job path — an ``AdminPoll`` whose per-site :class:`~flarenb.logcursor.LogCursor`
-  is primed with what was already fed, so its final whole-log fetch adds only the lines written after the last
-  cursor reply;
+* app commands reach running jobs only: before the job runs it waits — for a job marked as having the component,
+  until its server job's stats (``show_stats``) say the command is registered, because NVFlare logs an ERROR in the
+  job's log for an app command that comes before (the job is listed RUNNING seconds before that); once the job's
+  status is terminal it **hands over** to the finished-job path — an ``AdminPoll`` whose per-site
+  :class:`~flarenb.logcursor.LogCursor` is primed with what was already fed, so its final whole-log fetch adds only
+  the lines written after the last cursor reply;
 * where the channel cannot work — the job has no flarenb component (submitted elsewhere, ``--no-stream-logs``), the
   site's policy refused its custom code, or the user's role lacks the ``app_command`` right — it **falls back** to
   whole-log polling and says so once, in one line (:attr:`fallback_reason`; a marker in the server's lane once
@@ -32,14 +34,24 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..jobconfig import CURSOR_TOPIC
+from ..jobconfig import CURSOR_TOPIC, answers_cursor
 from ..logcursor import LogCursor
 from ..receiver import Receiver
 from ..vocab import is_terminal, one_line
 from .adminpoll import AdminPoll
 from .base import STOP_JOIN_TIMEOUT, AliveCheck, JobLogs, LogSource, ThreadedSource, describe_problem, is_job_not_found
 
-__all__ = ["KIND", "TOPIC", "CursorPoll", "SiteCursor", "ask_job", "read_metrics", "why_unavailable"]
+__all__ = [
+    "KIND",
+    "TOPIC",
+    "CursorPoll",
+    "SiteCursor",
+    "ask_job",
+    "read_metrics",
+    "readiness",
+    "stats_job",
+    "why_unavailable",
+]
 
 log = logging.getLogger(__name__)
 TOPIC = CURSOR_TOPIC
@@ -55,6 +67,9 @@ NO_COMPONENT = "the job has no flarenb log component (submitted elsewhere, or wi
 #: seconds a job marked as having the component may answer "no app command func" before its first answer (its
 #: server job registers the command when its run starts, a few seconds after NVFlare lists it as RUNNING)
 STARTUP_GRACE = 30.0
+#: seconds a marked job's server may run (its stats say so) without saying its command is registered before it is
+#: asked anyway (a component of an older flarenb does not say so)
+READY_GRACE = 5.0
 #: seconds a job that answered may say "not running" while its status stays RUNNING before it is taken as lost (its
 #: server process is gone: a server restart leaves the job RUNNING in NVFlare's job store for good)
 LOST_AFTER = 15.0
@@ -76,6 +91,30 @@ def ask_job(flare: Any, job_id: str) -> Callable[[dict], dict]:
         return flare.call(lambda s: s.do_app_command(job_id, TOPIC, request))
 
     return ask
+
+
+def stats_job(flare: Any, job_id: str) -> Callable[[], dict]:
+    """``stats() -> dict``: the server job's stats (``Session.show_stats(job_id, "server")``)."""
+
+    def stats() -> dict:
+        reply = flare.call(lambda s: s.show_stats(job_id, "server"))
+        server = reply.get("server") if isinstance(reply, dict) else None
+        return server if isinstance(server, dict) else {}
+
+    return stats
+
+
+def readiness(stats: Callable[[], dict]) -> str:
+    """Whether the job's server has registered the cursor command, by its stats (see ``flarenb/jobcode/``):
+    ``"ready"``; ``"waiting"`` (not running yet: no job process, or its run has not started); ``"started"`` (its
+    server runs but does not say so: a component of an older flarenb); ``"unknown"`` (the stats are refused)."""
+    try:
+        server = stats()
+    except Exception as e:
+        return "unknown" if why_unavailable(e) is not None else "waiting"
+    if answers_cursor(server):
+        return "ready"
+    return "started" if server else "waiting"
 
 
 def read_metrics(ask: Callable[[dict], dict], max_replies: int = 64) -> bytes:
@@ -186,6 +225,7 @@ class CursorPoll(ThreadedSource):
         hold: float = 1.0,
         lost_after: float = LOST_AFTER,
         expected: bool = False,
+        stats: Callable[[], dict] | None = None,
         max_bytes: int = 256 * 1024,
         on_metrics: Callable[[bytes], object] | None = None,
         name: str = "",
@@ -200,6 +240,9 @@ class CursorPoll(ThreadedSource):
         self._last_data = float("-inf")
         self.lost_after = lost_after
         self.expected = expected  # the job's meta says it has the component (see JobLogs.ask_expected)
+        self.stats = stats  # the server job's stats: a marked job is asked once they say its command is registered
+        self._waiting_since: float | None = None  # since when the stats are waited for
+        self._started_since: float | None = None  # since when they say the server runs, without the command
         self._gone_since: float | None = None  # since when a job that answered says it is not running
         self._gaps: list[str] = []  # sites to mark once the hand-over has fed what the server still holds
         self._answered_at: float | None = None  # the last reply (the job ran then)
@@ -229,6 +272,9 @@ class CursorPoll(ThreadedSource):
             return self._poll_next()
         if self._finish_requested or (self.status is not None and self._status_due() and is_terminal(self._status())):
             return self._hand_over(None)
+        if self._before_ready():
+            self.interval = min(self.max_interval, max(self.interval, 0.5))
+            return 0
         if self._clients_ended():
             # every client's stream has ended: the job is finishing. Its server process is not asked any more (an
             # app command racing its shutdown makes NVFlare log an ERROR in the job's log); the server's last lines
@@ -270,6 +316,27 @@ class CursorPoll(ThreadedSource):
         self._gone_since = None
         self._answered_at = self._clock()
         return self._feed(reply)
+
+    def _before_ready(self) -> bool:
+        """Whether a marked job is still to be left alone: its server has not said (its stats) that the command is
+        registered — an app command before that makes NVFlare log an ERROR in the job's log. It is asked anyway when
+        the stats cannot tell, after READY_GRACE seconds of a server that runs without saying so (an older flarenb
+        component) and after STARTUP_GRACE seconds in all."""
+        if self.stats is None or not self.expected or self.polls:
+            return False
+        state, now = readiness(self.stats), self._clock()
+        if self._waiting_since is None:
+            self._waiting_since = now
+        if state == "started" and self._started_since is None:
+            self._started_since = now
+        if (
+            state in ("ready", "unknown")
+            or (self._started_since is not None and now - self._started_since >= READY_GRACE)
+            or now - self._waiting_since >= STARTUP_GRACE
+        ):
+            self.stats = None  # from now on the job is asked
+            return False
+        return True
 
     def _feed(self, reply: dict) -> int:
         self.polls += 1
@@ -463,6 +530,7 @@ class _Kind:
             name=spec.name,
             alive=spec.alive,
             expected=spec.ask_expected,
+            stats=spec.stats,
         )
         return src if spec.wrap_admin is None else spec.wrap_admin(receiver, src)
 
