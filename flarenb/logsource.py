@@ -230,9 +230,9 @@ def _fetcher(job: _jobs.Job, local: bool):
 #: Follow running remote jobs by cursor? ``None`` (the default): when the job's meta says its server answers the
 #: cursor (flarenb's component, :func:`flarenb.jobconfig.answers_cursor`: the jobs flarenb submits with live logs)
 #: and the user's role is not known to lack ``app_command``. A job without the component is never asked: NVFlare
-#: would log "ERROR - no app command func" in that job's server log. ``True``/``False`` force it on or off.
-CURSOR: bool | None = False  # opt-in for now: a marked job asked in the seconds before its server job registers the
-# command still logs "no app command func" as an ERROR in that job's log (measured); ``None`` is the automatic mode
+#: would log "ERROR - no app command func" in that job's server log (a marked job is asked only once its server's
+#: stats say the command is registered, see :mod:`flarenb.sources.cursor`). ``True``/``False`` force it on or off.
+CURSOR: bool | None = None
 
 
 def use_cursor(job: _jobs.Job, status: _Status, cursor: bool | None = None) -> bool:
