@@ -14,7 +14,7 @@ from flarenb import jobconfig
 from flarenb import submission as sub
 from flarenb.receiver import Receiver
 from flarenb.sources import AdminPoll
-from flarenb.sources.cursor import CursorPoll, ask_job
+from flarenb.sources.cursor import CursorPoll, ask_job, stats_job
 from flarenb.vocab import is_terminal
 
 pytestmark = pytest.mark.poc
@@ -47,10 +47,18 @@ def follow(flare, job_id):
         poll.prime(primed or {})
         return poll
 
-    # as the live view decides: a job whose meta carries flarenb's mark is expected to answer (asked again while its
-    # server job registers the command, a few seconds after NVFlare lists it RUNNING); any other job is not
+    # as the live view decides: a job whose meta carries flarenb's mark is expected to answer, once its server's stats
+    # say the command is registered (a few seconds after NVFlare lists it RUNNING); any other job is asked at once
     expected = jobconfig.answers_cursor(flare.call(lambda s: s.get_job_meta(job_id)))
-    cursor = CursorPoll(rx, ask_job(flare, job_id), status=status, then=then, name=job_id, expected=expected)
+    cursor = CursorPoll(
+        rx,
+        ask_job(flare, job_id),
+        status=status,
+        then=then,
+        name=job_id,
+        expected=expected,
+        stats=stats_job(flare, job_id),
+    )
     return rx, status, cursor.start()
 
 
@@ -86,7 +94,7 @@ def test_lines_arrive_live_and_end_equal_to_each_file(flarenb_poc, tmp_path):
     job = sub.submit(
         str(export_job(tmp_path, name="cursor-live", rounds=3, train_args="--sleep 3")), new=True, flare=flarenb_poc
     )
-    rx, status, t = follow(flarenb_poc, job.id)
+    rx, status, t = follow(flarenb_poc, job.id)  # at once: before NVFlare lists the job RUNNING
     try:
         wait_for(
             lambda: any("round 0 on site-1" in x for x in texts(rx, "site-1")),
@@ -105,6 +113,8 @@ def test_lines_arrive_live_and_end_equal_to_each_file(flarenb_poc, tmp_path):
         text = flarenb_poc.call(lambda s, site=site: s.get_job_logs(job.id, target=site))["logs"][site]
         got = [ln.text for ln in rx.lines(site)]
         assert got == text.splitlines(), f"{site}: {len(got)} lines by cursor vs {len(text.splitlines())} on the server"
+        if site == "server":  # never asked before its server registered the command (NVFlare would log an ERROR)
+            assert not [line for line in got if "no app command func" in line or " ERROR " in line]
     assert len(site_file(flarenb_poc, job.id, "site-1").read_text().splitlines()) >= len(rx.lines("site-1"))
 
 

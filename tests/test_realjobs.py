@@ -185,6 +185,8 @@ def _follow(deployment, job, sites: set[str]) -> dict:
                         break
             time.sleep(0.5)
         view = {s: (handle.receiver.site(s).state, len(handle.receiver.lines(s))) for s in handle.receiver.sites()}
+        source = getattr(handle.transport, "inner", handle.transport)
+        by = (type(source).__name__, getattr(source, "polls", 0) > 0, getattr(source, "fallback_reason", None))
         meta = jobs.wait(job.id, timeout=300, interval=1.0, flare=job.flare)
         end = time.monotonic() + 90
         while not handle.receiver.all_done and time.monotonic() < end:
@@ -207,6 +209,7 @@ def _follow(deployment, job, sites: set[str]) -> dict:
             "status": meta["status"],
             "final": final,
             "errors_in_view": errors_in_view,
+            "followed_by": by,
             "sites_after": sorted(after.logs),
             "text_after_equal": after.text().rstrip("\n") == _cli_text(deployment, job.id),
             "json_after_equal": job.logs(site="all", format="json") == _cli_json(deployment, job.id),
@@ -253,6 +256,8 @@ def test_every_site_is_live_in_the_view_and_in_logs_and_logs_equals_the_cli(vari
     assert o["status"] == "FINISHED:COMPLETED"
     assert o["final"] == {s: "ended" for s in ["server", *sites]}, o["final"]
     assert o["errors_in_view"] == []
+    # flarenb submitted it (its meta has the mark), the admin may send app commands: followed by cursor by default
+    assert o["followed_by"] == ("CursorPoll", True, None), o["followed_by"]
     assert o["sites_after"] == sorted(["server", *sites])
     assert o["text_after_equal"] and o["json_after_equal"], o
 
@@ -274,6 +279,8 @@ def test_a_completed_job_logs_no_error_and_keeps_every_client_log(variant, submi
     # the cause, checked directly (the race it removes does not lose every time): the server job ended only
     # after each client's log stream had ended and been saved
     server = job.logs(site="server", tail=100000).logs["server"].splitlines()
+    # followed by cursor from its start, the job was never asked before its server registered the command
+    assert not [line for line in server if "no app command func" in line]
     end_run = next(i for i, line in enumerate(server) if re.search(r"(?<!ABOUT_TO_)END_RUN fired", line))
     for site in sites:
         # JobLogReceiver's words for a stream that ended OK: "Saved live log ..." or "Live log ... retained at"

@@ -74,7 +74,7 @@ def test_lead_with_the_default_policy(flarenb_deployment, tmp_path, ip):
     lead = d.flare(LEAD)
     job = submit_as(d, LEAD, tmp_path, "lead-default")
     view = job.view()
-    admin_follow = live.follow_job(jobs.Job(id=job.id, flare=d.flare(ADMIN)), cursor=True)
+    admin_follow = live.follow_job(jobs.Job(id=job.id, flare=d.flare(ADMIN)))  # by cursor by default
     try:
         # project_admin: live lanes for every site, while the job runs
         rx = admin_follow.receiver
@@ -152,7 +152,7 @@ def test_lead_granted_the_snippet_sees_client_lines_live(flarenb_deployments, tm
     d = flarenb_deployments.get(extra_rights=SNIPPET)
     lead = d.flare(LEAD)
     job = submit_as(d, LEAD, tmp_path, "lead-snippet")
-    handle = live.follow_job(job, cursor=True)  # by cursor: flarenb's job, app_command granted
+    handle = live.follow_job(job)  # by cursor by default: flarenb's (marked) job, app_command granted
     views: list = []
     try:
         rx = handle.receiver
