@@ -206,7 +206,7 @@ def main(argv=None) -> int:
                     logsource.STATUS_TTL = 5.0
                     logsource._LocalLiveness.TTL = 5.0
                     logsource._statuses.clear()
-                h = follow_job(Job(id=job.id, name=job.name, flare=flare), cursor=name == "Cursor")  # (forced either way)
+                h = follow_job(Job(id=job.id, name=job.name, flare=flare), cursor=name == "Cursor")  # (forced)
                 try:
                     kind = type(getattr(h.transport, "inner", h.transport)).__name__  # (the rights-aware wrapper)
                     assert kind == {"Cursor": "CursorPoll"}.get(name, name.split()[0]), kind

@@ -111,6 +111,7 @@ feed.stop()
 print("REPORT=" + json.dumps({"gen": gen, "pushes": pushes, "publish_cpu": publish_cpu,
     "cpu": time.process_time() - cpu0, "wall": time.time() - wall0, "records": len(feed.metrics().records),
     "round": view.progress.get("round"), "series": len(view.metrics.get("series", ()))}))
+import shutil; shutil.rmtree(folder.parent, ignore_errors=True)
 """
 
 # long animation frames (> 50 ms) per phase, next to wb.FRAMES_JS's frame deltas

@@ -9,6 +9,7 @@ Prints the medians and their ratio.
 """
 
 import argparse
+import shutil
 import sqlite3
 import statistics
 import sys
@@ -31,27 +32,30 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="flarenb-bench-mlflow-"))
-    per = args.rows // 50
-    make_db(
-        folder / "mlflow.db",
-        {f"site-{s}": [(f"m{k}", 0.1 * i, i) for k in range(5) for i in range(per)] for s in range(10)},
-    )
-    tail = mlflow_store.FolderTail(folder)
-    tail.read()
-    whole, poll = [], []
-    for j in range(args.runs):
-        con = sqlite3.connect(folder / "mlflow.db")
-        rows = [(10**13 + j * args.new + i, f"{0:032x}", per + j * args.new + i) for i in range(args.new)]
-        con.executemany("INSERT INTO metrics VALUES ('m0', 1.0, ?, ?, ?, 0)", rows)
-        con.commit()
-        con.close()
-        t = time.perf_counter()
-        mlflow_store.read_folder(folder)
-        whole.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        found = tail.read()
-        poll.append(time.perf_counter() - t)
-    assert found is not None and len(found) == args.rows + args.runs * args.new
+    try:
+        per = args.rows // 50
+        make_db(
+            folder / "mlflow.db",
+            {f"site-{s}": [(f"m{k}", 0.1 * i, i) for k in range(5) for i in range(per)] for s in range(10)},
+        )
+        tail = mlflow_store.FolderTail(folder)
+        tail.read()
+        whole, poll = [], []
+        for j in range(args.runs):
+            con = sqlite3.connect(folder / "mlflow.db")
+            rows = [(10**13 + j * args.new + i, f"{0:032x}", per + j * args.new + i) for i in range(args.new)]
+            con.executemany("INSERT INTO metrics VALUES ('m0', 1.0, ?, ?, ?, 0)", rows)
+            con.commit()
+            con.close()
+            t = time.perf_counter()
+            mlflow_store.read_folder(folder)
+            whole.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            found = tail.read()
+            poll.append(time.perf_counter() - t)
+        assert found is not None and len(found) == args.rows + args.runs * args.new
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
     w, p = statistics.median(whole), statistics.median(poll)
     print(
         f"{args.rows:,} values: whole read median {w * 1000:.0f} ms; live poll (+{args.new} values) median "

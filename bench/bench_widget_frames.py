@@ -17,6 +17,7 @@ import collections
 import functools
 import http.server
 import json
+import shutil
 import statistics
 import sys
 import tempfile
@@ -119,6 +120,7 @@ def run(static: Path, seconds: float, throttle: float, trace: bool) -> dict:
             browser.close()
     finally:
         srv.shutdown()
+        shutil.rmtree(root, ignore_errors=True)
     out["flush_ms"] = {"count": len(work), "median": statistics.median(work) if work else 0, "p95": _pct(work, 95)}
     out["frames"] = {
         "count": len(frames),
