@@ -47,6 +47,8 @@ CUSTOM_CODE = Path(__file__).with_name("jobcode") / f"{FLARENB_RECEIVER_MODULE}.
 META_KEY = "flarenb"
 CURSOR_TOPIC = "flarenb.logs"  # the app command the component answers (flarenb/jobcode/flarenb_log_receiver.py)
 META_VALUE = {"log_cursor": CURSOR_TOPIC}
+#: the line the component logs in the server's job log once the command is registered (the job may be asked then)
+CURSOR_READY_LINE = "flarenb log cursor ready: flarenb.logs"
 
 CLIENT_CONFIG = "config_fed_client.json"
 SERVER_CONFIG = "config_fed_server.json"

@@ -26,7 +26,7 @@ from .dlsource import rights_aware
 from .jobconfig import answers_cursor
 from .rights import rights_of
 from .sources import JobLogs, describe_problem, is_job_not_found, local_job_log_paths, open_source
-from .sources.cursor import ask_job, stats_job
+from .sources.cursor import ask_job, server_log_readiness
 from .vocab import is_terminal
 
 if TYPE_CHECKING:
@@ -231,7 +231,7 @@ def _fetcher(job: _jobs.Job, local: bool):
 #: cursor (flarenb's component, :func:`flarenb.jobconfig.answers_cursor`: the jobs flarenb submits with live logs)
 #: and the user's role is not known to lack ``app_command``. A job without the component is never asked: NVFlare
 #: would log "ERROR - no app command func" in that job's server log (a marked job is asked only once its server's
-#: stats say the command is registered, see :mod:`flarenb.sources.cursor`). ``True``/``False`` force it on or off.
+#: log says the command is registered, see :mod:`flarenb.sources.cursor`). ``True``/``False`` force it on or off.
 CURSOR: bool | None = None
 
 
@@ -265,7 +265,7 @@ def job_logs_spec(job: _jobs.Job, status: _Status, cursor: bool | None = None) -
             fetch=fetch,
             ask=ask_job(flare, job.id) if not ended and use_cursor(job, status, cursor) else None,
             ask_expected=answers_cursor(status.meta),
-            stats=stats_job(flare, job.id),
+            ready=server_log_readiness(flare, job.id) if rights_of(flare).granted("get_job_log") is not False else None,
             wrap_admin=lambda receiver, poll: rights_aware(receiver, poll, flare, job.id, status),
         )
     liveness = _LocalLiveness(job.id)

@@ -107,12 +107,12 @@ def remote_running(job: Any, meta: dict) -> Metrics:
     """A running remote job's metrics so far, by cursor where the job answers it (else none, and the notice)."""
     from .jobconfig import answers_cursor
     from .rights import rights_of
-    from .sources.cursor import ask_job, read_metrics, readiness, stats_job, why_unavailable
+    from .sources.cursor import ask_job, read_metrics, server_log_readiness, why_unavailable
     from .vocab import one_line
 
     if not answers_cursor(meta) or rights_of(job.connection).granted("app_command") is False:
         return Metrics(job.id, complete=False, source="", notice=REMOTE_RUNNING_NOTICE)
-    if readiness(stats_job(job.connection, job.id)) == "waiting":  # asked now, its log would hold an ERROR
+    if server_log_readiness(job.connection, job.id)() == "waiting":  # asked now, its log would hold an ERROR
         return Metrics(job.id, complete=False, source="cursor")
     try:
         data = read_metrics(ask_job(job.connection, job.id))

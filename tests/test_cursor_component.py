@@ -205,22 +205,15 @@ def test_a_compact_part_leaves_out_what_the_cursor_already_says(served):
     assert capped == {"data": "c\nc\n", "size": 24}  # more is waiting: the size says so
 
 
-def _stats(r):
-    """The server job's stats as ``show_stats`` collects them (NVFlare's InfoCollector event to every component)."""
-    from nvflare.widgets.info_collector import GroupInfoCollector, InfoCollector
+def test_the_component_logs_its_ready_line_once_the_command_is_registered(tmp_path, caplog):
+    """A notebook waits for this line in the server's job log before its first app command (NVFlare logs an ERROR in
+    the job's log for a command that reaches the job earlier)."""
+    import logging
 
-    ctx, coll = Ctx(None), GroupInfoCollector()
-    ctx.set_prop(InfoCollector.CTX_KEY_STATS_COLLECTOR, coll, private=True, sticky=False)
-    for cb, _ in r.get_event_handlers().get(InfoCollector.EVENT_TYPE_GET_STATS, []):
-        cb(InfoCollector.EVENT_TYPE_GET_STATS, ctx)
-    return coll.info
-
-
-def test_the_stats_say_the_command_is_registered_only_once_it_is(tmp_path):
-    """A notebook waits for this before its first app command (NVFlare logs an ERROR for one that comes earlier)."""
     engine = Engine(str(tmp_path / "ws"))
     r = mod.FlarenbLogReceiver(dest_dir=str(tmp_path / "ws"))
-    assert not jobconfig.answers_cursor(_stats(r)) and _stats(r) == {}
-    start_run(r, Ctx(engine))
-    assert mod.CURSOR_TOPIC in engine.commands and jobconfig.answers_cursor(_stats(r))
-    assert mod.STATS_GROUP == jobconfig.META_KEY
+    with caplog.at_level(logging.INFO):
+        assert mod.READY_LINE not in caplog.text
+        start_run(r, Ctx(engine))
+    assert mod.CURSOR_TOPIC in engine.commands
+    assert mod.READY_LINE in caplog.text and mod.READY_LINE == jobconfig.CURSOR_READY_LINE

@@ -14,7 +14,7 @@ from flarenb import jobconfig
 from flarenb import submission as sub
 from flarenb.receiver import Receiver
 from flarenb.sources import AdminPoll
-from flarenb.sources.cursor import CursorPoll, ask_job, stats_job
+from flarenb.sources.cursor import CursorPoll, ask_job, server_log_readiness
 from flarenb.vocab import is_terminal
 
 pytestmark = pytest.mark.poc
@@ -47,8 +47,8 @@ def follow(flare, job_id):
         poll.prime(primed or {})
         return poll
 
-    # as the live view decides: a job whose meta carries flarenb's mark is expected to answer, once its server's stats
-    # say the command is registered (a few seconds after NVFlare lists it RUNNING); any other job is asked at once
+    # as the live view decides: a job whose meta carries flarenb's mark is expected to answer, once its server's log
+    # says the command is registered (a few seconds after NVFlare lists it RUNNING); any other job is asked at once
     expected = jobconfig.answers_cursor(flare.call(lambda s: s.get_job_meta(job_id)))
     cursor = CursorPoll(
         rx,
@@ -57,7 +57,7 @@ def follow(flare, job_id):
         then=then,
         name=job_id,
         expected=expected,
-        stats=stats_job(flare, job_id),
+        ready=server_log_readiness(flare, job_id),
     )
     return rx, status, cursor.start()
 

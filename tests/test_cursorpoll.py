@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_cursor_component import JOB, Ctx, Engine, mod, start_run
 
+from flarenb import jobconfig
 from flarenb.receiver import Receiver
 from flarenb.sources import AdminPoll
 from flarenb.sources.cursor import CursorPoll, SiteCursor, why_unavailable
@@ -420,7 +421,7 @@ def test_a_marked_job_still_starting_is_asked_again_not_given_up(job, expected):
             raise RuntimeError("AppCommandProcessor: no app command func for topic flarenb.logs")
         return real_ask(request)
 
-    t = CursorPoll(rx, ask, status=lambda: job.status, clock=lambda: now[0], expected=expected)
+    t = CursorPoll(rx, ask, status=lambda: job.status, clock=lambda: now[0], expected=expected, ready=lambda: "ready")
     job.write("server", b"s1\n")
     for step in range(6):
         now[0] = float(step)
@@ -435,49 +436,71 @@ def test_a_marked_job_still_starting_is_asked_again_not_given_up(job, expected):
     ("states", "asked_at"),
     [
         (["waiting"] * 3 + ["ready"], 3),  # its server registered the command: asked at once
-        (["waiting", "unknown"], 1),  # the stats are refused: asked, as without them
+        (["waiting", "started", "started", "ready"], 3),  # its run started, then the command is registered
         (["waiting"] + ["started"] * 10, 6),  # an older component never says so: asked READY_GRACE s after it runs
+        (["waiting", "unknown"], 11),  # its log is refused: asked BLIND_WAIT s after that is known
         (["waiting"] * 40, 30),  # never: asked after STARTUP_GRACE s (what it answers then decides)
     ],
 )
 def test_a_marked_job_is_not_asked_before_its_server_says_the_command_is_registered(job, states, asked_at):
     """NVFlare lists a job RUNNING seconds before its server job registers the app command, and logs an ERROR in the
-    job's log for an app command that comes earlier: a marked job is first asked for its stats (show_stats)."""
-    from flarenb.sources.cursor import READY_GRACE, STARTUP_GRACE
+    job's log for anything that reaches the job earlier: a marked job's server log is read first (by the server's
+    parent process) until it has the component's ready line."""
+    from flarenb.sources.cursor import BLIND_WAIT, READY_GRACE, STARTUP_GRACE
 
-    assert (READY_GRACE, STARTUP_GRACE) == (5.0, 30.0)  # the figures the cases above are written for
+    assert (READY_GRACE, BLIND_WAIT, STARTUP_GRACE) == (5.0, 10.0, 30.0)  # the figures the cases are written for
     now, asks, seen = [0.0], [], []
     rx = Receiver(fmt="text", idle_timeout=None)
 
-    def stats():
-        state = states[min(len(seen), len(states) - 1)]
+    def ready():
         seen.append(now[0])
-        if state == "unknown":
-            raise RuntimeError("AuthorizationError: not authorized to show_stats")
-        if state == "waiting":
-            raise RuntimeError(f"Job_id: {JOB} is not running.")
-        return {
-            "ServerRunner": {"status": "started"},
-            **({"flarenb": {"log_cursor": "flarenb.logs"}} if state == "ready" else {}),
-        }
+        return states[min(len(seen) - 1, len(states) - 1)]
 
     def ask(request):
         asks.append(now[0])
         return job.ask(request)
 
-    t = CursorPoll(rx, ask, status=lambda: job.status, clock=lambda: now[0], expected=True, stats=stats)
+    t = CursorPoll(rx, ask, status=lambda: job.status, clock=lambda: now[0], expected=True, ready=ready)
     job.write("server", b"s1\n")
     for step in range(40):
         now[0] = float(step)
         t.poll_once()
     assert asks and asks[0] == asked_at, (asks[:3], seen[:8])
     assert texts(rx, "server") == ["s1"] and t.fallback_reason is None
-    assert seen[-1] == asked_at, "the stats are not asked once the job has been asked"
+    assert seen[-1] == asked_at, "the readiness is not read once the job has been asked"
 
 
-def test_an_unmarked_job_is_asked_without_its_stats(job):
+def test_an_unmarked_job_is_asked_at_once(job):
     rx = Receiver(fmt="text", idle_timeout=None)
-    t = CursorPoll(rx, job.ask, status=lambda: job.status, expected=False, stats=lambda: pytest.fail("stats asked"))
+    t = CursorPoll(rx, job.ask, status=lambda: job.status, expected=False, ready=lambda: pytest.fail("ready read"))
     job.write("server", b"s1\n")
     t.poll_once()
     assert texts(rx, "server") == ["s1"]
+
+
+def test_the_readiness_comes_from_the_server_log_and_never_asks_the_job():
+    from flarenb.sources.cursor import RUN_STARTED_LINE, server_log_readiness
+
+    class Flare:
+        def __init__(self, text=None, error=None):
+            self.text, self.error, self.commands = text, error, []
+
+        def call(self, fn):
+            return fn(self)
+
+        def get_job_logs(self, job_id, target):
+            self.commands.append(("get_job_logs", job_id, target))
+            if self.error:
+                raise self.error
+            return {"logs": {"server": self.text}}
+
+    cases = [
+        (Flare(""), "waiting"),
+        (Flare(f"x - ServerRunner - INFO - {RUN_STARTED_LINE} ...\n"), "started"),
+        (Flare(f"{RUN_STARTED_LINE} ...\ny - FlarenbLogReceiver - INFO - {jobconfig.CURSOR_READY_LINE}\n"), "ready"),
+        (Flare(error=RuntimeError("Job_id: j is not running.")), "waiting"),
+        (Flare(error=RuntimeError("AuthorizationError: not authorized for get_job_log")), "unknown"),
+    ]
+    for flare, state in cases:
+        assert server_log_readiness(flare, "j")() == state
+        assert flare.commands == [("get_job_logs", "j", "server")]  # the log, read by the parent: never the job

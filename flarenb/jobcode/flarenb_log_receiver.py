@@ -18,9 +18,10 @@ is the server job's own log and, when asked (``"metrics": true``), ``"@metrics"`
 ``"only": [keys]`` limits a reply to those keys (a reader of the metrics alone gets no log bytes). With
 ``"compact": true`` a part leaves out what the caller's cursor already says (``gen`` and ``offset`` when unchanged,
 ``size`` when nothing more is waiting, ``ended`` when false): a part of a few log lines is then mostly log bytes.
-Once the command is registered (at ``START_RUN``) the server job's stats (``Session.show_stats(job_id, "server")``)
-hold ``"flarenb": {"log_cursor": "flarenb.logs"}``: a notebook waits for that before its first app command, because
-NVFlare logs an ERROR in the job's log for an app command that comes before its registration.
+Once the command is registered (at ``START_RUN``) the component logs :data:`READY_LINE` in the server job's log: a
+notebook waits for that line (``get_job_logs`` reads the log in the server's parent process, never asking the job)
+before its first app command, because NVFlare logs an ERROR in the job's log for any command that reaches the server
+job before then (an app command before its registration, ``show_stats`` before the run's engine exists).
 Only files of this job that this component knows (its own streams' staging files, the run folder's log and metrics)
 are read: nothing in a request is used as a path. App commands pass NVFlare's job authorisation (right
 ``app_command``).
@@ -35,7 +36,6 @@ from nvflare.apis.event_type import EventType
 from nvflare.apis.fl_constant import FLContextKey
 from nvflare.app_common.logging.job_log_receiver import JobLogReceiver
 from nvflare.app_common.streamers.log_streamer import LogStreamer
-from nvflare.widgets.info_collector import InfoCollector
 
 _KEY = "FlarenbLogReceiver.stream"
 CURSOR_TOPIC = "flarenb.logs"
@@ -43,7 +43,7 @@ CURSOR_VERSION = 1
 MAX_BYTES = 256 * 1024  # per site per reply
 MAX_TOTAL = 1024 * 1024  # per reply (the admin channel's app-command reply stays small)
 METRICS_KEY = "@metrics"
-STATS_GROUP = "flarenb"  # the server job's stats group once the command is registered (the job meta's mark, too)
+READY_LINE = "flarenb log cursor ready: flarenb.logs"  # logged (INFO) once the command is registered
 
 
 class FlarenbLogReceiver(JobLogReceiver):
@@ -56,10 +56,8 @@ class FlarenbLogReceiver(JobLogReceiver):
         self._files: dict = {}  # (site, file name) -> staging path of a stream this receiver opened
         self._ended: set = set()  # (site, file name) of streams that ended
         self._run_dir = None
-        self._registered = False
         self.register_event_handler(EventType.CHECK_END_RUN_READINESS, self._check_end_run_readiness)
         self.register_event_handler(EventType.START_RUN, self._register_cursor)
-        self.register_event_handler(InfoCollector.EVENT_TYPE_GET_STATS, self._add_stats)
 
     @staticmethod
     def _stream_key(stream_ctx, fl_ctx):
@@ -112,13 +110,7 @@ class FlarenbLogReceiver(JobLogReceiver):
             register(CURSOR_TOPIC, self._answer_cursor)
         except RuntimeError:  # already registered in this process (a re-delivered START_RUN)
             pass
-        self._registered = True
-
-    def _add_stats(self, event_type, fl_ctx):
-        """``show_stats`` says the command is registered (a notebook's first app command waits for this)."""
-        collector = fl_ctx.get_prop(InfoCollector.CTX_KEY_STATS_COLLECTOR)
-        if self._registered and collector is not None and hasattr(collector, "add_info"):
-            collector.add_info(STATS_GROUP, {"log_cursor": CURSOR_TOPIC, "v": CURSOR_VERSION})
+        self.log_info(fl_ctx, READY_LINE)
 
     def _sources(self, log_file_name):
         """``{key: path}`` of every file the cursor may read: nothing else is ever opened."""

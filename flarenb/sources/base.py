@@ -97,8 +97,8 @@ class JobLogs:
     #: the job says it has flarenb's component (its meta's mark): "no app command func" before its first answer is
     #: its server job still starting (the command is registered at START_RUN), not a missing component
     ask_expected: bool = False
-    #: the server job's stats (``show_stats``): such a job is asked once they say its command is registered
-    stats: Callable[[], dict] | None = None
+    #: whether such a job's server has registered the command yet (:func:`flarenb.sources.cursor.server_log_readiness`)
+    ready: Callable[[], str] | None = None
     wrap_admin: Callable[[Receiver, LogSource], LogSource] | None = None
 
 

@@ -13,11 +13,11 @@ offset (≤ 256 KiB a reply), the file's identity (``gen``) and size, and whethe
 * its interval adapts: ``min_interval`` while bytes flow (and for ``hold`` seconds after the last), backing off to
   ``max_interval`` while idle; replies are compact (a part of a few lines is mostly those lines);
 * app commands reach running jobs only: before the job runs it waits — for a job marked as having the component,
-  until its server job's stats (``show_stats``) say the command is registered, because NVFlare logs an ERROR in the
-  job's log for an app command that comes before (the job is listed RUNNING seconds before that); once the job's
-  status is terminal it **hands over** to the finished-job path — an ``AdminPoll`` whose per-site
-  :class:`~flarenb.logcursor.LogCursor` is primed with what was already fed, so its final whole-log fetch adds only
-  the lines written after the last cursor reply;
+  until the server's log of the job says the command is registered (NVFlare logs an ERROR in the job's log for any
+  command that reaches the job before, and lists the job RUNNING seconds before); once the job's status is terminal
+  it **hands over** to the finished-job path — an ``AdminPoll`` whose per-site :class:`~flarenb.logcursor.LogCursor`
+  is primed with what was already fed, so its final whole-log fetch adds only the lines written after the last
+  cursor reply;
 * where the channel cannot work — the job has no flarenb component (submitted elsewhere, ``--no-stream-logs``), the
   site's policy refused its custom code, or the user's role lacks the ``app_command`` right — it **falls back** to
   whole-log polling and says so once, in one line (:attr:`fallback_reason`; a marker in the server's lane once
@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..jobconfig import CURSOR_TOPIC, answers_cursor
+from ..jobconfig import CURSOR_READY_LINE, CURSOR_TOPIC
 from ..logcursor import LogCursor
 from ..receiver import Receiver
 from ..vocab import is_terminal, one_line
@@ -48,8 +48,7 @@ __all__ = [
     "SiteCursor",
     "ask_job",
     "read_metrics",
-    "readiness",
-    "stats_job",
+    "server_log_readiness",
     "why_unavailable",
 ]
 
@@ -67,9 +66,14 @@ NO_COMPONENT = "the job has no flarenb log component (submitted elsewhere, or wi
 #: seconds a job marked as having the component may answer "no app command func" before its first answer (its
 #: server job registers the command when its run starts, a few seconds after NVFlare lists it as RUNNING)
 STARTUP_GRACE = 30.0
-#: seconds a marked job's server may run (its stats say so) without saying its command is registered before it is
+#: seconds a marked job's server may run (its log says so) without saying its command is registered before it is
 #: asked anyway (a component of an older flarenb does not say so)
 READY_GRACE = 5.0
+#: seconds a marked job is left alone before its first question when its server's log cannot be read (the user lacks
+#: ``get_job_log``): its command is registered a few seconds after NVFlare lists the job RUNNING
+BLIND_WAIT = 10.0
+#: what NVFlare's ServerRunner logs just before START_RUN
+RUN_STARTED_LINE = "Server runner starting"
 #: seconds a job that answered may say "not running" while its status stays RUNNING before it is taken as lost (its
 #: server process is gone: a server restart leaves the job RUNNING in NVFlare's job store for good)
 LOST_AFTER = 15.0
@@ -93,28 +97,23 @@ def ask_job(flare: Any, job_id: str) -> Callable[[dict], dict]:
     return ask
 
 
-def stats_job(flare: Any, job_id: str) -> Callable[[], dict]:
-    """``stats() -> dict``: the server job's stats (``Session.show_stats(job_id, "server")``)."""
+def server_log_readiness(flare: Any, job_id: str) -> Callable[[], str]:
+    """``ready() -> state``: whether the job's server has registered the cursor command, from its job log — read by
+    the server's parent process (``get_job_logs``), so the job itself is never asked before it is ready:
+    ``"ready"`` (the component's ready line); ``"started"`` (its run has started without that line: a component of
+    an older flarenb, or a log level above INFO); ``"waiting"``; ``"unknown"`` (the log is refused)."""
 
-    def stats() -> dict:
-        reply = flare.call(lambda s: s.show_stats(job_id, "server"))
-        server = reply.get("server") if isinstance(reply, dict) else None
-        return server if isinstance(server, dict) else {}
+    def ready() -> str:
+        try:
+            reply = flare.call(lambda s: s.get_job_logs(job_id, target="server"))
+        except Exception as e:
+            return "unknown" if why_unavailable(e) is not None else "waiting"
+        text = str(((reply or {}).get("logs") or {}).get("server") or "")
+        if CURSOR_READY_LINE in text:
+            return "ready"
+        return "started" if RUN_STARTED_LINE in text else "waiting"
 
-    return stats
-
-
-def readiness(stats: Callable[[], dict]) -> str:
-    """Whether the job's server has registered the cursor command, by its stats (see ``flarenb/jobcode/``):
-    ``"ready"``; ``"waiting"`` (not running yet: no job process, or its run has not started); ``"started"`` (its
-    server runs but does not say so: a component of an older flarenb); ``"unknown"`` (the stats are refused)."""
-    try:
-        server = stats()
-    except Exception as e:
-        return "unknown" if why_unavailable(e) is not None else "waiting"
-    if answers_cursor(server):
-        return "ready"
-    return "started" if server else "waiting"
+    return ready
 
 
 def read_metrics(ask: Callable[[dict], dict], max_replies: int = 64) -> bytes:
@@ -225,7 +224,7 @@ class CursorPoll(ThreadedSource):
         hold: float = 1.0,
         lost_after: float = LOST_AFTER,
         expected: bool = False,
-        stats: Callable[[], dict] | None = None,
+        ready: Callable[[], str] | None = None,
         max_bytes: int = 256 * 1024,
         on_metrics: Callable[[bytes], object] | None = None,
         name: str = "",
@@ -240,9 +239,11 @@ class CursorPoll(ThreadedSource):
         self._last_data = float("-inf")
         self.lost_after = lost_after
         self.expected = expected  # the job's meta says it has the component (see JobLogs.ask_expected)
-        self.stats = stats  # the server job's stats: a marked job is asked once they say its command is registered
-        self._waiting_since: float | None = None  # since when the stats are waited for
-        self._started_since: float | None = None  # since when they say the server runs, without the command
+        self.ready = ready  # see server_log_readiness: a marked job is asked once its server is ready
+        self._waiting = expected  # a marked job is not asked yet (see _before_ready)
+        self._waiting_since: float | None = None  # since when its readiness is waited for
+        self._started_since: float | None = None  # since when its server runs without saying it is ready
+        self._blind_since: float | None = None  # since when its readiness cannot be read
         self._gone_since: float | None = None  # since when a job that answered says it is not running
         self._gaps: list[str] = []  # sites to mark once the hand-over has fed what the server still holds
         self._answered_at: float | None = None  # the last reply (the job ran then)
@@ -318,23 +319,27 @@ class CursorPoll(ThreadedSource):
         return self._feed(reply)
 
     def _before_ready(self) -> bool:
-        """Whether a marked job is still to be left alone: its server has not said (its stats) that the command is
-        registered — an app command before that makes NVFlare log an ERROR in the job's log. It is asked anyway when
-        the stats cannot tell, after READY_GRACE seconds of a server that runs without saying so (an older flarenb
-        component) and after STARTUP_GRACE seconds in all."""
-        if self.stats is None or not self.expected or self.polls:
+        """Whether a marked job is still to be left alone: its server has not said (in its log) that the command is
+        registered — anything that reaches the job before makes NVFlare log an ERROR in the job's log. It is asked
+        anyway READY_GRACE seconds after its run started without saying so (an older flarenb component), BLIND_WAIT
+        seconds after the first look when the log cannot be read, and STARTUP_GRACE seconds after the first look."""
+        if not self._waiting:
             return False
-        state, now = readiness(self.stats), self._clock()
-        if self._waiting_since is None:
-            self._waiting_since = now
+        state = self.ready() if self.ready is not None else "unknown"
+        now = self._clock()
+        self._waiting_since = now if self._waiting_since is None else self._waiting_since
         if state == "started" and self._started_since is None:
             self._started_since = now
+        if state == "unknown" and self._blind_since is None:
+            self._blind_since = now
+        since = {"started": self._started_since, "unknown": self._blind_since}
         if (
-            state in ("ready", "unknown")
-            or (self._started_since is not None and now - self._started_since >= READY_GRACE)
+            state == "ready"
+            or (since["started"] is not None and now - since["started"] >= READY_GRACE)
+            or (since["unknown"] is not None and now - since["unknown"] >= BLIND_WAIT)
             or now - self._waiting_since >= STARTUP_GRACE
         ):
-            self.stats = None  # from now on the job is asked
+            self._waiting = False  # from now on the job is asked
             return False
         return True
 
@@ -530,7 +535,7 @@ class _Kind:
             name=spec.name,
             alive=spec.alive,
             expected=spec.ask_expected,
-            stats=spec.stats,
+            ready=spec.ready,
         )
         return src if spec.wrap_admin is None else spec.wrap_admin(receiver, src)
 
