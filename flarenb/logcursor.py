@@ -80,6 +80,23 @@ class LogCursor:
             return 0
         return body.count("\n", first + len(needle), idx + len(needle))
 
+    def _skip_seen(self, body: str, start: int) -> int:
+        """Past the whole lines at ``body[start:]`` that are the last lines already consumed: after a gap the reply
+        restarts at its first complete line, which may be one that was shown (its start cut by the window, and the
+        overlap too short to be trusted as the continuation). Skipping it never hides a loss: the gap's marker is
+        shown either way."""
+        if not self.fp.endswith("\n"):
+            return start
+        best, e = start, start
+        while e - start < len(self.fp):
+            nl = body.find("\n", e)
+            if nl < 0:
+                break
+            e = nl + 1
+            if self.fp.endswith(body[start:e]):
+                best = e
+        return best
+
     def take(self, text: str, final: bool = False) -> list[tuple[str, str]]:
         m = _TRUNC_RE.match(text)
         body = text[m.end() :] if m else text
@@ -111,13 +128,14 @@ class LogCursor:
             start, self.abs_known, self.consumed, self.fp = 0, True, 0, ""
         elif start < 0 and m is not None:  # (always true here: the branch above took start < 0 without m)
             nl = body.find("\n")
-            start = nl + 1 if nl >= 0 else len(body)
+            cut = nl + 1 if nl >= 0 else len(body)
+            start = self._skip_seen(body, cut)
             what = "some lines" if (self.consumed or self.fp or self.partial) else "older lines"
             out.append(
                 (
                     "marker",
                     f"[flarenb] … {what} not received (log truncated by the server to its last"
-                    f" {m.group(1)} bytes; at least {len(body[:start].encode())} bytes skipped) …",
+                    f" {m.group(1)} bytes; at least {len(body[:cut].encode())} bytes skipped) …",
                 )
             )
             self.abs_known, self.fp = False, ""

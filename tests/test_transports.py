@@ -439,6 +439,25 @@ def test_logcursor_prefers_exact_offset_and_handles_crlf():
     assert c.take("a\r\nb\r\nc\r\nd", final=True) == [("text", "d")]
 
 
+def test_logcursor_after_a_gap_never_repeats_a_line_it_showed():
+    """Found by the sliding-window property: the window cut into the line before the last one shown, and the
+    overlap (that line's tail and the last one) was too short to be trusted as the continuation. The reply then
+    restarts at its first complete line: the last one shown, which must not come twice."""
+    c = LogCursor(fingerprint=1024)
+    shown = "1:" + "x" * 40 + "\n2:ab\n3:cdefg\n4:ÓyÌ€aü€Oò€Ê€\n5:êÇòC€Þ€¨€€\n"
+    assert c.take(shown + "6:Å]") == [("text", shown)]
+    later = "".join(f"{i}:line {i}\n" for i in range(7, 20))
+    cut = "yÌ€aü€Oò€Ê€\n"  # the window starts inside line 4; with line 5 that is 25 characters, too few to trust
+    reply = "... output truncated to last 300 bytes ...\n" + cut + "5:êÇòC€Þ€¨€€\n6:Å]x\n" + later
+    out = c.take(reply)
+    assert out[0] == (
+        "marker",
+        "[flarenb] … some lines not received (log truncated by the server to its last 300 bytes;"
+        f" at least {len(cut.encode())} bytes skipped) …",
+    )
+    assert out[1:] == [("text", "6:Å]x\n" + later)]
+
+
 # ------------------------------------------------------------------------------ follower
 def flarenb_threads():
     return sorted(t.name for t in threading.enumerate() if t.name.startswith("flarenb-"))
