@@ -199,11 +199,14 @@ def _local_end(
     call, then at most every ``STATUS_TTL`` s until it says the job ended) once a local signal says the job may
     have ended — its server process, or any site's, is gone, or its server run folder ``run_dir`` (seen before)
     moved into the job store; while the server's process was never seen (not started yet, or processes cannot be
-    listed here), every ``every`` s; while every process runs, only every ``every_alive`` s (a safety net)."""
+    listed here), every ``every`` s; while every process runs, only every ``every_alive`` s (a safety net).
+    Once the job's shared status already says it ended (a view or anyone else asked), it is finished: no call."""
     last = [time.monotonic()]
     seen_dir = [False]
 
     def is_finished() -> bool:
+        if status.ended:  # the last known status (no request): e.g. a view saw the job end before any local signal
+            return True
         now = time.monotonic()
         server = liveness("server")
         moved = False

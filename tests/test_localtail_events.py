@@ -13,7 +13,8 @@ import pytest
 
 from flarenb import logsource
 from flarenb.receiver import Receiver
-from flarenb.sources import LocalTail, fswatch
+from flarenb.sources import Composite, JobLogs, LocalTail, finish_local_tails, fswatch, open_source
+from flarenb.vocab import is_terminal
 
 
 def texts(rx, site):
@@ -198,12 +199,19 @@ class FakeLiveness:
 
 
 class FakeStatus:
+    """``value``: what the server would say; ``ended``: what the last call said (as the shared status)."""
+
     def __init__(self):
-        self.value, self.calls, self.not_found = "RUNNING", 0, False
+        self.value, self.calls, self.not_found, self.seen = "RUNNING", 0, False, "RUNNING"
 
     def __call__(self):
         self.calls += 1
+        self.seen = self.value
         return self.value
+
+    @property
+    def ended(self):
+        return is_terminal(self.seen)
 
 
 def test_local_end_asks_the_server_only_on_a_local_signal(tmp_path, monkeypatch):
@@ -285,3 +293,93 @@ def test_a_burst_of_notifications_does_not_keep_a_slowly_logging_tail_polling(tm
     assert not tail.busy and tail._watcher is not None and tail.busy_switches <= switches + 1
     assert wait_for(lambda: len(texts(rx, "s")) == 315)
     tail.stop()
+
+
+def test_local_end_is_finished_once_the_shared_status_says_the_job_ended_without_asking(tmp_path):
+    """A view (or anyone) saw the job end before any local signal: the server's process still runs (no call for
+    300 s), yet the tail is finished at its next look, with no admin call."""
+    run = tmp_path / "server" / "job1"
+    run.mkdir(parents=True)
+    alive, status = FakeLiveness(), FakeStatus()
+    alive.server = True
+    end = logsource._local_end(alive, status, run_dir=str(run))
+    assert not end() and status.calls == 0
+    status.value = "FINISHED:COMPLETED"
+    status()  # the view's request
+    assert end() and status.calls == 1
+
+
+def _job_files(tmp_path, sites=("site-1", "site-2"), n=500):
+    paths = {}
+    for site in sites:
+        (tmp_path / site / "job1").mkdir(parents=True)
+        p = tmp_path / site / "job1" / "log.txt"
+        p.write_text("".join(f"2026-05-01 12:00:00,000 - X - INFO - {site} line {i}\n" for i in range(n)))
+        paths[site] = str(p)
+    return paths
+
+
+def test_an_ended_jobs_local_tail_reads_every_file_and_finishes_at_once_on_the_event_path(tmp_path):
+    paths = _job_files(tmp_path)
+    rx = Receiver(fmt="text")
+    tail = LocalTail(rx, paths, is_finished=lambda: True, mechanism="events", safety_period=60).start()
+    try:
+        assert tail.mechanism == "inotify"
+        assert wait_for(lambda: tail.finished and rx.all_done, 1.0), tail.describe()
+        for site in paths:
+            assert len(texts(rx, site)) == 500 and rx.site(site).state == "ended"
+    finally:
+        tail.stop()
+
+
+def test_an_ended_poc_jobs_composite_finishes_its_local_part_at_once_on_the_event_path(tmp_path, monkeypatch):
+    """The registry's entry for an ended POC job: the clients' files here (event path), the server's log from the
+    admin API."""
+    monkeypatch.setenv(fswatch.ENV, "events")
+    paths = {"server": str(tmp_path / "server" / "job1" / "log.txt"), **_job_files(tmp_path)}  # server's moved
+    fetch = lambda target, log_file_name=None: {"logs": {"server": "2026-05-01 12:00:00,000 - S - INFO - done\n"}}  # noqa: E731
+    spec = JobLogs("job1", status=lambda: "FINISHED:COMPLETED", paths=paths, ended=True, fetch=fetch)
+    rx = Receiver(fmt="text")
+    source = open_source(rx, spec)
+    assert isinstance(source, Composite)
+    local = source.transports[0]
+    source.start()
+    try:
+        assert local.mechanism == "inotify"
+        assert wait_for(lambda: local.finished, 1.0), local.describe()
+        assert all(rx.site(s).state == "ended" and len(texts(rx, s)) == 500 for s in ("site-1", "site-2"))
+        assert wait_for(lambda: rx.all_done, 10.0)  # the server's part keeps its grace for the last lines
+        assert texts(rx, "server")[-1].endswith("done")
+    finally:
+        source.stop()
+
+
+def test_a_tail_that_followed_the_running_job_finishes_at_once_when_a_view_sees_it_ended(tmp_path):
+    """nb03: the submit cell's view follows the job (event path, local end signals); the job ends; a later view of
+    the ended job shares that follower and must show it done at once, not wait for the tail's own end signal
+    (here: none for minutes, the server's process still runs)."""
+    paths = _job_files(tmp_path, n=50)
+    run = tmp_path / "server"
+    alive, status = FakeLiveness(), FakeStatus()
+    alive.server, alive.sites = True, ["server", *paths]
+    alive.clients = dict.fromkeys(paths, True)
+    rx = Receiver(fmt="text")
+    end = logsource._local_end(alive, status, run_dir=str(run))
+    tail = LocalTail(rx, paths, is_finished=end, mechanism="events", safety_period=60, finish_check_period=0.0)
+    tail.start()
+    try:
+        assert wait_for(lambda: all(len(texts(rx, s)) == 50 for s in paths), 2.0)
+        time.sleep(0.2)
+        assert not tail.finished
+        with open(paths["site-1"], "a") as f:
+            f.write("2026-05-01 12:00:01,000 - X - INFO - the last line\n")
+        status.value = "FINISHED:COMPLETED"
+        status()  # the view's request: the job ended
+        t0 = time.monotonic()
+        finish_local_tails(Composite([tail]))  # what the view does before waiting for the streams
+        assert wait_for(lambda: rx.all_done, 1.0), tail.describe()
+        assert time.monotonic() - t0 < 1.0
+        assert texts(rx, "site-1")[-1].endswith("the last line")
+        assert status.calls == 1  # the tail asked nothing
+    finally:
+        tail.stop()

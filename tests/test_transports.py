@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from flarenb import follower
 from flarenb.receiver import Receiver
-from flarenb.sources import AdminPoll, LocalTail, LogCursor, local_job_log_paths, make_transport
+from flarenb.sources import AdminPoll, LocalTail, LogCursor, local_job_log_paths, localtail, make_transport
 
 BODY = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\n\r"), max_size=12)
 TRUNC_MARK = "[flarenb] … log file truncated; reading it again from the start …"
@@ -145,6 +145,84 @@ def test_localtail_rotation_truncation_property(tmp_path_factory, mechanism, seg
     assert texts(rx, "site-1") == expected
     assert rx.site("site-1").state == "ended"
     tail.stop()
+
+
+def _read_after(monkeypatch, path, rewrite):
+    """The next ``fstat`` the tail makes is followed by ``rewrite(path)`` before it reads: the file changes between
+    its size check and its read (as when the event path's thread reads while the writer truncates)."""
+    real, done = os.fstat, []
+
+    def fstat(fd):
+        st = real(fd)
+        if not done:
+            done.append(1)
+            rewrite(path)
+        return st
+
+    monkeypatch.setattr(localtail.os, "fstat", fstat)
+
+
+def _replace_content(data):
+    def rewrite(path):
+        with open(path, "r+b") as f:
+            f.truncate(0)
+            f.write(data)
+
+    return rewrite
+
+
+def _tail_all(tail):
+    tail.finish()
+    for _ in range(5):
+        tail.poll_once()
+    assert tail.finished
+
+
+def test_localtail_truncated_and_grown_past_the_offset_between_size_check_and_read(tmp_path, monkeypatch):
+    """The check shared by both paths: the size looked fine, but the bytes before the offset are not the ones read
+    (checked in the same pread as the new bytes), so the rewritten file is read again, not glued on."""
+    p = tmp_path / "log.txt"
+    p.write_bytes(b"1:first\n2:partial")
+    rx = Receiver(fmt="text", idle_timeout=None)
+    tail = LocalTail(rx, {"site-1": str(p)}, mechanism="polling")
+    assert tail.poll_once() == 17
+    _read_after(monkeypatch, str(p), _replace_content(b"3:after truncation, longer than before\n"))
+    tail.poll_once()
+    _tail_all(tail)
+    assert texts(rx, "site-1") == ["1:first", "2:partial", TRUNC_MARK, "3:after truncation, longer than before"]
+
+
+def test_localtail_rewritten_with_the_same_bytes_before_the_offset_but_another_head(tmp_path):
+    """Only the head tells: the ``FP`` bytes before the offset are the same in the new file."""
+    p = tmp_path / "log.txt"
+    body = b"a" * 100 + b"\n"
+    p.write_bytes(b"1:" + body)
+    rx = Receiver(fmt="text", idle_timeout=None)
+    tail = LocalTail(rx, {"site-1": str(p)}, mechanism="polling")
+    tail.poll_once()
+    _replace_content(b"2:" + body + b"3:more\n")(str(p))
+    tail.poll_once()
+    _tail_all(tail)
+    assert texts(rx, "site-1") == ["1:" + "a" * 100, TRUNC_MARK, "2:" + "a" * 100, "3:more"]
+
+
+def test_localtail_rewritten_to_the_same_size_is_seen_once_it_grows(tmp_path):
+    """Same size, maybe the same mtime (coarse clock): nothing to read yet; the first bytes after it are not glued
+    on."""
+    p = tmp_path / "log.txt"
+    p.write_bytes(b"1:abcdef\n")
+    rx = Receiver(fmt="text", idle_timeout=None)
+    tail = LocalTail(rx, {"site-1": str(p)}, mechanism="polling")
+    tail.poll_once()
+    st = os.stat(p)
+    _replace_content(b"2:ghijkl\n")(str(p))
+    os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))  # as if in the same clock tick
+    tail.poll_once()
+    with open(p, "ab") as f:
+        f.write(b"3:more\n")
+    tail.poll_once()
+    _tail_all(tail)
+    assert texts(rx, "site-1") == ["1:abcdef", TRUNC_MARK, "2:ghijkl", "3:more"]
 
 
 @pytest.mark.parametrize("mechanism", MECHANISMS)

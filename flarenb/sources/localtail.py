@@ -1,9 +1,11 @@
 """The logs of sites on this machine: :class:`LocalTail` ``(receiver, {site: path}, is_finished=None, period=0.05)``.
 
 It tails log files on this machine (POC: ``<poc>/example_project/prod_00/<site>/<job_id>/log.txt``; a simulation:
-``<workspace>/<site>/log.txt``): it waits for a file that does not exist yet, follows rotation (inode change:
-finishes the old file, then switches), detects truncation (size below the offset, or the bytes before the offset
-changed: restarts at 0 after a ``[flarenb]`` marker line), and ends the streams once ``is_finished()`` is true (or
+``<workspace>/<site>/log.txt``): it waits for a file that does not exist yet, follows rotation (another
+``st_dev``/``st_ino`` at the path: finishes the old file, then switches), detects truncation and rewriting (size
+below the offset, or the first bytes or those just before the offset are not what was read — checked in the same
+``pread`` as each read, so a file truncated and grown past the offset again between two looks is seen too: restarts
+at 0 after a ``[flarenb]`` marker line), and ends the streams once ``is_finished()`` is true (or
 ``finish()`` was called) and two consecutive polls found nothing more. :func:`local_job_log_paths` lists
 ``{site: path}`` for a local workspace.
 
@@ -31,30 +33,42 @@ from ..receiver import Receiver
 from .base import STOP_JOIN_TIMEOUT, AliveCheck, JobLogs, LogSource, ThreadedSource
 from .fswatch import Watcher, open_watcher
 
-__all__ = ["KIND", "LocalTail", "local_job_log_paths"]
+__all__ = ["KIND", "LocalTail", "finish_local_tails", "local_job_log_paths"]
 
 StrPath = str | os.PathLike[str]
 
 
 class _FileTail:
-    FP = 64  # bytes before the offset re-checked to detect a rewritten file
+    """One file: where it is read up to (``offset``), which file that is (``ident``: ``(st_dev, st_ino)``) and a
+    fingerprint of the bytes already read (``head``: the first ``FP`` bytes, ``last``: the ``FP`` bytes before the
+    offset). Every read checks the fingerprint (:meth:`_read`), so a file truncated and written again past the
+    offset between two looks is seen as rewritten, not read on as if it had grown: the polling and event paths
+    share this one check."""
+
+    FP = 64  # bytes of the head and of the tail before the offset that must still be there
 
     def __init__(self, site: str, path: str) -> None:
         self.site, self.path = site, path
         self.fd: int | None = None
-        self.ino: int | None = None
+        self.ident: tuple[int, int] | None = None
         self.offset = 0
+        self.head = b""
         self.last = b""
         self.seen = False
-        self.mtime: int | None = None
+        self.restarts = 0  # truncations / rewrites seen
+
+    @property
+    def ino(self) -> int | None:
+        return self.ident[1] if self.ident is not None else None
 
     def _open(self) -> bool:
         try:
             self.fd = os.open(self.path, os.O_RDONLY)
         except FileNotFoundError:
             return False
-        self.ino = os.fstat(self.fd).st_ino
-        self.offset, self.last, self.seen = 0, b"", True
+        st = os.fstat(self.fd)
+        self.ident = (st.st_dev, st.st_ino)
+        self.offset, self.head, self.last, self.seen = 0, b"", b"", True
         return True
 
     def close(self) -> None:
@@ -62,48 +76,65 @@ class _FileTail:
             os.close(self.fd)
             self.fd = None
 
-    def _read(self, feed: Callable[[str, bytes], object], chunk: int, max_chunks: int) -> tuple[int, bool]:
-        """Read up to max_chunks chunks; returns (bytes read, reached end of file)."""
+    def _restart(self, rx: Receiver) -> None:
+        """The file no longer holds what was read: say so, and read it again from the start."""
+        rx.marker(self.site, "[flarenb] … log file truncated; reading it again from the start …")
+        self.offset, self.head, self.last = 0, b"", b""
+        self.restarts += 1
+
+    def _head_changed(self) -> bool:
+        """The first bytes read are not there any more (only checked where ``last`` does not cover them)."""
         assert self.fd is not None  # opened by poll()
-        n = 0
+        k = len(self.head)
+        return self.offset > len(self.last) and os.pread(self.fd, k, 0) != self.head
+
+    def _read(self, rx: Receiver, chunk: int, max_chunks: int) -> tuple[int, bool]:
+        """Read up to max_chunks chunks; returns (bytes read, reached end of file).
+
+        Each read starts ``len(last)`` bytes before the offset, in the same ``pread``: when those bytes are not
+        ``last`` any more (fewer, or others), the file was truncated or rewritten — also when it has meanwhile
+        grown past the offset again — and it is read again from the start (once per call)."""
+        assert self.fd is not None  # opened by poll()
+        n, restarted = 0, False
         for _ in range(max_chunks):
-            data = os.pread(self.fd, chunk, self.offset)
+            k = len(self.last)
+            data = os.pread(self.fd, k + chunk, self.offset - k)
+            if data[:k] != self.last:
+                if restarted:  # rewritten again while being read: the next poll looks again
+                    return n, False
+                restarted = True
+                self._restart(rx)
+                continue
+            data = data[k:]
             if not data:
                 return n, True
+            if len(self.head) < self.FP:
+                self.head = (self.head + data)[: self.FP]
             self.offset += len(data)
             self.last = (self.last + data[-self.FP :])[-self.FP :]
             n += len(data)
-            feed(self.site, data)
+            rx.feed(self.site, data)
         return n, False
 
     def poll(self, rx: Receiver, chunk: int = 1 << 20, max_chunks: int = 16) -> int:
         if self.fd is None and not self._open():
             return 0
         assert self.fd is not None  # _open() succeeded
-        st = os.fstat(self.fd)
-        size, changed = st.st_size, st.st_mtime_ns != self.mtime
-        self.mtime = st.st_mtime_ns
-        if size < self.offset or (self.last and (size > self.offset or changed) and self._rewritten()):
-            rx.marker(self.site, "[flarenb] … log file truncated; reading it again from the start …")
-            self.offset, self.last = 0, b""
-        n, eof = self._read(rx.feed, chunk, max_chunks)
+        if os.fstat(self.fd).st_size < self.offset or self._head_changed():
+            self._restart(rx)
+        n, eof = self._read(rx, chunk, max_chunks)
         if eof:
             try:
-                ino = os.stat(self.path).st_ino
+                st = os.stat(self.path)
             except FileNotFoundError:  # rotation in progress: keep the old file for now
                 return n
-            if ino != self.ino:  # rotated: drain the old file, then switch to the new one
-                n += self._read(rx.feed, chunk, 1 << 30)[0]
+            if (st.st_dev, st.st_ino) != self.ident:  # rotated: drain the old file, then switch to the new one
+                n += self._read(rx, chunk, 1 << 30)[0]
                 rx.flush(self.site)
                 self.close()
                 if self._open():
-                    n += self._read(rx.feed, chunk, max_chunks)[0]
+                    n += self._read(rx, chunk, max_chunks)[0]
         return n
-
-    def _rewritten(self) -> bool:
-        assert self.fd is not None  # opened by poll()
-        k = len(self.last)
-        return os.pread(self.fd, k, self.offset - k) != self.last
 
 
 class LocalTail(ThreadedSource):
@@ -318,6 +349,17 @@ class LocalTail(ThreadedSource):
         if self._thread is None:
             for t in self._tails:
                 t.close()
+
+
+def finish_local_tails(source: object) -> None:
+    """The job has ended (its status says so): every :class:`LocalTail` in ``source`` (itself, a
+    :class:`~flarenb.sources.Composite`'s parts, a wrapper's ``inner``) reads its files to the end now and ends,
+    without waiting for a notification, its safety poll or its own end signal. Admin-API sources are left alone
+    (they keep their grace for the server's last lines)."""
+    parts = [source, *(getattr(source, "transports", None) or ()), getattr(source, "inner", None)]
+    for part in parts:
+        if isinstance(part, LocalTail):
+            part.finish()
 
 
 def _site_dirs(root: StrPath) -> dict[str, str]:
