@@ -298,6 +298,8 @@ class LogView(WidgetFront):
         if self._status.not_found:
             return self._end_not_found()
         self._set_header(status)
+        if is_terminal(status) and handle is not None and not handle.receiver.all_done:
+            finish_local_tails(handle.transport)  # the tails need not wait for their own end signal (safety poll)
         if not (is_terminal(status) and (rx is None or rx.all_done)):
             return False
         if self.metrics_feed is not None:

@@ -51,20 +51,33 @@ SEGMENT = st.tuples(
 MECHANISMS = ["polling", "events"]
 
 
+def caught_up(t, path):
+    """The file tail ``t`` has read the file now at ``path`` to its end: the same file (``st_dev``/``st_ino``), its
+    size, and the bytes it read still there (the size alone is not enough: a file truncated and written again to
+    the same size between two looks of the tail has the tail's old offset as its size)."""
+    try:
+        with open(path, "rb") as f:
+            st = os.fstat(f.fileno())
+            offset, head, last = t.offset, t.head, t.last  # the tail's thread may move on meanwhile: then not yet
+            if t.ident != (st.st_dev, st.st_ino) or offset != st.st_size:
+                return False
+            data = f.read(offset)
+    except FileNotFoundError:
+        return False
+    n = min(offset, t.FP)
+    return len(head) == len(last) == n and data.startswith(head) and data.endswith(last)
+
+
 def catch_up(tail, path, timeout=5.0):
     """The tail's own thread, woken by file-system notifications only (its safety poll is a minute away), has read
     the file now at ``path`` to its end."""
     t = tail._tails[0]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            st = os.stat(path)
-        except FileNotFoundError:
-            st = None
-        if st is not None and t.ino == st.st_ino and t.offset == st.st_size:
+        if caught_up(t, path):
             return
         time.sleep(0.001)
-    raise AssertionError(f"the tail was not woken: offset {t.offset}, file {st}")
+    raise AssertionError(f"the tail was not woken: offset {t.offset}, file size {os.path.getsize(path)}")
 
 
 def events_tail(rx, paths, **kw):
