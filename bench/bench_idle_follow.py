@@ -11,7 +11,7 @@ after the other, in this process (the "kernel"):
 
 1. **baseline** - nothing followed (the two open admin sessions' own threads still run);
 2. **LocalTail (events)** - ``follow_job`` through the POC connection (``Flare.poc`` set): woken by file-system
-   notifications (inotify here) plus a safety poll every 2 s;
+   notifications (inotify here) plus a safety poll every 5 s;
    **LocalTail (polling)** - the same, polling every 0.05 s (0.2 s once idle), as where notifications are unavailable;
 3. **AdminPoll** - ``follow_job(cursor=False)`` through a second connection with the same kit and no ``.poc``;
 4. **Cursor** - ``follow_job`` through a third such connection: the ``flarenb.logs`` app command (only new bytes).

@@ -46,6 +46,7 @@ class _FileTail:
     share this one check."""
 
     FP = 64  # bytes of the head and of the tail before the offset that must still be there
+    SLACK = 4096  # bytes asked for beyond the size seen by fstat (the file may have grown since)
 
     def __init__(self, site: str, path: str) -> None:
         self.site, self.path = site, path
@@ -88,8 +89,11 @@ class _FileTail:
         k = len(self.head)
         return self.offset > len(self.last) and os.pread(self.fd, k, 0) != self.head
 
-    def _read(self, rx: Receiver, chunk: int, max_chunks: int) -> tuple[int, bool]:
-        """Read up to max_chunks chunks; returns (bytes read, reached end of file).
+    def _read(self, rx: Receiver, chunk: int, max_chunks: int, size: int | None = None) -> tuple[int, bool]:
+        """Read up to max_chunks chunks; returns (bytes read, reached end of file). ``size``: the file's size a moment
+        ago: each read asks for what is left of it (plus ``SLACK``), not a whole ``chunk`` (allocating a chunk of
+        1 MiB for a file with nothing new is most of an idle poll's cost); once a read gets all it asked for, the
+        file may have grown meanwhile: whole chunks from there.
 
         Each read starts ``len(last)`` bytes before the offset, in the same ``pread``: when those bytes are not
         ``last`` any more (fewer, or others), the file was truncated or rewritten — also when it has meanwhile
@@ -98,7 +102,10 @@ class _FileTail:
         n, restarted = 0, False
         for _ in range(max_chunks):
             k = len(self.last)
-            data = os.pread(self.fd, k + chunk, self.offset - k)
+            want = chunk if size is None else min(chunk, max(size - self.offset, 0) + self.SLACK)
+            data = os.pread(self.fd, k + want, self.offset - k)
+            if len(data) == k + want:
+                size = None
             if data[:k] != self.last:
                 if restarted:  # rewritten again while being read: the next poll looks again
                     return n, False
@@ -120,9 +127,10 @@ class _FileTail:
         if self.fd is None and not self._open():
             return 0
         assert self.fd is not None  # _open() succeeded
-        if os.fstat(self.fd).st_size < self.offset or self._head_changed():
+        size = os.fstat(self.fd).st_size
+        if size < self.offset or self._head_changed():
             self._restart(rx)
-        n, eof = self._read(rx, chunk, max_chunks)
+        n, eof = self._read(rx, chunk, max_chunks, size)
         if eof:
             try:
                 st = os.stat(self.path)
@@ -153,7 +161,7 @@ class LocalTail(ThreadedSource):
         idle_period: float = 0.2,
         alive: AliveCheck | None = None,
         mechanism: str | None = None,
-        safety_period: float = 2.0,
+        safety_period: float = 5.0,
         min_gap: float = 0.002,
         busy_events: float = 40.0,
         busy_hold: float = 1.0,
