@@ -2,13 +2,17 @@
 
     python bench/bench_log_latency.py [--rounds 2] [--duration 30] [--period 0.25] [--cli-from-round 1]
 
-Targets: local tail median <= 0.2 s; admin polling median <= 0.8 s and p95 <= 1.5 s; cursor median <= 0.35 s,
+Targets: local tail woken by file-system notifications median <= 0.01 s and p95 <= 0.03 s (polling: median
+<= 0.2 s); admin polling median <= 0.8 s and p95 <= 1.5 s; cursor median <= 0.35 s,
 p95 <= 0.6 s and bytes transferred <= 1.5x the log bytes the job wrote (AdminPoll: whole logs every poll).
 
 The job's client prints ``LAT <seq> <time.time()> round=<r> site=<site>`` every ``--period`` s for
 ``--duration`` s per round (flush=True). One job, followed at the same time by
 
-* **LocalTail** - ``follow_job`` through the POC connection (``Flare.poc`` set: the sites' log files);
+* **LocalTail (events)** - ``follow_job`` through the POC connection (``Flare.poc`` set: the sites' log files),
+  woken by file-system notifications (inotify here; the mechanism is reported);
+* **LocalTail (polling)** - the same files and end detection, a second follower whose LocalTail polls every
+  0.05 s (``mechanism="polling"``: what LocalTail did before notifications, and does where they are unavailable);
 * **AdminPoll** - ``follow_job(cursor=False)`` through a second connection with the same admin kit and no
   ``.poc`` (reached through a symlink so it gets its own follower): ``get_job_logs`` polling, as for a remote
   deployment before the cursor channel;
@@ -69,6 +73,7 @@ while flare.is_running():
 '''
 
 LAT = re.compile(r"LAT (\d+) (\d+\.\d+) round=(\d+) site=(\S+)")
+LT, LP = "LocalTail (events)", "LocalTail (polling)"
 
 
 class Recorder:
@@ -170,7 +175,7 @@ def main(argv=None) -> int:
 
     res: dict = {"args": vars(args)}
     t_total = time.monotonic()
-    recs = {k: Recorder(k) for k in ("LocalTail", "AdminPoll", "Cursor", "CLI")}
+    recs = {k: Recorder(k) for k in (LT, LP, "AdminPoll", "Cursor", "CLI")}
     cli_calls: list = []
     transports = {}
     with common.BenchPoc(root, clients=2, keep=args.keep) as bp:
@@ -188,7 +193,8 @@ def main(argv=None) -> int:
         job = flarenb.submit(str(job_dir), name="latency", flare=f if args.named_sites else remote)
         print(f"job {job.id} submitted; following it locally and through the admin API", flush=True)
         handles = {
-            "LocalTail": follow_job(Job(id=job.id, name=job.name, flare=f)),
+            LT: follow_job(Job(id=job.id, name=job.name, flare=f)),
+            LP: common.polling_tail(Job(id=job.id, name=job.name, flare=f)),
             "AdminPoll": follow_job(Job(id=job.id, name=job.name, flare=remote), cursor=False),
             "Cursor": follow_job(Job(id=job.id, name=job.name, flare=remote2), cursor=True),
         }
@@ -196,7 +202,10 @@ def main(argv=None) -> int:
             inner = getattr(h.transport, "inner", h.transport)  # the live view's rights-aware wrapper
             transports[name] = type(inner).__name__
             h.subscribe(recs[name].on_update, replay=True)
-        assert transports == {"LocalTail": "LocalTail", "AdminPoll": "AdminPoll", "Cursor": "CursorPoll"}, transports
+        want = {LT: "LocalTail", LP: "LocalTail", "AdminPoll": "AdminPoll", "Cursor": "CursorPoll"}
+        assert transports == want, transports
+        res["mechanisms"] = {k: handles[k].transport.describe() for k in (LT, LP)}
+        print(f"mechanisms: {res['mechanisms']}", flush=True)
         cursor0 = getattr(handles["Cursor"].transport, "inner", handles["Cursor"].transport)
         polls0 = handles["AdminPoll"].transport
 
@@ -214,7 +223,7 @@ def main(argv=None) -> int:
                 if (
                     args.cli_from_round >= 0
                     and not start_cli.is_set()
-                    and args.cli_from_round in recs["LocalTail"].first_round_seen
+                    and args.cli_from_round in recs[LT].first_round_seen
                 ):
                     start_cli.set()
                 status = str(f.call(lambda s: s.get_job_meta(job.id)).get("status"))
@@ -222,7 +231,7 @@ def main(argv=None) -> int:
                     break
                 if int(time.monotonic() - t_total) % 10 == 0:
                     print(
-                        f"  {status}: {len(recs['LocalTail'].seen)} LAT lines tailed, "
+                        f"  {status}: {len(recs[LT].seen)} LAT lines tailed, "
                         f"{len(recs['AdminPoll'].seen)} polled, {len(recs['Cursor'].seen)} by cursor, "
                         f"{len(recs['CLI'].seen)} via CLI "
                         f"({len(cli_calls)} calls)",
@@ -247,16 +256,19 @@ def main(argv=None) -> int:
                 "bytes_after_the_job": nxt.bytes_read if nxt is not None else 0,
             }
             res["log_bytes"] = _log_bytes(bp, job.id)
+            ev = handles[LT].transport
+            res["events_tail"] = {"end": ev.describe(), "busy_switches": ev.busy_switches, "polls": ev.polls}
+            res["polling_tail_polls"] = handles[LP].transport.polls
             for h in handles.values():
                 h.release()
 
-    emitted_rounds = sorted({r["round"] for r in recs["LocalTail"].seen.values()})
+    emitted_rounds = sorted({r["round"] for r in recs[LT].seen.values()})
     quiet_rounds = [r for r in emitted_rounds if args.cli_from_round < 0 or r < args.cli_from_round]
     loaded_rounds = [r for r in emitted_rounds if r not in quiet_rounds]
-    expected = {s: sum(1 for r in recs["LocalTail"].seen.values() if r["site"] == s) for s in ("site-1", "site-2")}
+    expected = {s: sum(1 for r in recs[LT].seen.values() if r["site"] == s) for s in ("site-1", "site-2")}
 
     summary, rows = {}, []
-    for name in ("LocalTail", "AdminPoll", "Cursor", "CLI"):
+    for name in (LT, LP, "AdminPoll", "Cursor", "CLI"):
         rec = recs[name]
         for site in ("site-1", "site-2", None):
             if name == "CLI" and site != "site-1":
@@ -274,7 +286,7 @@ def main(argv=None) -> int:
                 if name == "CLI":  # only lines written while the CLI loop ran count
                     exp = sum(
                         1
-                        for r in recs["LocalTail"].seen.values()
+                        for r in recs[LT].seen.values()
                         if r["site"] == "site-1" and r["emb"] >= rec.since and r["emb"] <= recs["CLI"].until
                     )
                 rows.append(
@@ -292,17 +304,21 @@ def main(argv=None) -> int:
         return summary.get(key, {}).get("median", float("nan"))
 
     ratios = {
-        "AdminPoll/LocalTail (median, both sites)": common.ratio(med("AdminPoll/both/all"), med("LocalTail/both/all")),
+        f"{LP}/{LT} (median, both sites)": common.ratio(med(f"{LP}/both/all"), med(f"{LT}/both/all")),
+        f"AdminPoll/{LT} (median, both sites)": common.ratio(med("AdminPoll/both/all"), med(f"{LT}/both/all")),
         "Cursor/AdminPoll (median, both sites)": common.ratio(med("Cursor/both/all"), med("AdminPoll/both/all")),
         "Cursor bytes / log bytes": common.ratio(res["bytes_read"]["Cursor"], res["log_bytes"]),
         "AdminPoll bytes / log bytes": common.ratio(res["bytes_read"]["AdminPoll"], res["log_bytes"]),
         "CLI/AdminPoll (median, site-1)": common.ratio(med("CLI/site-1/all"), med("AdminPoll/site-1/all")),
-        "CLI/LocalTail (median, site-1)": common.ratio(med("CLI/site-1/all"), med("LocalTail/site-1/all")),
+        f"CLI/{LT} (median, site-1)": common.ratio(med("CLI/site-1/all"), med(f"{LT}/site-1/all")),
     }
-    lt, ap_ = summary.get("LocalTail/both/all", {}), summary.get("AdminPoll/both/all", {})
+    lt, ap_ = summary.get(f"{LT}/both/all", {}), summary.get("AdminPoll/both/all", {})
+    lp = summary.get(f"{LP}/both/all", {})
     cu = summary.get("Cursor/both/all", {})
     targets = {
-        "LocalTail median <= 0.2 s": lt.get("median", 9) <= 0.2,
+        f"{LT} median <= 0.01 s": lt.get("median", 9) <= 0.01,
+        f"{LT} p95 <= 0.03 s": lt.get("p95", 9) <= 0.03,
+        f"{LP} median <= 0.2 s": lp.get("median", 9) <= 0.2,
         "AdminPoll median <= 0.8 s": ap_.get("median", 9) <= 0.8,
         "AdminPoll p95 <= 1.5 s": ap_.get("p95", 9) <= 1.5,
         "Cursor median <= 0.35 s": cu.get("median", 9) <= 0.35,
@@ -338,6 +354,7 @@ def main(argv=None) -> int:
         f"CLI calls: {len(cli_calls)}, median {cli_s['median']:.2f} s each; AdminPoll polls: {res['admin_polls']}; "
         f"bytes read: {res['bytes_read']}"
     )
+    print(f"{LT}: {res['events_tail']}; {LP}: {res['polling_tail_polls']} polls")
     for k, ok in targets.items():
         print(f"target {k}: {'OK' if ok else 'MISSED'}")
     path = common.write_results("log_latency", res)

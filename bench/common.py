@@ -269,3 +269,20 @@ def _clean(o):
 
 def _json_default(o):
     return str(o)
+
+
+def polling_tail(job):
+    """A second follower of ``job``'s local log files (POC) whose LocalTail polls (``mechanism="polling"``: what
+    LocalTail did before file-system notifications, and does where they are unavailable); the same end detection
+    and liveness as ``follow_job`` builds."""
+    from flarenb import follower, logsource
+    from flarenb.sources import LocalTail
+
+    spec = logsource.job_logs_spec(job, logsource.job_status(job))
+    assert spec.paths is not None, "not a job on the local POC"
+
+    def tail(rx):
+        name = f"{job.id}-polling"
+        return LocalTail(rx, spec.paths, is_finished=spec.is_finished, name=name, alive=spec.alive, mechanism="polling")
+
+    return follower.follow(job.id, tail, key=("bench-polling", *job.key))

@@ -35,6 +35,7 @@ from . import threads
 from .logsource import STATUS_TTL, follow_job, job_status
 from .metricsfeed import MetricsFeed
 from .safetext import safe_filenames
+from .sources import finish_local_tails
 from .viewfront import WidgetFront
 from .vocab import DONE, QUIET, STOPPED, TIMED_OUT, UNAVAILABLE, VIEW_STATE_OF, is_terminal
 from .widget import LogView as _Widget
@@ -226,7 +227,9 @@ class LogView(WidgetFront):
                 pass
             old.detach("a newer view of this job follows it")
         if is_terminal(self._status()):
-            # A finished job's logs do not change: read them now, so what is displayed is already complete.
+            # A finished job's logs do not change: read them now, so what is displayed is already complete. A local
+            # tail that followed the job while it ran (an earlier view's) may not know yet: it reads to the end now.
+            finish_local_tails(self._handle.transport)
             self._handle.wait_done(FINISHED_LOAD_TIMEOUT)  # woken when every stream has closed (bounded)
             if self._finish_if_done():
                 return
@@ -295,6 +298,8 @@ class LogView(WidgetFront):
         if self._status.not_found:
             return self._end_not_found()
         self._set_header(status)
+        if is_terminal(status) and handle is not None and not handle.receiver.all_done:
+            finish_local_tails(handle.transport)  # the tails need not wait for their own end signal (safety poll)
         if not (is_terminal(status) and (rx is None or rx.all_done)):
             return False
         if self.metrics_feed is not None:

@@ -15,8 +15,10 @@ again costs one request).
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 from . import follower as _follower
@@ -142,23 +144,29 @@ class _LocalLiveness(_Liveness):
     client ``worker_process``).
 
     A full process scan finds them (every ``SCAN`` s, or while some site's process was never seen); in between,
-    the known pids are checked with :func:`flarenb.procs.alive`. Where processes cannot be listed, a site is never
-    seen, so its liveness stays unknown (None).
+    the known pids are checked with :func:`flarenb.procs.alive`. Given the job's ``sites``, once every site's
+    process was found there is no more full scan (a job's process runs once: the pid checks say when it is gone).
+    Where processes cannot be listed, a site is never seen, so its liveness stays unknown (None).
     """
 
     SCAN = 5.0
 
-    def __init__(self, job_id: str):
+    def __init__(self, job_id: str, sites: Collection[str] | None = None):
         super().__init__()
         self.job_id = job_id
+        self.sites = set(sites) if sites is not None else None
         self._pids: dict[str, int] = {}
         self._scanned = 0.0
+        self.scans = 0  # full process scans so far
 
     def _scan(self) -> set[str]:
         now = time.monotonic()
-        if self._pids and now - self._scanned < self.SCAN and set(self._pids) >= self._seen:
+        found_all = self.sites is not None and set(self._pids) >= self.sites
+        fresh = now - self._scanned < self.SCAN and set(self._pids) >= self._seen
+        if self._pids and (found_all or fresh):
             return {site for site, pid in self._pids.items() if procs.alive(pid)}
         self._scanned = now
+        self.scans += 1
         self._pids = procs.job_processes(self.job_id)
         return set(self._pids)
 
@@ -180,14 +188,34 @@ class _AdminLiveness(_Liveness):
         return running
 
 
-def _local_end(liveness: _LocalLiveness, status: _Status, every: float = 10.0):
-    """``is_finished`` for a local tail without an admin call per check: ask the server only once the job's
-    server process is gone (or every ``every`` seconds, in case it was never seen)."""
+def _local_end(
+    liveness: _LocalLiveness,
+    status: _Status,
+    every: float = 10.0,
+    run_dir: str | None = None,
+    every_alive: float = 300.0,
+):
+    """``is_finished`` for a local tail without an admin call while the job runs: the server is asked (one status
+    call, then at most every ``STATUS_TTL`` s until it says the job ended) once a local signal says the job may
+    have ended — its server process, or any site's, is gone, or its server run folder ``run_dir`` (seen before)
+    moved into the job store; while the server's process was never seen (not started yet, or processes cannot be
+    listed here), every ``every`` s; while every process runs, only every ``every_alive`` s (a safety net).
+    Once the job's shared status already says it ended (a view or anyone else asked), it is finished: no call."""
     last = [time.monotonic()]
+    seen_dir = [False]
 
     def is_finished() -> bool:
+        if status.ended:  # the last known status (no request): e.g. a view saw the job end before any local signal
+            return True
         now = time.monotonic()
-        if liveness("server") is False or now - last[0] >= every:
+        server = liveness("server")
+        moved = False
+        if run_dir is not None:
+            exists = os.path.isdir(run_dir)
+            moved, seen_dir[0] = seen_dir[0] and not exists, seen_dir[0] or exists
+        wait = every_alive if server else every
+        gone = server is False or any(liveness(site) is False for site in liveness.sites or ())
+        if gone or moved or now - last[0] >= wait:
             last[0] = now
             return is_terminal(status()) or status.not_found
         return False
@@ -268,13 +296,15 @@ def job_logs_spec(job: _jobs.Job, status: _Status, cursor: bool | None = None) -
             ready=server_log_readiness(flare, job.id) if rights_of(flare).granted("get_job_log") is not False else None,
             wrap_admin=lambda receiver, poll: rights_aware(receiver, poll, flare, job.id, status),
         )
-    liveness = _LocalLiveness(job.id)
+    paths = local_job_log_paths(local_root, job.id)
+    liveness = _LocalLiveness(job.id, sites=paths)
+    server_log = paths.get("server")
     return JobLogs(
         job.id,
         status=status,
         alive=liveness,
-        paths=local_job_log_paths(local_root, job.id),
-        is_finished=_local_end(liveness, status),
+        paths=paths,
+        is_finished=_local_end(liveness, status, run_dir=os.path.dirname(server_log) if server_log else None),
         ended=ended,
         fetch=fetch,
     )

@@ -222,3 +222,23 @@ def test_all_done_waits_for_the_closing_update_to_be_delivered():
     go_on.set()
     closer.join(5)
     assert rx.all_done
+
+
+def test_releasing_a_local_tail_joins_its_file_system_notification_threads(tmp_path):
+    """LocalTail's watchdog observer (its own thread, the platform reader's, one per watch) stops with the source:
+    the last release of its follower leaves no thread behind, whether or not the job ended."""
+    from flarenb.sources import LocalTail
+
+    before = set(threading.enumerate())
+    path = tmp_path / "run" / "log.txt"
+    h = follower.follow("jobFs", lambda rx: LocalTail(rx, {"server": str(path)}, name="jobFs"))
+    assert h.transport.mechanism == "inotify"
+    started = [t for t in threading.enumerate() if t not in before]
+    assert len(started) >= 5  # tail, receiver watchdog, observer, inotify reader and dispatcher, emitters
+    path.parent.mkdir()
+    path.write_bytes(b"x\n")
+    deadline = time.monotonic() + 5
+    while not h.receiver.lines("server") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    h.release()
+    assert [t.name for t in threading.enumerate() if t not in before] == []

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from flarenb import follower
 from flarenb.receiver import Receiver
-from flarenb.sources import AdminPoll, LocalTail, LogCursor, local_job_log_paths, make_transport
+from flarenb.sources import AdminPoll, LocalTail, LogCursor, local_job_log_paths, localtail, make_transport
 
 BODY = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\n\r"), max_size=12)
 TRUNC_MARK = "[flarenb] … log file truncated; reading it again from the start …"
@@ -48,14 +48,67 @@ SEGMENT = st.tuples(
 )
 
 
+MECHANISMS = ["polling", "events"]
+
+
+def caught_up(t, path):
+    """The file tail ``t`` has read the file now at ``path`` to its end: the same file (``st_dev``/``st_ino``), its
+    size, and the bytes it read still there (the size alone is not enough: a file truncated and written again to
+    the same size between two looks of the tail has the tail's old offset as its size)."""
+    try:
+        with open(path, "rb") as f:
+            st = os.fstat(f.fileno())
+            offset, head, last = t.offset, t.head, t.last  # the tail's thread may move on meanwhile: then not yet
+            if t.ident != (st.st_dev, st.st_ino) or offset != st.st_size:
+                return False
+            data = f.read(offset)
+    except FileNotFoundError:
+        return False
+    n = min(offset, t.FP)
+    return len(head) == len(last) == n and data.startswith(head) and data.endswith(last)
+
+
+def catch_up(tail, path, timeout=5.0):
+    """The tail's own thread, woken by file-system notifications only (its safety poll is a minute away), has read
+    the file now at ``path`` to its end."""
+    t = tail._tails[0]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if caught_up(t, path):
+            return
+        time.sleep(0.001)
+    raise AssertionError(f"the tail was not woken: offset {t.offset}, file size {os.path.getsize(path)}")
+
+
+def events_tail(rx, paths, **kw):
+    """A started LocalTail that can only learn of changes through notifications (no safety poll within the test,
+    never switching to polling because they come fast)."""
+    tail = LocalTail(rx, paths, mechanism="events", safety_period=60, busy_events=1e9, **kw).start()
+    assert tail.mechanism == "inotify" and tail._watcher is not None, tail.describe()
+    return tail
+
+
+@pytest.mark.parametrize("mechanism", MECHANISMS)
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(segments=st.lists(SEGMENT, min_size=1, max_size=5), crlf=st.booleans())
-def test_localtail_rotation_truncation_property(tmp_path_factory, segments, crlf):
+def test_localtail_rotation_truncation_property(tmp_path_factory, mechanism, segments, crlf):
+    """Polling: ``poll_once()`` at the drawn moments. Events: the tail's thread, woken by notifications only,
+    and the test waits for it to catch up at the same moments."""
     d = tmp_path_factory.mktemp("tail")
     path = str(d / "log.txt")
     rx = Receiver(fmt="text", idle_timeout=None)
-    tail = LocalTail(rx, {"site-1": path})
-    assert tail.poll_once() == 0  # the file does not exist yet: wait for it
+    if mechanism == "polling":
+        tail = LocalTail(rx, {"site-1": path}, mechanism="polling")
+        assert tail.poll_once() == 0  # the file does not exist yet: wait for it
+
+        def poll():
+            tail.poll_once()
+    else:
+        tail = events_tail(rx, {"site-1": path})
+
+        def poll():
+            catch_up(tail, path)
+
     assert rx.site("site-1").state == "waiting"
     counter, expected, carry = Counter(), [], ""
     eol = "\r\n" if crlf else "\n"
@@ -69,7 +122,7 @@ def test_localtail_rotation_truncation_property(tmp_path_factory, segments, crlf
             with open(path, "ab") as f:
                 f.write(chunk)
             if polls and polls[i % len(polls)]:
-                tail.poll_once()
+                poll()
                 polled_since_rotation = True
         if carry and lines:  # the previous segment's partial line is finished by this one
             lines = [carry + lines[0]] + lines[1:]
@@ -82,11 +135,11 @@ def test_localtail_rotation_truncation_property(tmp_path_factory, segments, crlf
             expected += lines
         if end == "rotate":
             if not polled_since_rotation:  # only one rotation between two polls is followed
-                tail.poll_once()
+                poll()
             os.replace(path, path + ".1")
             polled_since_rotation = False
         elif end == "truncate":
-            tail.poll_once()  # bytes not read before a truncation are lost for everyone
+            poll()  # bytes not read before a truncation are lost for everyone
             visible = tail._tails[0].offset > 0  # truncating an empty file changes nothing
             os.truncate(path, 0)
             counter.n += 1
@@ -94,22 +147,116 @@ def test_localtail_rotation_truncation_property(tmp_path_factory, segments, crlf
                 f.write(f"{counter.n}:after truncation\n".encode())
             expected += [TRUNC_MARK] * visible + [f"{counter.n}:after truncation"]
     tail.finish()
-    for _ in range(10):
-        tail.poll_once()
+    if mechanism == "polling":
+        for _ in range(10):
+            tail.poll_once()
+    else:
+        deadline = time.monotonic() + 5
+        while not tail.finished and time.monotonic() < deadline:
+            time.sleep(0.001)
     assert tail.finished
     assert texts(rx, "site-1") == expected
     assert rx.site("site-1").state == "ended"
     tail.stop()
 
 
-def test_localtail_thread_ends_when_job_finished(tmp_path):
+def _read_after(monkeypatch, path, rewrite):
+    """The next ``fstat`` the tail makes is followed by ``rewrite(path)`` before it reads: the file changes between
+    its size check and its read (as when the event path's thread reads while the writer truncates)."""
+    real, done = os.fstat, []
+
+    def fstat(fd):
+        st = real(fd)
+        if not done:
+            done.append(1)
+            rewrite(path)
+        return st
+
+    monkeypatch.setattr(localtail.os, "fstat", fstat)
+
+
+def _replace_content(data):
+    def rewrite(path):
+        with open(path, "r+b") as f:
+            f.truncate(0)
+            f.write(data)
+
+    return rewrite
+
+
+def _tail_all(tail):
+    tail.finish()
+    for _ in range(5):
+        tail.poll_once()
+    assert tail.finished
+
+
+def test_localtail_truncated_and_grown_past_the_offset_between_size_check_and_read(tmp_path, monkeypatch):
+    """The check shared by both paths: the size looked fine, but the bytes before the offset are not the ones read
+    (checked in the same pread as the new bytes), so the rewritten file is read again, not glued on."""
+    p = tmp_path / "log.txt"
+    p.write_bytes(b"1:first\n2:partial")
+    rx = Receiver(fmt="text", idle_timeout=None)
+    tail = LocalTail(rx, {"site-1": str(p)}, mechanism="polling")
+    assert tail.poll_once() == 17
+    _read_after(monkeypatch, str(p), _replace_content(b"3:after truncation, longer than before\n"))
+    tail.poll_once()
+    _tail_all(tail)
+    assert texts(rx, "site-1") == ["1:first", "2:partial", TRUNC_MARK, "3:after truncation, longer than before"]
+
+
+def test_localtail_rewritten_with_the_same_bytes_before_the_offset_but_another_head(tmp_path):
+    """Only the head tells: the ``FP`` bytes before the offset are the same in the new file."""
+    p = tmp_path / "log.txt"
+    body = b"a" * 100 + b"\n"
+    p.write_bytes(b"1:" + body)
+    rx = Receiver(fmt="text", idle_timeout=None)
+    tail = LocalTail(rx, {"site-1": str(p)}, mechanism="polling")
+    tail.poll_once()
+    _replace_content(b"2:" + body + b"3:more\n")(str(p))
+    tail.poll_once()
+    _tail_all(tail)
+    assert texts(rx, "site-1") == ["1:" + "a" * 100, TRUNC_MARK, "2:" + "a" * 100, "3:more"]
+
+
+def test_localtail_rewritten_to_the_same_size_is_seen_once_it_grows(tmp_path):
+    """Same size, maybe the same mtime (coarse clock): nothing to read yet; the first bytes after it are not glued
+    on."""
+    p = tmp_path / "log.txt"
+    p.write_bytes(b"1:abcdef\n")
+    rx = Receiver(fmt="text", idle_timeout=None)
+    tail = LocalTail(rx, {"site-1": str(p)}, mechanism="polling")
+    tail.poll_once()
+    st = os.stat(p)
+    _replace_content(b"2:ghijkl\n")(str(p))
+    os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))  # as if in the same clock tick
+    tail.poll_once()
+    with open(p, "ab") as f:
+        f.write(b"3:more\n")
+    tail.poll_once()
+    _tail_all(tail)
+    assert texts(rx, "site-1") == ["1:abcdef", TRUNC_MARK, "2:ghijkl", "3:more"]
+
+
+@pytest.mark.parametrize("mechanism", MECHANISMS)
+def test_localtail_thread_ends_when_job_finished(tmp_path, mechanism):
     paths = {"server": str(tmp_path / "server" / "log.txt"), "site-1": str(tmp_path / "s1" / "log.txt")}
     os.makedirs(tmp_path / "server")
     finished = threading.Event()
     done = []
     rx = Receiver(fmt="text", on_done=lambda site, s: done.append(site))
-    tail = LocalTail(rx, paths, is_finished=finished.is_set, period=0.01, finish_check_period=0.01, name="t1")
+    tail = LocalTail(
+        rx,
+        paths,
+        is_finished=finished.is_set,
+        period=0.01,
+        finish_check_period=0.01,
+        name="t1",
+        mechanism=mechanism,
+        safety_period=0.2,  # is_finished() has no file-system event: the safety poll asks it
+    )
     tail.start()
+    assert tail.mechanism == {"events": "inotify"}.get(mechanism, mechanism)
     with open(paths["server"], "ab") as f:
         for i in range(100):
             f.write(f"2026-05-01 12:00:00,000 - X - INFO - line {i}\n".encode())
@@ -132,12 +279,17 @@ def test_localtail_thread_ends_when_job_finished(tmp_path):
     assert tail.bytes_read == os.path.getsize(paths["server"])
 
 
-def test_localtail_json_file_is_rendered(tmp_path):
+@pytest.mark.parametrize("mechanism", MECHANISMS)
+def test_localtail_json_file_is_rendered(tmp_path, mechanism):
     p = tmp_path / "log.json"
-    p.write_text('{"asctime": "2026-05-01 12:00:00,001", "name": "X", "levelname": "ERROR", "message": "m"}\n')
     rx = Receiver()
-    tail = LocalTail(rx, {"server": str(p)})
-    tail.poll_once()
+    tail = events_tail(rx, {"server": str(p)}) if mechanism == "events" else LocalTail(rx, {"server": str(p)})
+    p.write_text('{"asctime": "2026-05-01 12:00:00,001", "name": "X", "levelname": "ERROR", "message": "m"}\n')
+    if mechanism == "events":
+        catch_up(tail, str(p))
+        tail.stop()
+    else:
+        tail.poll_once()
     assert [(ln.text, ln.level) for ln in rx.lines("server")] == [("2026-05-01 12:00:00,001 - X - ERROR - m", "ERROR")]
 
 

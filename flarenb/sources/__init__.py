@@ -38,7 +38,7 @@ from .base import (
 )
 from .composite import Composite
 from .cursor import CursorPoll
-from .localtail import LocalTail, StrPath, local_job_log_paths
+from .localtail import LocalTail, StrPath, finish_local_tails, local_job_log_paths
 
 is_terminal_status = is_terminal  # the old name, kept importable
 
@@ -56,6 +56,7 @@ __all__ = [
     "SourceKind",
     "ThreadedSource",
     "describe_problem",
+    "finish_local_tails",
     "is_job_not_found",
     "is_terminal_status",
     "local_job_log_paths",

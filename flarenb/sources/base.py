@@ -223,4 +223,8 @@ class ThreadedSource:
                     self.last_error = None
             if self._stop.is_set() or self.finished or self.receiver.all_done:
                 return
-            self._stop.wait(self._interval())
+            self._sleep(self._interval())
+
+    def _sleep(self, seconds: float) -> None:
+        """Wait before the next poll (woken early by ``stop()``; a source woken by other events overrides it)."""
+        self._stop.wait(seconds)
