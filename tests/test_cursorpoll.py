@@ -501,6 +501,9 @@ def test_the_readiness_comes_from_the_server_log_and_never_asks_the_job():
         (Flare(error=RuntimeError("Job_id: j is not running.")), "waiting"),
         (Flare(error=RuntimeError("AuthorizationError: not authorized for get_job_log")), "unknown"),
     ]
-    for flare, state in cases:
-        assert server_log_readiness(flare, "j")() == state
-        assert flare.commands == [("get_job_logs", "j", "server")]  # the log, read by the parent: never the job
+    for i, (flare, state) in enumerate(cases):
+        assert server_log_readiness(flare, f"j{i}")() == state
+        assert flare.commands == [("get_job_logs", f"j{i}", "server")]  # the log, read by the parent: never the job
+    # a job seen ready is not read again (job.metrics() of a running job looks each time it is called)
+    again = Flare(error=RuntimeError("must not be read"))
+    assert server_log_readiness(again, "j2")() == "ready" and again.commands == []

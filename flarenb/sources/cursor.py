@@ -101,19 +101,27 @@ def server_log_readiness(flare: Any, job_id: str) -> Callable[[], str]:
     """``ready() -> state``: whether the job's server has registered the cursor command, from its job log — read by
     the server's parent process (``get_job_logs``), so the job itself is never asked before it is ready:
     ``"ready"`` (the component's ready line); ``"started"`` (its run has started without that line: a component of
-    an older flarenb, or a log level above INFO); ``"waiting"``; ``"unknown"`` (the log is refused)."""
+    an older flarenb, or a log level above INFO); ``"waiting"``; ``"unknown"`` (the log is refused). A job once
+    seen ready is not read again in this kernel (its whole server log would come with every look)."""
 
     def ready() -> str:
+        if job_id in _READY_JOBS:
+            return "ready"
         try:
             reply = flare.call(lambda s: s.get_job_logs(job_id, target="server"))
         except Exception as e:
             return "unknown" if why_unavailable(e) is not None else "waiting"
         text = str(((reply or {}).get("logs") or {}).get("server") or "")
         if CURSOR_READY_LINE in text:
+            _READY_JOBS.add(job_id)
             return "ready"
         return "started" if RUN_STARTED_LINE in text else "waiting"
 
     return ready
+
+
+#: ids of jobs whose server log showed the ready line (a job's server registers the command once per run)
+_READY_JOBS: set[str] = set()
 
 
 def read_metrics(ask: Callable[[dict], dict], max_replies: int = 64) -> bytes:
