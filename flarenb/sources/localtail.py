@@ -56,11 +56,6 @@ class _FileTail:
         self.head = b""
         self.last = b""
         self.seen = False
-        self.restarts = 0  # truncations / rewrites seen
-
-    @property
-    def ino(self) -> int | None:
-        return self.ident[1] if self.ident is not None else None
 
     def _open(self) -> bool:
         try:
@@ -81,7 +76,6 @@ class _FileTail:
         """The file no longer holds what was read: say so, and read it again from the start."""
         rx.marker(self.site, "[flarenb] … log file truncated; reading it again from the start …")
         self.offset, self.head, self.last = 0, b"", b""
-        self.restarts += 1
 
     def _head_changed(self) -> bool:
         """The first bytes read are not there any more (only checked where ``last`` does not cover them)."""
