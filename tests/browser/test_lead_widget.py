@@ -9,6 +9,7 @@ rerunning anything. Every check waits on a locator.
 from __future__ import annotations
 
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -36,7 +37,9 @@ def test_lead_view_says_why_while_running_then_shows_every_site(
     flarenb_deployment, lab_server, page: Page, widget_bundle
 ):
     d = flarenb_deployment
-    hold = Path(lab_server.root_dir) / "release-browser-lead"
+    # a new hold file per attempt: the job's content differs, so a rerun of a failed attempt submits a new job instead
+    # of reattaching to the (by then finished) job of the first attempt
+    hold = Path(lab_server.root_dir) / f"release-browser-lead-{uuid.uuid4().hex[:8]}"
     job_dir = _export_job(Path(lab_server.root_dir), hold)
     try:
         _watch(d, lab_server, page, job_dir, hold)
