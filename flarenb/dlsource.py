@@ -67,6 +67,11 @@ class RightsAwareSource(ThreadedSource):
         self._clock = clock
         receiver.site("server")  # never an empty view
 
+    @property
+    def follows_live(self) -> bool:  # type: ignore[override]
+        """False once the server refused ``get_job_log``: the lines then come from the job's download."""
+        return self.mode == "live"
+
     # the inner transport shares liveness (given to it at construction) and the finish request
     @property
     def alive(self):

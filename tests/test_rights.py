@@ -260,6 +260,32 @@ def test_refused_live_logs_say_why_then_fill_from_the_download_when_the_job_ends
         assert "from the job's download" in rx.lines(site)[0].text
 
 
+def test_a_lead_refused_the_cursor_and_whole_logs_sees_no_polling_note(lead):
+    """The cursor is tried while ``app_command`` is not known (nothing probes it on a running job); refused, it
+    hands over to whole-log polling, which the lead may not use either: no "following by whole-log polling" line
+    then (CI saw one in the lead's running view), only each site's state; the download fills the lanes at the end."""
+    from flarenb.sources import CursorPoll
+
+    rx = Receiver(name="t")
+
+    def ask(request):
+        raise refusal("app_command")
+
+    t = CursorPoll(rx, ask, status=lambda: lead.sess.status, then=lambda primed, done: make_source(lead, rx))
+    for _ in range(3):
+        t.poll_once()
+    assert t.fallback_reason is not None and "app_command" in t.fallback_reason
+    for site, (state, reason) in states(rx).items():
+        assert state == UNAVAILABLE and NEEDS_GET_JOB_LOG in reason, site
+    assert [ln.text for site in rx.sites() for ln in rx.lines(site)] == []
+    lead.sess.status = "FINISHED:COMPLETED"
+    t.poll_once()
+    assert t.finished and rx.all_done
+    shown = [ln.text for site in rx.sites() for ln in rx.lines(site)]
+    assert not [x for x in shown if "whole-log polling" in x]
+    assert "from the job's download" in rx.lines("server")[0].text
+
+
 @pytest.mark.parametrize("failure", ["unreachable", "refused view", "job not found", "download refused"])
 def test_no_view_stays_without_a_visible_state_after_one_poll(lead, failure):
     rx = Receiver(name="t")

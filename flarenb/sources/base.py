@@ -147,6 +147,8 @@ class ThreadedSource:
     """The common part of a source that polls on its own thread (see :class:`LogSource`)."""
 
     kind = "transport"
+    #: whether lines come as the job writes them (a wrapper waiting for the job's download says False)
+    follows_live = True
 
     def __init__(self, receiver: Receiver, name: str, alive: AliveCheck | None = None) -> None:
         self.receiver = receiver

@@ -466,7 +466,7 @@ class CursorPoll(ThreadedSource):
     def _poll_next(self) -> int:
         assert self.next is not None
         n = self.next.poll_once()
-        if self._notice is not None:
+        if self._notice is not None and self.next.follows_live:  # "following by whole-log polling": only if so
             self.receiver.marker("server", self._notice)
             self._notice = None
         for site in self._gaps:  # after what the server still held of the site: the gap starts there
