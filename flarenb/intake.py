@@ -120,9 +120,12 @@ def coerce_line(item: object, next_seq: int) -> LogLine:
     elif isinstance(item, Mapping):
         seq, text = item.get("seq"), item.get("text", "")
         level, ts = item.get("level"), item.get("ts")
+    elif hasattr(item, "text"):  # an object with attributes (e.g. the receiver's Line, whose ts is read by name)
+        seq, text = getattr(item, "seq", None), item.text
+        level, ts = getattr(item, "level", None), getattr(item, "ts", None)
     elif isinstance(item, (tuple, list)):
         seq, text, level, ts = (list(item) + [None, None, None, None])[:4]
-    else:  # an object with attributes (e.g. the receiver's own dataclass)
+    else:
         seq, text = getattr(item, "seq", None), getattr(item, "text", "")
         level, ts = getattr(item, "level", None), getattr(item, "ts", None)
     return LogLine(

@@ -3,7 +3,8 @@
 Used by :class:`flarenb.receiver.Receiver` (which owns the streams, their state and their subscribers).
 
 * ``level`` is DEBUG/INFO/WARNING/ERROR/CRITICAL or None; continuation lines (tracebacks, ``print`` output)
-  inherit the level of the last timestamped line; ``ts`` is the timestamp text of a timestamped line, else None.
+  inherit the level of the last timestamped line; ``ts`` is the timestamp text of a timestamped line, else None
+  (a timestamp that begins its line is sliced from the text when read, not stored twice: see :class:`Line`).
 * A line longer than ``cap`` characters is cut and marked ``truncated=True``.
 * ``log.json`` records (one JSON object per line, as written by nvflare's ``JsonFormatter``) are rendered like
   ``log.txt`` lines (``asctime - name - levelname - fl_ctx - message``, :func:`format_json_record`); a record's
@@ -21,7 +22,7 @@ import re
 import sys
 from collections.abc import Iterable
 from itertools import compress, count, repeat
-from typing import Any, NamedTuple
+from typing import Any
 
 from .safetext import clean_text
 from .vocab import LEVELS, STREAM_TERMINAL_STATES, WAITING
@@ -67,7 +68,6 @@ _HEAD_RE = re.compile(
 _WINDOW = 72
 _WIN = operator.itemgetter(slice(0, _WINDOW))
 _TS_CHARS = 23  # "2026-05-01 12:00:00,001"
-_TS23 = operator.itemgetter(slice(0, _TS_CHARS))
 _DIGITS_TO_0 = bytes.maketrans(b"0123456789", b"0" * 10)
 _CONT = ""
 _SLOW = False
@@ -95,21 +95,50 @@ def _classify(window: str) -> str | bool:
     return level if at > m.end(1) + 1 and at + _LONGEST_LEVEL - 1 <= _WINDOW else _SLOW
 
 
-class _LineFields(NamedTuple):
-    seq: int
-    text: str
-    level: str | None
-    ts: str | None
-    site: str
-    kind: str = "log"
-    truncated: bool = False
+_SEQ = operator.itemgetter(0)
+_TEXT_OF = operator.itemgetter(1)
+_LEVEL_OF = operator.itemgetter(2)
+_TS_OF = operator.itemgetter(
+    3
+)  # a Line's stored ts: the timestamp text, None, or the length of ``text``'s prefix it is
 
 
-class Line(_LineFields):
-    """One complete log line of one site: a tuple ``(seq, text, level, ts, site, kind, truncated)`` (its first
-    four fields are a :class:`flarenb.intake.LogLine`'s)."""
+class Line(tuple[Any, ...]):
+    """One complete log line of one site: ``seq``, ``text``, ``level``, ``ts``, ``site``, ``kind`` ("log" or
+    "marker"), ``truncated`` (its first four are a :class:`flarenb.intake.LogLine`'s). Read them by name.
+
+    A timestamp that begins the line (nearly every nvflare line) is not stored as a string of its own: the tuple
+    holds its length and :attr:`ts` slices it from ``text`` when asked. That saves a string per line (about 70
+    bytes) and its creation in the receiver's hot path; the other fields are stored as given."""
 
     __slots__ = ()
+
+    def __new__(
+        cls,
+        seq: int,
+        text: str,
+        level: str | None = None,
+        ts: str | int | None = None,
+        site: str = "",
+        kind: str = "log",
+        truncated: bool = False,
+    ) -> "Line":
+        if isinstance(ts, str) and ts and text.startswith(ts):
+            ts = len(ts)  # the same canonical form the batch parser stores
+        return tuple.__new__(cls, (seq, text, level, ts, site, kind, truncated))
+
+    seq: int = property(_SEQ)  # type: ignore[assignment]
+    text: str = property(_TEXT_OF)  # type: ignore[assignment]
+    level: str | None = property(_LEVEL_OF)  # type: ignore[assignment]
+    site: str = property(operator.itemgetter(4))  # type: ignore[assignment]
+    kind: str = property(operator.itemgetter(5))  # type: ignore[assignment]
+    truncated: bool = property(operator.itemgetter(6))  # type: ignore[assignment]
+
+    @property
+    def ts(self) -> str | None:
+        """The timestamp text of a timestamped line, else None."""
+        ts = self[3]
+        return self[1][:ts] if ts.__class__ is int else ts
 
     def __repr__(self) -> str:
         return f"Line({self.site}#{self.seq} {self.level} {self.text!r}{' truncated' if self.truncated else ''})"
@@ -120,6 +149,9 @@ class Line(_LineFields):
     def __ne__(self, other: object) -> bool:
         return not self == other
 
+    def __getnewargs__(self) -> tuple[Any, ...]:  # pickling and copying rebuild the same tuple
+        return tuple(self)
+
     __hash__ = None  # type: ignore[assignment]  # compared by value, not hashed (as when lines were mutable)
 
 
@@ -127,9 +159,10 @@ _new_line = tuple.__new__  # _new_line(Line, (seq, text, ...)): a Line without a
 
 
 def make_lines(
-    seq: int, texts: Iterable[str], levels: Iterable[str | None], tss: Iterable[str | None], site: str
+    seq: int, texts: Iterable[str], levels: Iterable[str | None], tss: Iterable[str | int | None], site: str
 ) -> list[Line]:
-    """Lines of kind "log", not truncated, numbered from ``seq + 1`` (built with C-level maps)."""
+    """Lines of kind "log", not truncated, numbered from ``seq + 1`` (built with C-level maps); ``tss`` as
+    :class:`Line` stores them (a timestamp that begins its text given as its length)."""
     return list(
         map(
             _new_line, repeat(Line), zip(count(seq + 1), texts, levels, tss, repeat(site), repeat("log"), repeat(False))
@@ -137,10 +170,8 @@ def make_lines(
     )
 
 
-_TEXT_OF = operator.itemgetter(1)
-_TS_OF = operator.itemgetter(3)
 _STR_SIZE = sys.getsizeof("")
-_TEXT_LINE_EXTRA = 2 * _STR_SIZE + _TS_CHARS + _LINE_OVERHEAD  # a log.txt line's memory beyond its characters
+_TEXT_LINE_EXTRA = _STR_SIZE + _LINE_OVERHEAD  # a log.txt line's memory beyond its characters and a ts string
 
 
 def lines_size(lines: list[Line]) -> int:
@@ -149,7 +180,7 @@ def lines_size(lines: list[Line]) -> int:
     if not lines:
         return 0
     n = len(lines)
-    tss = list(filter(None, map(_TS_OF, lines)))
+    tss = [ts for ts in map(_TS_OF, lines) if ts.__class__ is str and ts]  # timestamps stored as strings
     return (
         sys.getsizeof("".join(map(_TEXT_OF, lines)))
         + sys.getsizeof("".join(tss))
@@ -176,17 +207,20 @@ def text_lines(
     parts: list[str],
     cap: int,
     outcomes: dict[bytes, str | bool] | None = None,
-) -> tuple[list[Line], str | None]:
-    """``log.txt`` lines numbered from ``seq + 1``, and the level the next continuation line inherits.
-    ``outcomes``: the stream's cache of window outcomes (see _classify), kept from batch to batch."""
-    if max(map(len, parts)) > cap:
+    fit: bool = False,
+) -> tuple[list[Line], str | None, int]:
+    """``log.txt`` lines numbered from ``seq + 1``, the level the next continuation line inherits, and the memory
+    of the timestamps stored as strings of their own (see :class:`Line`). ``outcomes``: the stream's cache of
+    window outcomes (see _classify), kept from batch to batch; ``fit``: no part is longer than ``cap`` (known)."""
+    if not fit and max(map(len, parts)) > cap:
         return _capped_lines(site, seq, level, parts, cap)
     if outcomes is None:
         outcomes = {}
     windows = list(map(_WIN, parts))
     keys = "\n".join(windows).encode("utf-8", "surrogatepass").translate(_DIGITS_TO_0).split(b"\n")
     levels: list[Any] = list(map(outcomes.get, keys))  # a level where the line has a standard ts and that level
-    tss = list(map(_TS23, windows))  # its ts where it has one (the others are set below)
+    tss: list[Any] = [_TS_CHARS] * len(parts)  # a standard ts begins the line (the others are set below)
+    ts_bytes = 0
     match = _HEAD_RE.match
     for i in list(compress(range(len(parts)), map(operator.not_, levels))):  # no cached level: few, usually
         lv = levels[i]
@@ -198,15 +232,21 @@ def text_lines(
                 levels[i] = lv
                 continue
         if lv is _SLOW and (m := match(parts[i])) is not None:
-            tss[i] = m.group(1)
+            if m.start(1):  # "[ts] ...": a string of its own
+                tss[i] = ts = m.group(1)
+                ts_bytes += sys.getsizeof(ts)
+            else:
+                tss[i] = m.end(1)
             levels[i] = m.group(2)
         else:  # a continuation line
             tss[i] = None
             levels[i] = levels[i - 1] if i else level
-    return make_lines(seq, parts, levels, tss, site), levels[-1]
+    return make_lines(seq, parts, levels, tss, site), levels[-1], ts_bytes
 
 
-def _capped_lines(site: str, seq: int, level: str | None, parts: list[str], cap: int) -> tuple[list[Line], str | None]:
+def _capped_lines(
+    site: str, seq: int, level: str | None, parts: list[str], cap: int
+) -> tuple[list[Line], str | None, int]:
     """:func:`text_lines` of a batch with a line longer than ``cap``: that line is cut and marked."""
     out: list[Line] = []
     match = _HEAD_RE.match
@@ -222,7 +262,7 @@ def _capped_lines(site: str, seq: int, level: str | None, parts: list[str], cap:
             out.append(Line(seq, t[:cap], level, ts, site, "log", True))
         else:
             out.append(Line(seq, t, level, ts, site))
-    return out, level
+    return out, level, sum(sys.getsizeof(ts) for ln in out if (ts := ln[3]).__class__ is str)
 
 
 def detect_fmt(parts: list[str]) -> str:
@@ -336,9 +376,11 @@ class SiteStream:
             if self.fmt == "json":
                 new, self.level = json_lines(parts, self.site, self.level, cap)
                 return [Line(seq, *ln[1:]) for seq, ln in enumerate(new, self.total + 1)]
-        new, self.level = text_lines(self.site, self.total, self.level, parts, cap, self._outcomes)
-        # their memory, about: the text they came from, and every line counted with a timestamp
-        self._sized = (new, sys.getsizeof(text) + len(new) * _TEXT_LINE_EXTRA)
+        new, self.level, ts_bytes = text_lines(
+            self.site, self.total, self.level, parts, cap, self._outcomes, fit=len(text) <= cap
+        )
+        # their memory, about: the text they came from, an object per line and the timestamps stored apart
+        self._sized = (new, sys.getsizeof(text) + len(new) * _TEXT_LINE_EXTRA + ts_bytes)
         return new
 
     def keep(self, new: list[Line]) -> int:

@@ -41,7 +41,7 @@ def reference(parts, level):
 @settings(max_examples=400, deadline=None)
 @given(parts=st.lists(LOG_LINE, min_size=1, max_size=12), level=st.sampled_from([None, "ERROR"]))
 def test_batch_parsing_is_the_per_line_regex(parts, level):
-    lines, last = text_lines("s", 7, level, parts, 65_536, OUTCOMES)
+    lines, last, _ts_bytes = text_lines("s", 7, level, parts, 65_536, OUTCOMES)
     want, want_last = reference(parts, level)
     assert [(ln.text, ln.level, ln.ts) for ln in lines] == want
     assert last == want_last
@@ -83,5 +83,5 @@ def test_lines_decided_past_the_window_edge_are_parsed_like_the_regex():
         parts.append(f"{ts} - {'n' * n}")
     outcomes: dict = {}
     for _ in range(2):  # the second time from the cache
-        lines, _last = text_lines("s", 0, None, parts, 65_536, outcomes)
+        lines, _last, _ts_bytes = text_lines("s", 0, None, parts, 65_536, outcomes)
         assert [(ln.text, ln.level, ln.ts) for ln in lines] == reference(parts, None)[0]

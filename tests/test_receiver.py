@@ -1,12 +1,16 @@
 """Unit and property tests of flarenb.receiver (no nvflare, no threads unless stated)."""
 
+import copy
 import json
+import pickle
+import sys
 import threading
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from flarenb.logparse import line_size
 from flarenb.receiver import Line, Receiver, Update, format_json_record
 
 TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\n\r"), max_size=30)
@@ -309,3 +313,34 @@ def test_line_equality_and_repr():
     assert a == Line(1, "x", "INFO", None, "s")
     assert a != Line(2, "x", "INFO", None, "s")
     assert repr(a) == "Line(s#1 INFO 'x')"
+
+
+def test_a_leading_timestamp_is_read_from_the_text_and_compares_as_given():
+    text = "2026-05-01 12:00:00,001 - ClientRunner - INFO - hello"
+    rx = Receiver(fmt="text")
+    rx.feed("s", (text + "\n[2026-05-01 12:00:01] - X - ERROR - boxed\n  File x\n").encode())
+    ln, boxed, cont = rx.lines("s")
+    assert (ln.ts, ln.level) == ("2026-05-01 12:00:00,001", "INFO")
+    assert (boxed.ts, boxed.level, cont.ts, cont.level) == ("2026-05-01 12:00:01", "ERROR", None, "ERROR")
+    # a line built by hand with the same fields is the same line, whichever way its ts is stored
+    assert ln == Line(1, text, "INFO", "2026-05-01 12:00:00,001", "s")
+    assert boxed == Line(2, "[2026-05-01 12:00:01] - X - ERROR - boxed", "ERROR", "2026-05-01 12:00:01", "s")
+    assert ln != Line(1, text, "INFO", "2026-05-01 12:00:00", "s")  # another ts, although a prefix of the text
+    assert Line(1, text, "INFO", "2026-05-01 12:00:00", "s").ts == "2026-05-01 12:00:00"
+    # copies keep every field
+    assert pickle.loads(pickle.dumps(ln)) == ln and copy.deepcopy(boxed) == boxed
+    assert pickle.loads(pickle.dumps(ln)).ts == "2026-05-01 12:00:00,001"
+
+
+def test_memory_counts_only_the_timestamps_stored_apart():
+    plain = "".join(f"2026-05-01 12:00:{i % 60:02d},000 - R - INFO - line {i}\n" for i in range(200)).encode()
+    boxed = "".join(f"[2026-05-01 12:00:{i % 60:02d},000] - R - INFO - line {i}\n" for i in range(200)).encode()
+    sizes = []
+    for data in (plain, boxed):
+        rx = Receiver(fmt="text")
+        rx.feed("s", data)
+        s = rx.site("s")
+        exact = sum(line_size(ln.text) + (0 if isinstance(ln[3], int) else sys.getsizeof(ln.ts)) for ln in s.lines)
+        assert abs(s.nbytes - exact) < 0.05 * exact, (s.nbytes, exact)
+        sizes.append(s.nbytes / len(data))
+    assert sizes[1] > sizes[0] * 1.2  # each boxed timestamp is a string of its own

@@ -291,3 +291,14 @@ def test_a_lines_wire_size_is_computed_without_json_but_equal_to_it(seq, text, l
 def test_a_lines_wire_size_counts_escapes_and_multibyte_characters():
     for text in ['say "hi"', "back\\slash", "tab\tnew\nline\x00\x1b[31m", "é😀\u2028", ""]:
         assert line_wire_size([7, text, "INFO", "12:00:00"]) == wire_size([7, text, "INFO", "12:00:00"])
+
+
+def test_a_receiver_line_reaches_the_view_with_its_fields_by_name():
+    from flarenb.receiver import Receiver
+
+    rx = Receiver(fmt="text")
+    rx.feed("s", b"2026-05-01 12:00:00,001 - R - WARNING - careful\n")
+    (line,) = rx.lines("s")
+    assert coerce_line(line, 9) == LogLine(
+        1, "2026-05-01 12:00:00,001 - R - WARNING - careful", "WARNING", "2026-05-01 12:00:00,001"
+    )
