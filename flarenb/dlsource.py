@@ -22,7 +22,7 @@ from typing import Any
 
 from .dllogs import download_refused, downloaded
 from .rights import is_refusal, right_of, rights_of
-from .sources.base import STOP_JOIN_TIMEOUT, ThreadedSource
+from .sources.base import STOP_JOIN_TIMEOUT, ThreadedSource, describe_source
 from .vocab import UNAVAILABLE, is_terminal, one_line
 
 NEEDS_GET_JOB_LOG = "live logs need the get_job_log right: this site's lines come from the job's download when it ends"
@@ -80,6 +80,12 @@ class RightsAwareSource(ThreadedSource):
     def finish(self) -> None:
         super().finish()
         self.inner.finish()
+
+    def describe(self) -> str:
+        """The inner source's line; without the get_job_log right, that the logs come from the job's download."""
+        if self.mode == "download":
+            return "the job's download once it ends (live logs need the get_job_log right)"
+        return describe_source(self.inner)
 
     def _interval(self) -> float:
         if self.mode == "live" and self.shown_error is None:

@@ -3,6 +3,7 @@
     handle = follow(job_id, lambda rx: make_transport(rx, job_id, fetch=..., status=...))
     unsubscribe = handle.subscribe(callback)          # callback(Update) - see flarenb.receiver
     handle.receiver.lines("server")                    # what is in memory now
+    handle.source_info                                 # how it follows, one line ("3 local log files, inotify ...")
     handle.release()                                   # the last release stops the follower
 
 ``follow(job_id, transport_factory, **receiver_kw)`` returns a :class:`FollowerHandle`. A second
@@ -30,6 +31,7 @@ from typing import Any
 
 from . import threads
 from .receiver import ENDED, Receiver, Update
+from .sources.base import describe_source
 
 __all__ = ["Follower", "FollowerHandle", "active_followers", "follow", "stop_all"]
 
@@ -96,6 +98,11 @@ class FollowerHandle:
     @property
     def job_id(self) -> str:
         return self._follower.job_id
+
+    @property
+    def source_info(self) -> str:
+        """How the job's logs are followed now, in one line (the source's ``describe()``)."""
+        return describe_source(self._follower.transport)
 
     def subscribe(self, cb: Callable[[Update], object], replay: bool = True) -> Callable[[], None]:
         """``receiver.subscribe`` that is undone by ``release()``; returns the unsubscribe function."""

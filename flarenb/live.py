@@ -15,6 +15,10 @@ of N", the Metrics panel), read from the server's run folder by its :class:`~fla
 thread it owns and stops with it; after the job, from the job's download once). For a job elsewhere they stay
 empty: NVFlare serves the metrics file only in the job's result (``job.metrics()`` reads it once the job ended).
 
+The header's debug info (:attr:`~flarenb.viewfront.WidgetFront.source_info`, an "ⓘ" in the browser) says in one
+line how the logs are followed — e.g. "3 local log files, inotify notifications (safety poll every 5 s)", or why a
+local tail polls, or the cursor and what it handed over to — kept current while the view follows.
+
 Failures are shown where the user looks: a status or log request that fails puts one line in the view's header
 (``problem``, e.g. "server unreachable: ..."), and in the sites' states when the logs cannot be read; the view
 resumes by itself when the server answers again. A job that no longer exists (deleted) ends the view with the
@@ -218,6 +222,7 @@ class LogView(WidgetFront):
         self._handle = follow_job(self.job)
         self._status = job_status(self.job)
         self._unsubscribe = self._handle.subscribe(self._on_update, replay=True)
+        self._show_source(self._handle)
         # detached only now: the job's follower (and the lines it read live) is shared, never stopped and restarted
         # (after the job, a new follower reads the server's log from the admin API, which may not answer in time)
         if old is not None and old is not self and old._origin[1] != execution:
@@ -294,6 +299,7 @@ class LogView(WidgetFront):
         with self._wiring:
             handle = self._handle
         rx = handle.receiver if handle is not None else None
+        self._show_source(handle)
         self.widget.set_problem(self._status.problem or (rx.problem if rx is not None else None))
         if self._status.not_found:
             return self._end_not_found()
@@ -310,6 +316,13 @@ class LogView(WidgetFront):
         self._release()
         self.widget.refresh_displays()
         return True
+
+    def _show_source(self, handle: _follower.FollowerHandle | None) -> None:
+        """Show how the logs are followed (the source's one line, :attr:`source_info`): when the view attaches, and
+        at each look of its watch, as the source changes how it follows (a local tail polling while logs pour in, a
+        cursor handing over to the admin API); after the view released its follower, the last line stays."""
+        if handle is not None:
+            self.widget.set_source_info(handle.source_info)
 
     def _show_status(self, fresh: bool = False) -> str:
         """Ask the job's status (``fresh``: now) and show it in the header."""

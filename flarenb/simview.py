@@ -73,6 +73,7 @@ class SimView(_live.LogView):
         self._status = SimStatus(self.job)
         self._handle = follow_sim(self.job, self._status)
         self._unsubscribe = self._handle.subscribe(self._on_update, replay=True)
+        self._show_source(self._handle)
         if is_terminal(self._status()):
             self._handle.wait_done(_live.FINISHED_LOAD_TIMEOUT)  # woken when every stream has closed (bounded)
             if self._finish_if_done():

@@ -44,6 +44,7 @@ class WidgetFront:
     downloads = _shown("downloads")
     progress = _shown("progress")
     metrics = _shown("metrics")
+    source_info = _shown("source_info")  # how the job's logs are followed (one line of debug info)
 
     def lines(self, site: str) -> list[LogLine]:
         """The lines of ``site`` the widget holds."""

@@ -32,7 +32,9 @@ Synced traits (survive a re-render or page reload)
 ``job_id``, ``job_name``, ``sites``, ``status``, ``submit_time``, ``start_ts``, ``end_ts``, ``duration``,
 ``site_states``, ``snapshot`` (last ``snapshot_lines`` lines per site, refreshed at most every ``snapshot_interval``
 s), ``line_counts``, ``skipped``, ``live``, ``downloads``, ``browser_max_lines``, ``problem`` (why the view cannot
-follow now, e.g. "server unreachable: ..."), ``progress``, ``metrics`` (:meth:`LogView.set_metrics`).
+follow now, e.g. "server unreachable: ..."), ``progress``, ``metrics`` (:meth:`LogView.set_metrics`), ``source_info``
+(how the view follows the job's logs, one line of debug info: :meth:`LogView.set_source_info`; a saved notebook keeps
+it in the output's metadata, ``metadata.flarenb.followed_by``, not in the snapshot it shows).
 
 Custom messages
 ---------------
@@ -60,6 +62,7 @@ import traitlets as t
 
 from . import snapshot as _snap
 from . import threads, viewsearch
+from ._text import terminal_safe
 from .flusher import Flusher
 from .frontend import BUILD_HINT
 from .frontend import FALLBACK_ESM as _FALLBACK_ESM  # noqa: F401 - importable from here (tests)
@@ -123,6 +126,7 @@ class LogView(anywidget.AnyWidget):
     problem = t.Unicode(None, allow_none=True).tag(sync=True)  # why following is stuck now, shown in the header
     progress = t.Dict().tag(sync=True)  # {"round", "total", "sites", "round_seconds", "eta_seconds"} or {}
     metrics = t.Dict().tag(sync=True)  # {"series": [{"metric", "site", "points": [[round, value], ...]}]} or {}
+    source_info = t.Unicode("").tag(sync=True)  # how the logs are followed (debug info, one line), "" unknown
 
     def __init__(
         self,
@@ -236,6 +240,15 @@ class LogView(anywidget.AnyWidget):
                 self.problem = problem
                 self._note_sent(wire_size(problem))
 
+    def set_source_info(self, info: str | None) -> None:
+        """Say how the view follows the job's logs (one line of debug info, e.g. "3 local log files, inotify
+        notifications (safety poll every 5 s)"); sent if changed."""
+        info = "" if info is None else cap(terminal_safe(clean_text(one_line(info))), MAX_REASON_CHARS)
+        with self._lock:
+            if info != self.source_info:
+                self.source_info = info
+                self._note_sent(wire_size(info))
+
     def set_metrics(self, metrics: dict | None, progress: dict | None) -> None:
         """Show the job's ``metrics`` and round ``progress`` (:mod:`flarenb.progress`; None: none); sent if changed."""
         with self._lock, self.hold_sync():
@@ -348,6 +361,8 @@ class LogView(anywidget.AnyWidget):
         data = dict(data)
         data["text/plain"] = snap.text()
         data["text/html"] = snap.html()
+        if self.source_info:  # kept in the saved notebook as debug info, not shown (nor compared by nbval)
+            metadata = {**metadata, "flarenb": {"job_id": self.job_id, "followed_by": self.source_info}}
         return data, metadata
 
     def _ipython_display_(self) -> None:

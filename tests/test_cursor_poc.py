@@ -103,7 +103,12 @@ def test_lines_arrive_live_and_end_equal_to_each_file(flarenb_poc, tmp_path):
         )
         assert flarenb_poc.call(lambda s: s.get_job_meta(job.id))["status"] == "RUNNING"
         assert t.next is None and t.fallback_reason is None and t.polls > 0  # the cursor, not whole-log polling
+        # the view's debug info while it runs (the "every client's log ended" state only near the job's end)
+        assert t.describe() == "log cursor (the job's flarenb.logs app command), every 0.1 to 4 s", t.describe()
         wait_for(lambda: t.finished, 300, "the cursor never handed over and finished")
+        assert t.describe().startswith(
+            "log cursor (the job's flarenb.logs app command) until the job ended, then admin API: whole logs"
+        ), t.describe()
     finally:
         t.stop()
     assert is_terminal(status())
@@ -132,6 +137,8 @@ def test_a_job_without_the_component_falls_back_and_says_why(flarenb_poc, tmp_pa
     try:
         wait_for(lambda: t.fallback_reason is not None or t.finished, 60, "no fallback")
         assert "no flarenb log component" in (t.fallback_reason or "")
+        assert t.describe().startswith("admin API: whole logs of every site, polling every"), t.describe()
+        assert t.describe().endswith(f"(no log cursor: {t.fallback_reason})"), t.describe()
         wait_for(lambda: t.finished, 300, "the fallback never finished")
     finally:
         t.stop()

@@ -84,6 +84,12 @@ def test_widget_follows_the_job_and_a_second_view_shares_the_follower(flarenb_po
     second = live.LogView(job)  # a rerun of that other cell: its old output is gone, the old view detaches
     try:
         assert list(follower.active_followers().values()) == [2]
+        # the header's debug info: how the view follows this local job (inotify on Linux; "; polling ... while the
+        # logs pour in" may follow while the job starts), set on every view, kept current by the view's watch
+        events = "3 local log files, inotify notifications (safety poll every 5 s)"
+        for view in (first, second):
+            assert view.source_info.startswith(events) and view.widget.source_info == view.source_info, view.source_info
+        print(f"source_info of the live view: {second.source_info}")
         assert not other.live
         for site in ("server", "site-1", "site-2"):
             st = other.site_states.get(site) or {}
@@ -121,6 +127,11 @@ def test_widget_follows_the_job_and_a_second_view_shares_the_follower(flarenb_po
         assert " — round 2 of 2" in final.splitlines()[0] and "===== metrics =====" in final
         # a view of a finished job is complete as soon as it exists: what a saved notebook keeps
         later = live.LogView(job)
+        # an ended job's view: the clients' files here, the server's log (moved into the job store) from the admin API
+        assert later.source_info.startswith("2 local log files, inotify notifications"), later.source_info
+        assert "admin API: whole logs of server" in later.source_info, later.source_info
+        assert later._repr_mimebundle_()[1]["flarenb"]["followed_by"] == later.source_info
+        print(f"source_info of the ended job's view: {later.source_info}")
         text = later._repr_mimebundle_()[0]["text/plain"]
         assert text.startswith(f"flarenb job live-widget ({job.id}) — FINISHED:COMPLETED")
         assert "sites: server: done · site-1: done · site-2: done" in text, text.splitlines()[:3]

@@ -64,8 +64,8 @@ def test_a_tail_that_ends_by_itself_leaves_no_observer_thread(tmp_path):
 @pytest.mark.parametrize(
     "how, reason",
     [
-        ("env", "polling requested (FLARENB_TAIL=polling)"),
-        ("arg", "polling requested"),
+        ("env", "FLARENB_TAIL=polling"),
+        ("arg", "polling requested (mechanism='polling')"),
         ("no watchdog", "watchdog is not installed"),
         ("no inotify watch left", "file-system notifications unavailable: [Errno 28] inotify watch limit reached"),
     ],

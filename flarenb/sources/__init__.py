@@ -11,6 +11,9 @@ entry in :data:`SOURCES`.
   app command of flarenb's job component); it hands over to the admin API after the job or where it cannot work;
 * ``adminpoll.py`` - :class:`AdminPoll`: the admin API, any deployment (the last resort).
 
+Every source says how it follows now in one line of plain text (``describe()``; :func:`describe_source` for any
+object): the live view shows it as its debug info (``view.source_info``).
+
 :func:`make_transport` (LocalTail when a local workspace holds the sites' folders, else AdminPoll) is kept for
 callers that build a source by hand.
 """
@@ -34,6 +37,7 @@ from .base import (
     SourceKind,
     ThreadedSource,
     describe_problem,
+    describe_source,
     is_job_not_found,
 )
 from .composite import Composite
@@ -56,6 +60,7 @@ __all__ = [
     "SourceKind",
     "ThreadedSource",
     "describe_problem",
+    "describe_source",
     "finish_local_tails",
     "is_job_not_found",
     "is_terminal_status",

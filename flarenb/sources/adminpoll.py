@@ -59,6 +59,15 @@ class AdminPoll(ThreadedSource):
         """Start from what another source already fed (per site: a LogCursor that regards it as consumed)."""
         self._cursors.update(cursors)
 
+    def describe(self) -> str:
+        """One line: what it asks the admin API for and how often (e.g. "admin API: whole logs of every site,
+        polling every 0.3 to 3 s")."""
+        what = "every site" if self.target in ("all", "@ALL") else self.target
+        text = f"admin API: whole logs of {what}, polling every {self.min_interval:g} to {self.max_interval:g} s"
+        if self.finished:
+            return text + ", ended"
+        return text + (", final poll after the job ended" if self._terminal_at is not None else "")
+
     def _interval(self) -> float:
         if self._terminal_at is not None:
             return min(self.interval, max(0.05, self.final_grace))

@@ -28,6 +28,7 @@ __all__ = [
     "SourceKind",
     "ThreadedSource",
     "describe_problem",
+    "describe_source",
     "is_job_not_found",
 ]
 
@@ -50,7 +51,9 @@ class LogSource(Protocol):
     * ``stop()`` - stop and join the thread(s) (idempotent; does not end the receiver's streams);
     * ``finish()`` - the job ended: drain what is left, then end every stream;
     * ``finished`` - True once end of stream was delivered; ``bytes_read`` - bytes transferred;
-    * ``alive`` - the liveness check it was built with (``alive(site) -> bool | None``), or None.
+    * ``alive`` - the liveness check it was built with (``alive(site) -> bool | None``), or None;
+    * ``describe()`` - how it follows now, in one line of plain text (what it reads, how it wakes up or how often
+      it polls); the live view shows it as its debug info (:func:`describe_source` for any source).
 
     The threaded sources also have ``poll_once()`` (one polling step: what the thread repeats; tests call it).
     """
@@ -71,6 +74,24 @@ class LogSource(Protocol):
     def stop(self, timeout: float = STOP_JOIN_TIMEOUT) -> None: ...
 
     def finish(self) -> None: ...
+
+    def describe(self) -> str:
+        """How it follows now, in one line (a source that says nothing better: its kind)."""
+        return f"{self.kind} source"
+
+
+def describe_source(source: object) -> str:
+    """One line saying how ``source`` follows now: its ``describe()`` (made one line), else its class and kind;
+    never raises (it is debug info: a source that cannot describe itself says so)."""
+    kind = getattr(source, "kind", None)
+    name = type(source).__name__ + (f" ({kind})" if kind else "")
+    describe = getattr(source, "describe", None)
+    if not callable(describe):
+        return name
+    try:
+        return one_line(describe(), 500) or name
+    except Exception as e:
+        return f"{name} (cannot describe itself: {type(e).__name__}: {one_line(e, 200)})"
 
 
 @dataclass(frozen=True)
@@ -185,6 +206,10 @@ class ThreadedSource:
     def finish(self) -> None:
         """The job ended: drain what is left, then end the streams (on the transport's thread)."""
         self._finish_requested = True
+
+    def describe(self) -> str:
+        """How it follows now, in one line (each source says more; see :class:`LogSource`)."""
+        return f"{self.kind} source" + (", ended" if self.finished else "")
 
     def _failed(self, e: BaseException) -> None:
         """A poll raised: show it (the receiver's problem), log each distinct problem once, end on a lost job."""

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 
 from ..receiver import Receiver
 from .adminpoll import AdminPoll
-from .base import STOP_JOIN_TIMEOUT, AliveCheck, JobLogs, LogSource
+from .base import STOP_JOIN_TIMEOUT, AliveCheck, JobLogs, LogSource, describe_source
 from .localtail import LocalTail
 
 __all__ = ["KIND", "Composite"]
@@ -34,6 +34,10 @@ class Composite:
     @property
     def finished(self) -> bool:
         return all(t.finished for t in self.transports)
+
+    def describe(self) -> str:
+        """Its parts' lines, joined by " + " (e.g. the clients' local files + the server's log from the admin API)."""
+        return " + ".join(describe_source(t) for t in self.transports) or "no source"
 
     def start(self) -> Composite:
         for t in self.transports:

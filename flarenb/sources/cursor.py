@@ -39,7 +39,16 @@ from ..logcursor import LogCursor
 from ..receiver import Receiver
 from ..vocab import is_terminal, one_line
 from .adminpoll import AdminPoll
-from .base import STOP_JOIN_TIMEOUT, AliveCheck, JobLogs, LogSource, ThreadedSource, describe_problem, is_job_not_found
+from .base import (
+    STOP_JOIN_TIMEOUT,
+    AliveCheck,
+    JobLogs,
+    LogSource,
+    ThreadedSource,
+    describe_problem,
+    describe_source,
+    is_job_not_found,
+)
 
 __all__ = [
     "KIND",
@@ -269,6 +278,25 @@ class CursorPoll(ThreadedSource):
         self._no_replies = 0  # app commands in a row that got no reply (a job process ending, or a stuck one)
         self.next: ThreadedSource | None = None  # the transport handed over to (finished job, or fallback)
         self._clock = clock
+
+    def describe(self) -> str:
+        """One line: the cursor's state (waiting for the job's server, asking every ... s), or what it handed over
+        to and why."""
+        own = f"log cursor (the job's {TOPIC} app command)"
+        if self.next is not None:
+            then = describe_source(self.next)
+            if self.lost:
+                return f"{then} (after the log cursor: the job's server process stopped answering)"
+            if self.fallback_reason is not None:
+                return f"{then} (no log cursor: {self.fallback_reason})"
+            return f"{own} until the job ended, then {then}"
+        if self.finished:
+            return f"{own}, ended"
+        if self._waiting:
+            return f"{own}, waiting for the job's server to register it"
+        if self._clients_ended():
+            return f"{own}, every client's log ended: waiting for the job to end"
+        return f"{own}, every {self.min_interval:g} to {self.max_interval:g} s"
 
     # -- the thread's step ------------------------------------------------------------------------------------
     def _interval(self) -> float:

@@ -169,9 +169,10 @@ def open_watcher(
 
     ``mode``: "events" or "auto" (notifications where available), "polling" (none); default: ``$FLARENB_TAIL``.
     """
+    by_env = not mode and bool(os.environ.get(ENV))
     mode = (mode or os.environ.get(ENV) or "auto").strip().lower()
     if mode == "polling":
-        return None, f"polling requested ({ENV}=polling)" if os.environ.get(ENV) else "polling requested"
+        return None, f"{ENV}=polling" if by_env else "polling requested (mechanism='polling')"
     try:
         cls = _observer_class()
     except ImportError as e:

@@ -209,11 +209,12 @@ class LocalTail(ThreadedSource):
         n = f"{len(self._tails)} local log file{'s' * (len(self._tails) != 1)}"
         if self.mechanism is None:
             return f"{n}, not started"
+        ended = ", ended" if self.finished else ""
         if self.mechanism == "polling":
             why = f" ({self.mechanism_reason})" if self.mechanism_reason else ""
-            return f"{n}, polling every {self.period:g} s{why}"
+            return f"{n}, polling every {self.period:g} s{why}{ended}"
         busy = f"; polling every {self.period:g} s while the logs pour in" if self.busy else ""
-        return f"{n}, {self.mechanism} notifications (safety poll every {self.safety_period:g} s){busy}"
+        return f"{n}, {self.mechanism} notifications (safety poll every {self.safety_period:g} s){busy}{ended}"
 
     def __repr__(self) -> str:
         return f"<LocalTail {self.name}: {self.describe()}>"

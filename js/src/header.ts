@@ -1,7 +1,8 @@
 /**
  * The status header: job name and id, status, elapsed time, the follower's problem, and one state per site
  * (with a "first error" button for each site that logged an ERROR or a traceback), and the round progress
- * (`progress.ts`) while the kernel knows it.
+ * (`progress.ts`) while the kernel knows it. A small "ⓘ" at the end of the title is the view's debug info: how the
+ * kernel follows the logs (`source_info`, one line), in its tooltip and, opened, as text.
  */
 import type { AnyModel } from "@anywidget/types";
 import { el, listen, setText } from "./dom";
@@ -19,6 +20,8 @@ export class Header {
   private readonly status = el("span", "flarenb-status", "flarenb-status");
   private readonly elapsed = el("span", "flarenb-elapsed", "flarenb-elapsed");
   private readonly problem = el("span", "flarenb-problem", "flarenb-problem");
+  private readonly sourceInfo = el("details", "flarenb-source-info", "flarenb-source-info");
+  private readonly sourceInfoText = el("span", "flarenb-source-info-text", "flarenb-source-info-text");
   private readonly siteStates = el("ul", "flarenb-site-states", "flarenb-site-states");
   private readonly progress = new ProgressView();
   /** which sites have a "first error" button (re-render the site states only when it changes) */
@@ -34,9 +37,13 @@ export class Header {
     private readonly now: () => number = () => Date.now() / 1000,
   ) {
     const title = el("div", "flarenb-title");
-    title.append(this.jobName, this.jobId, this.status, this.elapsed, this.problem);
+    const summary = el("summary", "flarenb-source-info-mark");
+    summary.textContent = "ⓘ";
+    summary.setAttribute("aria-label", "how the logs are followed");
+    this.sourceInfo.append(summary, this.sourceInfoText);
+    title.append(this.jobName, this.jobId, this.status, this.elapsed, this.problem, this.sourceInfo);
     this.element.append(title, this.progress.element, this.siteStates);
-    const fields = ["job_id", "job_name", "status", "start_ts", "end_ts", "duration", "live", "problem"];
+    const fields = ["job_id", "job_name", "status", "start_ts", "end_ts", "duration", "live", "problem", "source_info"];
     this.disposers.push(listen(model, fields.map((f) => `change:${f}`), () => this.render()));
     this.disposers.push(listen(model, ["change:site_states", "change:sites"], () => this.renderSiteStates()));
     this.disposers.push(listen(model, ["change:progress"], () => this.renderProgress()));
@@ -64,7 +71,17 @@ export class Header {
     const problem = m.get("problem") || "";
     this.problem.textContent = problem; // text, never HTML
     this.problem.hidden = problem === "";
+    this.renderSourceInfo();
     this.renderElapsed();
+  }
+
+  /** The debug info: hidden while the kernel has not said how it follows; text (and a tooltip), never HTML. */
+  private renderSourceInfo(): void {
+    const info = this.model.get("source_info") || "";
+    const title = info ? `followed by: ${info}` : "";
+    setText(this.sourceInfoText, info);
+    if (this.sourceInfo.title !== title) this.sourceInfo.title = title;
+    this.sourceInfo.hidden = info === "";
   }
 
   renderProgress(): void {

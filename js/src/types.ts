@@ -46,6 +46,8 @@ export interface WidgetModel {
   browser_max_lines: number;
   /** why following is stuck now ("server unreachable: ..."), null when it works */
   problem?: string | null;
+  /** how the kernel follows the logs, one line of debug info ("3 local log files, inotify notifications ..."); "" unknown */
+  source_info?: string;
   /** the job's round progress; `{}` while unknown */
   progress?: Progress;
   /** per-round metrics by site (`{}` or no series while there are none); resent whole as it grows */

@@ -60,6 +60,26 @@ describe("Header", () => {
     expect(problem.hidden).toBe(true);
   });
 
+  it("shows how the logs are followed as debug info: an ⓘ whose tooltip and opened text are the line, as text", () => {
+    const { model, root } = make();
+    const info = byId(root, "flarenb-source-info")!;
+    const text = byId(root, "flarenb-source-info-text")!;
+    expect(info.tagName).toBe("DETAILS");
+    expect(info.hidden).toBe(true); // the kernel has not said yet
+    expect(info.querySelector("summary")!.textContent).toBe("ⓘ");
+    model.set("source_info", "3 local log files, inotify notifications (safety poll every 5 s)");
+    expect(info.hidden).toBe(false);
+    expect(text.textContent).toBe("3 local log files, inotify notifications (safety poll every 5 s)");
+    expect(info.title).toBe("followed by: 3 local log files, inotify notifications (safety poll every 5 s)");
+    model.set("source_info", 'admin API: <img src=x onerror="alert(1)"> & <b>x</b>');
+    expect(text.textContent).toBe('admin API: <img src=x onerror="alert(1)"> & <b>x</b>');
+    expect(info.querySelector("img, b")).toBeNull();
+    expect(info.title).toBe('followed by: admin API: <img src=x onerror="alert(1)"> & <b>x</b>');
+    model.set("source_info", "");
+    expect(info.hidden).toBe(true);
+    expect(info.title).toBe("");
+  });
+
   it("lists a state per site: model sites first, then sites only the store knows", () => {
     const { model, store, root } = make(
       {

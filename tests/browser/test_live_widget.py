@@ -111,6 +111,15 @@ def test_live_logview_of_a_real_job(flarenb_poc, lab_server, page, widget_bundle
     assert all(now["bySite"].get(s, 0) > 0 for s in SITES), now
     expect(view).to_have_attribute("data-status", "running")
 
+    # ---- the header's debug info: an ⓘ saying how the kernel follows this local job (inotify on Linux)
+    source_info = view.get_by_test_id("flarenb-source-info")
+    followed = re.compile(r"^followed by: 3 local log files, inotify notifications \(safety poll every 5 s\)")
+    expect(source_info).to_have_attribute("title", followed)
+    source_info.locator("summary").click()  # opened: the same line, as text
+    expect(view.get_by_test_id("flarenb-source-info-text")).to_be_visible()
+    expect(view.get_by_test_id("flarenb-source-info-text")).to_contain_text("3 local log files, inotify notifications")
+    source_info.locator("summary").click()
+
     # ---- lanes: one site's lane shows only that site's lines
     tab1 = view.get_by_test_id("flarenb-lane-tab-site-1")
     tab1.click()
