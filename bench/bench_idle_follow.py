@@ -16,6 +16,9 @@ after the other, in this process (the "kernel"):
 3. **AdminPoll** - ``follow_job(cursor=False)`` through a second connection with the same kit and no ``.poc``;
 4. **Cursor** - ``follow_job`` through a third such connection: the ``flarenb.logs`` app command (only new bytes).
 
+``--views``: one more POC window, **LocalTail view** (``job.view()``: the follower plus the view's own threads), to
+compare with the simulation's view.
+
 ``--sim`` (first, before the POC starts) or ``--sim-only``: the simulator path. A simulation of the tests' NumPy
 FedAvg recipe (2 clients, ``notebooks/fedavg_client.py --hold-until PATH``: each client prints its ``round 0`` line,
 then holds without logging), then windows: **baseline (sim)** (the simulation runs, nothing followed), **Sim
@@ -77,6 +80,7 @@ while flare.is_running():
 
 
 LT, LP, WHATIF = "LocalTail (events)", "LocalTail (polling)", "LocalTail (5 s status/scan)"
+LV = "LocalTail view (job.view())"
 
 
 class _Counting:
@@ -376,6 +380,8 @@ def poc_phase(args, root: Path, results: dict, res: dict, sleep: float) -> str:
             plan = [(LT, f, counts_local), (LP, f, counts_local)]
             if not args.local_only:
                 plan += [("AdminPoll", remote, counts_remote), ("Cursor", remote2, counts_remote2)]
+            if args.views:
+                plan.append((LV, f, counts_local))
             if args.whatif:
                 plan.append((WHATIF, f, counts_local))
             for name, flare, counts in plan:
@@ -386,7 +392,11 @@ def poc_phase(args, root: Path, results: dict, res: dict, sleep: float) -> str:
                     logsource._LocalLiveness.TTL = 5.0
                     logsource._statuses.clear()
                 this = Job(id=job.id, name=job.name, flare=flare)
-                h = common.polling_tail(this) if name == LP else follow_job(this, cursor=name == "Cursor")  # (forced)
+                view = this.view() if name == LV else None
+                if view is not None:
+                    h = view._handle
+                else:
+                    h = common.polling_tail(this) if name == LP else follow_job(this, cursor=name == "Cursor")
                 try:
                     kind = type(getattr(h.transport, "inner", h.transport)).__name__  # (the rights-aware wrapper)
                     assert kind == {"Cursor": "CursorPoll"}.get(name, name.split()[0]), kind
@@ -404,7 +414,10 @@ def poc_phase(args, root: Path, results: dict, res: dict, sleep: float) -> str:
                     results[name]["lines_in_receiver"] = {s: len(h.receiver.lines(s)) for s in h.receiver.sites()}
                     results[name]["site_states"] = {s: h.receiver.site(s).state for s in h.receiver.sites()}
                 finally:
-                    h.release()
+                    if view is not None:
+                        view.close()
+                    else:
+                        h.release()
             res["unit_costs"] = unit_costs(f, job.id, bp.poc)
             status = str(f.call(lambda s: s.get_job_meta(job.id)).get("status"))
             res["job_status_at_end"] = status
@@ -432,13 +445,14 @@ def main(argv=None) -> int:
     ap.add_argument("--local-only", action="store_true", help="only the LocalTail windows (no AdminPoll, Cursor)")
     ap.add_argument("--sim", action="store_true", help="also the simulator: an idle simulation followed (first)")
     ap.add_argument("--sim-only", action="store_true", help="only the simulator's windows (no POC)")
+    ap.add_argument("--views", action="store_true", help="one more POC window: the job's whole view (job.view())")
     ap.add_argument("--keep", action="store_true", help="keep the temp POC workspace")
     args = ap.parse_args(argv)
 
     root = common.isolate("idle")
     import shutil
 
-    n_windows = (3 if args.local_only else 5) + args.whatif
+    n_windows = (3 if args.local_only else 5) + args.whatif + args.views
     sleep = args.settle + n_windows * (args.window + args.warmup) + 60
     sleep += n_windows * 60 if args.log_mb else 0  # catching up with a big log (the job is aborted at the end)
     res: dict = {"args": vars(args), "client_sleep_s": sleep}
@@ -502,7 +516,7 @@ def main(argv=None) -> int:
             print(f"{name}: {r['source']}")
         ok = max(r["extra_cpu_pct_core"], 100 * r["flarenb_threads_cpu_s"] / r["wall_s"]) < 1.0
         print(f"target {name} < 1 % of a core: {'OK' if ok else 'MISSED'}")
-        if name in (LT, SF, SV):
+        if name in (LT, LV, SF, SV):
             ok = max(r["extra_cpu_pct_core"], 100 * r["flarenb_threads_cpu_s"] / r["wall_s"]) < 0.05
             print(f"target {name} < 0.05 % of a core: {'OK' if ok else 'MISSED'}")
             print(f"target {name} 0 admin calls/min: {'OK' if r['admin_calls_per_min'] == 0 else 'MISSED'}")
@@ -512,6 +526,9 @@ def main(argv=None) -> int:
     if LT in results and SF in results:
         ratio = common.ratio(results[SF]["extra_cpu_pct_core"], results[LT]["extra_cpu_pct_core"])
         print(f"{SF} / {LT} (CPU minus baseline): {common.fmt(ratio, 'x')}")
+    if LV in results and SV in results:
+        ratio = common.ratio(results[SV]["extra_cpu_pct_core"], results[LV]["extra_cpu_pct_core"])
+        print(f"{SV} / {LV} (CPU minus baseline): {common.fmt(ratio, 'x')}")
     path = common.write_results("idle_follow", res)
     print(f"\nresults: {path}  (total {res['total_s']:.0f} s)")
     return 0
