@@ -83,9 +83,12 @@ def test_the_runners_exit_ends_the_follower_at_once_not_at_its_safety_poll(runni
         tail = h.transport
         assert tail.safety_period >= 5.0
         deadline = time.monotonic() + 10
-        while len(h.receiver.lines("server")) < 1 and time.monotonic() < deadline:
+        sites = running_sim.sites
+        while not all(h.receiver.lines(site) for site in sites) and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert [line.text for line in h.receiver.lines("site-2")] == ["site-2 started"]
+        assert {site: [line.text for line in h.receiver.lines(site)] for site in sites} == {
+            site: [f"{site} started"] for site in sites
+        }
         time.sleep(1.2)  # idle: the status is not read again (only the first look)
         assert len(calls) == 1
         with open(running_sim.site_log("server"), "a") as f:
