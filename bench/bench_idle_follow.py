@@ -1,6 +1,6 @@
 """Kernel-side cost of following an idle job, per transport, on a real local POC.
 
-    python bench/bench_idle_follow.py [--window 40] [--warmup 3]
+    python bench/bench_idle_follow.py [--window 40] [--warmup 3] [--local-only] [--sim | --sim-only]
 
 Targets: < 1 % of a core while following an idle job; LocalTail woken by file-system notifications < 0.05 % of a
 core and no admin call while idle (the job's end is noticed locally, then confirmed by one status call).
@@ -15,6 +15,20 @@ after the other, in this process (the "kernel"):
    **LocalTail (polling)** - the same, polling every 0.05 s (0.2 s once idle), as where notifications are unavailable;
 3. **AdminPoll** - ``follow_job(cursor=False)`` through a second connection with the same kit and no ``.poc``;
 4. **Cursor** - ``follow_job`` through a third such connection: the ``flarenb.logs`` app command (only new bytes).
+
+``--views``: one more POC window, **LocalTail view** (``job.view()``: the follower plus the view's own threads), to
+compare with the simulation's view.
+
+``--sim`` (first, before the POC starts) or ``--sim-only``: the simulator path. A simulation of the tests' NumPy
+FedAvg recipe (2 clients, ``notebooks/fedavg_client.py --hold-until PATH``: each client prints its ``round 0`` line,
+then holds without logging), then windows: **baseline (sim)** (the simulation runs, nothing followed), **Sim
+follower** (``follow_sim``: what the view of ``%flare submit --sim`` follows with) and **Sim view** (``sim.view()``:
+the follower plus the view's own threads: its watch of the status, the widget's and the metrics' threads). Besides
+the admin calls (a simulation has no admin API: any is a bug) it counts the status work a follower repeats: reads of
+the simulation's files (``Simulation.meta``/``.status``), checks of its runner process (``simprocs.alive``) and full
+process scans; and per thread, the wake-ups (context switches in ``/proc/self/task/<tid>/status``). At the end the
+held clients are released with a view following: how long after the simulation's end (``result.json``) the view
+has finished.
 
 ``--log-mb 4`` makes the client write that many MiB of log before it goes quiet, to show that the cursor's idle
 cost does not grow with the log's size (AdminPoll's does: whole logs every poll).
@@ -66,6 +80,7 @@ while flare.is_running():
 
 
 LT, LP, WHATIF = "LocalTail (events)", "LocalTail (polling)", "LocalTail (5 s status/scan)"
+LV = "LocalTail view (job.view())"
 
 
 class _Counting:
@@ -88,8 +103,30 @@ def count_calls(flare, counts: collections.Counter) -> None:
     flare.call = call  # instance attribute: every user of this Flare goes through it
 
 
+def thread_switches() -> dict[str, int]:
+    """``{thread name: context switches so far}`` (voluntary + not) of this process's live Python threads: each
+    voluntary one is the thread going to sleep, i.e. one wake-up per switch (Linux /proc)."""
+    import threading
+
+    out: dict[str, int] = {}
+    for t in threading.enumerate():
+        tid = getattr(t, "native_id", None)
+        try:
+            with open(f"/proc/self/task/{tid}/status") as f:
+                text = f.read()
+        except (OSError, TypeError):
+            continue
+        n = sum(int(line.split()[1]) for line in text.splitlines() if "ctxt_switches:" in line)
+        key = t.name
+        while key in out:
+            key += "'"
+        out[key] = n
+    return out
+
+
 def window(seconds: float, transport=None, counts=None) -> dict:
     """Measure this process for ``seconds`` of wall time."""
+    sw0 = thread_switches()
     th0, cpu0, t0 = common.thread_cpu(), time.process_time(), time.monotonic()
     b0 = transport.bytes_read if transport is not None else 0
     p0 = getattr(transport, "polls", None)
@@ -102,6 +139,8 @@ def window(seconds: float, transport=None, counts=None) -> dict:
     threads = {k: round(v, 3) for k, v in sorted(threads.items(), key=lambda kv: -kv[1]) if v > 0}
     calls = dict(collections.Counter(counts) - c0) if counts is not None else {}
     p1 = getattr(transport, "polls", None)
+    sw = {k: v - sw0[k] for k, v in thread_switches().items() if k in sw0 and v > sw0[k]}
+    wakeups = {k: round(60 * v / wall, 1) for k, v in sorted(sw.items(), key=lambda kv: -kv[1])}
     return {
         "wall_s": wall,
         "cpu_s": cpu,
@@ -113,6 +152,8 @@ def window(seconds: float, transport=None, counts=None) -> dict:
         "admin_calls": calls,
         "admin_calls_per_min": 60 * sum(calls.values()) / wall,
         "polls_per_min": 60 * (p1 - p0) / wall if p0 is not None and p1 is not None else None,
+        "wakeups_per_min": wakeups,  # per thread that existed through the window (context switches)
+        "flarenb_wakeups_per_min": sum(v for k, v in wakeups.items() if k.startswith("flarenb-")),
     }
 
 
@@ -146,34 +187,183 @@ def unit_costs(flare, job_id: str, poc, n: int = 20) -> dict:
     }
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--window", type=float, default=40.0, help="seconds measured per transport (and baseline)")
-    ap.add_argument("--warmup", type=float, default=3.0, help="seconds a new follower reads the log so far")
-    ap.add_argument("--settle", type=float, default=5.0, help="seconds after the client's last line")
-    ap.add_argument("--log-mb", type=float, default=0.0, help="MiB of log each client writes before going quiet")
-    ap.add_argument("--named-sites", action="store_true", help="submit through the POC connection (sites named)")
-    ap.add_argument(
-        "--whatif",
-        action="store_true",
-        help="one more LocalTail window with the job status and the "
-        "process scan rate-limited to every 5 s (flarenb.live.STATUS_TTL, _LocalLiveness.TTL patched)",
-    )
-    ap.add_argument("--local-only", action="store_true", help="only the LocalTail windows (no AdminPoll, Cursor)")
-    ap.add_argument("--keep", action="store_true", help="keep the temp POC workspace")
-    args = ap.parse_args(argv)
+SF, SV, SB = "Sim follower (follow_sim)", "Sim view (sim.view())", "baseline (sim)"
+SR = "Sim view, reattached"  # the view of a simulation another kernel started (its runner is not this one's child)
 
-    root = common.isolate("idle")
+
+def count_sim_work(counts: collections.Counter) -> None:
+    """Count what a simulation's follower may repeat while idle: reads of its state files (``Simulation.meta``,
+    ``.status``), checks of its runner process (``simprocs.alive``), scans of all processes
+    (``simprocs.processes``, ``procs.pids``, ``procs.job_processes``) and admin calls (``Flare.call``: there is no
+    admin API for a simulation, so any would be a bug)."""
+    from flarenb import procs, session, sim, simprocs
+
+    def wrap(owner, name, key):
+        orig = getattr(owner, name)
+        if isinstance(orig, property):
+
+            def get(self):
+                counts[key] += 1
+                return orig.fget(self)
+
+            setattr(owner, name, property(get))
+            return
+
+        def counted(*a, **kw):
+            counts[key] += 1
+            return orig(*a, **kw)
+
+        setattr(owner, name, counted)
+
+    wrap(sim.Simulation, "meta", "sim.meta")
+    wrap(sim.Simulation, "status", "sim.status")
+    wrap(sim.Simulation, "running", "sim.running (end-signal check)")
+    wrap(simprocs, "alive", "simprocs.alive")
+    wrap(simprocs, "processes", "simprocs.processes (scan)")
+    wrap(simprocs, "pids", "procs.pids (scan)")
+    wrap(procs, "job_processes", "procs.job_processes (scan)")
+    wrap(session.Flare, "call", "admin call")
+
+
+def sim_phase(args, root: Path, results: dict, res: dict) -> None:
+    """Start a small simulation whose clients hold their first round (nothing logged), then the windows: baseline
+    (the simulation runs, nothing followed), the follower ``%flare submit --sim`` uses (``follow_sim``), and the
+    whole view (``sim.view()``: the follower plus the view's own watch of the status)."""
+    import os
+    import shutil
+
+    from flarenb import sim as simmod
+    from flarenb.logsource import follow_sim
+    from flarenb.vocab import is_terminal
+    from tests.conftest import make_recipe
+
+    hold = root / "sim-hold"
+    nb = root / "sim-nb"
+    nb.mkdir()
+    shutil.copy(common.REPO / "notebooks" / "fedavg_client.py", nb / "client.py")
+    cwd = os.getcwd()
+    os.chdir(nb)  # the recipe takes its train_script relative to the cwd
+    try:
+        recipe = make_recipe("bench-idle-sim", rounds=1, train_args=f"--sleep 0 --hold-until {hold}")
+        sim = simmod.submit(recipe, clients=2, new=True)
+    finally:
+        os.chdir(cwd)
+    res["sim_id"] = sim.id
+    print(f"simulation {sim.id} started; waiting for its clients to hold", flush=True)
+    counts: collections.Counter = collections.Counter()
+    try:
+        logs = [sim.site_log(site) for site in sim.clients]
+        deadline = time.monotonic() + 180
+        while not all(p.is_file() and "round 0 on" in p.read_text(errors="replace") for p in logs):
+            if time.monotonic() > deadline or not sim.running():
+                raise RuntimeError(f"the simulation's clients did not start ({sim.status}; see {sim.root})")
+            time.sleep(0.5)
+        time.sleep(args.settle)
+        count_sim_work(counts)
+        print(f"{SB} ({args.window:g} s) …", flush=True)
+        results[SB] = window(args.window, counts=counts)
+        for name in (SF, SV, SR):
+            runner = simmod._children.pop(sim.id) if name == SR else None  # as if another kernel had started it
+            view = (simmod.get(sim.id) if name == SR else sim).view() if name in (SV, SR) else None
+            h = view._handle if view is not None else follow_sim(sim)
+            transport = h.transport
+            try:
+                time.sleep(args.warmup)
+                print(f"{name} ({args.window:g} s, {transport.bytes_read} bytes read in warm-up) …", flush=True)
+                results[name] = r = window(args.window, transport, counts)
+                r["baseline"] = SB
+                results[name]["source"] = transport.describe()
+                results[name]["lines_in_receiver"] = {s: len(h.receiver.lines(s)) for s in h.receiver.sites()}
+                results[name]["site_states"] = {s: h.receiver.site(s).state for s in h.receiver.sites()}
+                results[name]["watcher_events"] = getattr(getattr(transport, "_watcher", None), "events", None)
+            finally:
+                if view is not None:
+                    view.close()
+                else:
+                    h.release()
+                if runner is not None:
+                    simmod._children[sim.id] = runner
+        res["sim_status_at_end"] = sim.status
+        if sim.status != "RUNNING":
+            print(f"WARNING: the simulation was {sim.status} at the end of its windows", file=sys.stderr)
+        res["sim_unit_costs"] = sim_unit_costs(sim)
+        res["sim_end"] = sim_end(sim, hold)
+    finally:
+        hold.touch()
+        if not is_terminal(sim.status):
+            sim.abort()
+    res["sim_counts_total"] = dict(counts)
+    for r in [results[k] for k in (SB, SF, SV, SR) if k in results]:
+        work = r.pop("admin_calls")
+        r["admin_calls"] = {k: v for k, v in work.items() if k == "admin call"}
+        r["admin_calls_per_min"] = 60 * sum(r["admin_calls"].values()) / r["wall_s"]
+        r["sim_work_per_min"] = {k: round(60 * v / r["wall_s"], 1) for k, v in work.items() if k != "admin call"}
+
+
+def sim_unit_costs(sim, n: int = 200) -> dict:
+    """CPU of the status work a simulation's follower may repeat (in this process)."""
+    from flarenb import simprocs
+    from flarenb.logsource import SimStatus
+
+    def cpu_us(fn):
+        t = time.process_time()
+        for _ in range(n):
+            fn()
+        return round(1e6 * (time.process_time() - t) / n, 1)
+
+    from flarenb import sim as simmod
+
+    st = sim.state
+    status = SimStatus(sim)
+    mine = cpu_us(sim.running)
+    runner = simmod._children.pop(sim.id)
+    try:
+        other = cpu_us(simmod.get(sim.id).running)
+    finally:
+        simmod._children[sim.id] = runner
+    return {
+        "Simulation.running()_us (this kernel's runner)": mine,
+        "Simulation.running()_us (reattached)": other,
+        "sim.meta()_us": cpu_us(sim.meta),
+        "SimStatus(fresh=True)_us": cpu_us(lambda: status(fresh=True)),
+        "SimStatus()_us": cpu_us(status),
+        "simprocs.alive(runner)_us": cpu_us(lambda: simprocs.alive(st.get("pid"), st.get("pid_ticks"))),
+    }
+
+
+def sim_end(sim, hold: Path, timeout: float = 120.0) -> dict:
+    """Release the held clients with a view following: how long after the simulation's end (its ``result.json``
+    written) the view had every stream closed and its follow finished."""
+    view = sim.view()
+    try:
+        time.sleep(1.0)
+        hold.touch()
+        deadline = time.monotonic() + timeout
+        while view.widget.live and time.monotonic() < deadline:
+            time.sleep(0.01)
+        done = time.time()
+        end = simmod_end_time(sim)
+        return {
+            "status": sim.status,
+            "view_finished": not view.widget.live,
+            "seconds_after_result": round(done - end, 3) if end else None,
+        }
+    finally:
+        view.close()
+
+
+def simmod_end_time(sim) -> float | None:
+    from flarenb.simfolder import mtime
+
+    return mtime(sim.root / "result.json")
+
+
+def poc_phase(args, root: Path, results: dict, res: dict, sleep: float) -> str:
+    """The POC's windows (see the module docstring); returns the job's id."""
     import flarenb
     from flarenb.jobs import Job
     from flarenb.live import follow_job
 
-    n_windows = (3 if args.local_only else 5) + args.whatif
-    sleep = args.settle + n_windows * (args.window + args.warmup) + 60
-    sleep += n_windows * 60 if args.log_mb else 0  # catching up with a big log (the job is aborted at the end)
-    res: dict = {"args": vars(args), "client_sleep_s": sleep}
-    t_total = time.monotonic()
-    results = {}
     with common.BenchPoc(root, clients=2, keep=args.keep) as bp:
         f = bp.flare
         remote = bp.admin_flare(alias=True)
@@ -205,6 +395,8 @@ def main(argv=None) -> int:
             plan = [(LT, f, counts_local), (LP, f, counts_local)]
             if not args.local_only:
                 plan += [("AdminPoll", remote, counts_remote), ("Cursor", remote2, counts_remote2)]
+            if args.views:
+                plan.append((LV, f, counts_local))
             if args.whatif:
                 plan.append((WHATIF, f, counts_local))
             for name, flare, counts in plan:
@@ -215,7 +407,11 @@ def main(argv=None) -> int:
                     logsource._LocalLiveness.TTL = 5.0
                     logsource._statuses.clear()
                 this = Job(id=job.id, name=job.name, flare=flare)
-                h = common.polling_tail(this) if name == LP else follow_job(this, cursor=name == "Cursor")  # (forced)
+                view = this.view() if name == LV else None
+                if view is not None:
+                    h = view._handle
+                else:
+                    h = common.polling_tail(this) if name == LP else follow_job(this, cursor=name == "Cursor")
                 try:
                     kind = type(getattr(h.transport, "inner", h.transport)).__name__  # (the rights-aware wrapper)
                     assert kind == {"Cursor": "CursorPoll"}.get(name, name.split()[0]), kind
@@ -233,7 +429,10 @@ def main(argv=None) -> int:
                     results[name]["lines_in_receiver"] = {s: len(h.receiver.lines(s)) for s in h.receiver.sites()}
                     results[name]["site_states"] = {s: h.receiver.site(s).state for s in h.receiver.sites()}
                 finally:
-                    h.release()
+                    if view is not None:
+                        view.close()
+                    else:
+                        h.release()
             res["unit_costs"] = unit_costs(f, job.id, bp.poc)
             status = str(f.call(lambda s: s.get_job_meta(job.id)).get("status"))
             res["job_status_at_end"] = status
@@ -242,52 +441,109 @@ def main(argv=None) -> int:
         finally:
             common.abort_quietly(f, job.id)
 
-    base = results["baseline"]
+    return job.id
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--window", type=float, default=40.0, help="seconds measured per transport (and baseline)")
+    ap.add_argument("--warmup", type=float, default=3.0, help="seconds a new follower reads the log so far")
+    ap.add_argument("--settle", type=float, default=5.0, help="seconds after the client's last line")
+    ap.add_argument("--log-mb", type=float, default=0.0, help="MiB of log each client writes before going quiet")
+    ap.add_argument("--named-sites", action="store_true", help="submit through the POC connection (sites named)")
+    ap.add_argument(
+        "--whatif",
+        action="store_true",
+        help="one more LocalTail window with the job status and the "
+        "process scan rate-limited to every 5 s (flarenb.live.STATUS_TTL, _LocalLiveness.TTL patched)",
+    )
+    ap.add_argument("--local-only", action="store_true", help="only the LocalTail windows (no AdminPoll, Cursor)")
+    ap.add_argument("--sim", action="store_true", help="also the simulator: an idle simulation followed (first)")
+    ap.add_argument("--sim-only", action="store_true", help="only the simulator's windows (no POC)")
+    ap.add_argument("--views", action="store_true", help="one more POC window: the job's whole view (job.view())")
+    ap.add_argument("--keep", action="store_true", help="keep the temp POC workspace")
+    args = ap.parse_args(argv)
+
+    root = common.isolate("idle")
+    import shutil
+
+    n_windows = (3 if args.local_only else 5) + args.whatif + args.views
+    sleep = args.settle + n_windows * (args.window + args.warmup) + 60
+    sleep += n_windows * 60 if args.log_mb else 0  # catching up with a big log (the job is aborted at the end)
+    res: dict = {"args": vars(args), "client_sleep_s": sleep}
+    t_total = time.monotonic()
+    results: dict = {}
+    job_id = None
+    try:
+        if args.sim or args.sim_only:
+            sim_phase(args, root, results, res)
+        if not args.sim_only:
+            job_id = poc_phase(args, root, results, res, sleep)
+    finally:
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
     rows = []
     for name, r in results.items():
-        extra = r["cpu_s"] - base["cpu_s"] if name != "baseline" else 0.0
+        is_base = name in ("baseline", SB)
+        extra = r["cpu_s"] - results[r.get("baseline", "baseline")]["cpu_s"] if not is_base else 0.0
         r["extra_cpu_pct_core"] = 100 * extra / r["wall_s"]
         rows.append(
             [
                 name,
-                f"{r['cpu_pct_core']:.2f} %",
-                f"{r['extra_cpu_pct_core']:.2f} %" if name != "baseline" else "-",
+                f"{r['cpu_pct_core']:.3f} %",
+                f"{r['extra_cpu_pct_core']:.3f} %" if not is_base else "-",
                 f"{100 * r['flarenb_threads_cpu_s'] / r['wall_s']:.2f} %",
+                f"{r['flarenb_wakeups_per_min']:.0f}",
                 f"{r['bytes_per_min'] / 1024:.1f} KiB",
                 f"{r['admin_calls_per_min']:.0f}",
                 f"{r['polls_per_min']:.0f}" if r.get("polls_per_min") is not None else "-",
             ]
         )
-    res.update(job_id=job.id, windows=results, total_s=time.monotonic() - t_total)
+    res.update(job_id=job_id, windows=results, total_s=time.monotonic() - t_total)
     print()
+    headers = ["window", "process CPU", "minus baseline", "flarenb threads", "flarenb wake-ups/min", "bytes/min"]
     print(
         common.table(
-            ["window", "process CPU", "minus baseline", "flarenb threads", "bytes/min", "admin calls/min", "polls/min"],
+            [*headers, "admin calls/min", "polls/min"],
             rows,
-            title=f"Idle follow cost ({args.window:g} s windows, job {job.id}; CPU as % of one core)",
+            title=f"Idle follow cost ({args.window:g} s windows; CPU as % of one core)",
         )
     )
-    u = res["unit_costs"]
-    print(
-        f"unit CPU costs (this process): get_job_meta call {u['get_job_meta_cpu_ms']:.2f} ms, "
-        f"get_job_logs(site-1) call {u['get_job_logs_cpu_ms']:.2f} ms, local process scan "
-        f"{u['process_scan_cpu_ms']:.2f} ms ({u['processes']} processes), LocalTail poll of 3 idle files "
-        f"{u['tail_poll_cpu_us']:.0f} µs"
-    )
-    for name in [k for k in results if k != "baseline"]:
+    u = res.get("unit_costs")
+    if u:
+        print(
+            f"unit CPU costs (this process): get_job_meta call {u['get_job_meta_cpu_ms']:.2f} ms, "
+            f"get_job_logs(site-1) call {u['get_job_logs_cpu_ms']:.2f} ms, local process scan "
+            f"{u['process_scan_cpu_ms']:.2f} ms ({u['processes']} processes), LocalTail poll of 3 idle files "
+            f"{u['tail_poll_cpu_us']:.0f} µs"
+        )
+    if "sim_unit_costs" in res:
+        print(f"unit CPU costs of a simulation (this process): {res['sim_unit_costs']}")
+    if "sim_end" in res:
+        print(f"simulation's end, view following: {res['sim_end']}")
+    for name in [k for k in results if k not in ("baseline", SB)]:
         r = results[name]
         print(f"{name}: admin calls {r['admin_calls']}; busiest threads {dict(list(r['threads_cpu_s'].items())[:4])}")
+        print(f"{name}: wake-ups/min per thread {r['wakeups_per_min']}")
+        if r.get("sim_work_per_min") is not None:
+            print(f"{name}: status work per minute {r['sim_work_per_min']}")
         if r.get("source"):
             print(f"{name}: {r['source']}")
         ok = max(r["extra_cpu_pct_core"], 100 * r["flarenb_threads_cpu_s"] / r["wall_s"]) < 1.0
         print(f"target {name} < 1 % of a core: {'OK' if ok else 'MISSED'}")
-        if name == LT:
+        if name in (LT, LV, SF, SV, SR):
             ok = max(r["extra_cpu_pct_core"], 100 * r["flarenb_threads_cpu_s"] / r["wall_s"]) < 0.05
             print(f"target {name} < 0.05 % of a core: {'OK' if ok else 'MISSED'}")
             print(f"target {name} 0 admin calls/min: {'OK' if r['admin_calls_per_min'] == 0 else 'MISSED'}")
     if LT in results and LP in results:
         ratio = common.ratio(results[LP]["extra_cpu_pct_core"], results[LT]["extra_cpu_pct_core"])
         print(f"{LP} / {LT} (CPU minus baseline): {common.fmt(ratio, 'x')}")
+    if LT in results and SF in results:
+        ratio = common.ratio(results[SF]["extra_cpu_pct_core"], results[LT]["extra_cpu_pct_core"])
+        print(f"{SF} / {LT} (CPU minus baseline): {common.fmt(ratio, 'x')}")
+    if LV in results and SV in results:
+        ratio = common.ratio(results[SV]["extra_cpu_pct_core"], results[LV]["extra_cpu_pct_core"])
+        print(f"{SV} / {LV} (CPU minus baseline): {common.fmt(ratio, 'x')}")
     path = common.write_results("idle_follow", res)
     print(f"\nresults: {path}  (total {res['total_s']:.0f} s)")
     return 0

@@ -18,6 +18,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Collection
 from typing import TYPE_CHECKING
 
@@ -324,7 +325,12 @@ def follow_job(job: _jobs.Job, cursor: bool | None = None, **receiver_kw) -> _fo
 class SimStatus:
     """``status()`` of a simulation, read at most every ``SIM_STATUS_TTL`` s (``fresh``: now); ``meta`` is its last
     job meta. The same interface as the status of a job's view (``problem``, ``not_found``): a simulation's
-    status is read from this machine, so neither is ever set."""
+    status is read from this machine, so neither is ever set.
+
+    Once it says RUNNING, the simulation's files are read again only on a local signal that it may have ended: its
+    runner process gone or its ``result.json`` written (:meth:`Simulation.running`: one ``stat`` and a check of one
+    process, at most every ``SIM_STATUS_TTL`` s). While it runs nothing else can change its status, so an idle
+    simulation followed by a view costs no reads of its state files (``reads`` counts them)."""
 
     def __init__(self, sim: Simulation):
         self.sim = sim
@@ -332,23 +338,42 @@ class SimStatus:
         self.value = "SUBMITTED"
         self.problem: str | None = None
         self.not_found = False
+        self.reads = 0
         self._at = 0.0
         self._lock = threading.Lock()
 
     def __call__(self, fresh: bool = False) -> str:
         with self._lock:
-            if fresh or time.monotonic() - self._at >= SIM_STATUS_TTL:
+            if fresh or (time.monotonic() - self._at >= SIM_STATUS_TTL and self._may_have_changed()):
+                self.reads += 1
                 try:
                     self.meta = self.sim.meta()
                     self.value = str(self.meta["status"])
                 except Exception:
                     pass  # keep the last known status
+            if fresh or time.monotonic() - self._at >= SIM_STATUS_TTL:
                 self._at = time.monotonic()
             return self.value
 
+    def _may_have_changed(self) -> bool:
+        if self.value != "RUNNING":  # starting (SUBMITTED until its server logs), or ended: read its files
+            return True
+        try:
+            return not self.sim.running()
+        except Exception:
+            return True
+
 
 def follow_sim(sim: Simulation, status: SimStatus | None = None, **receiver_kw) -> _follower.FollowerHandle:
-    """A handle on the simulation's one follower: a local tail of every site's ``log.txt``."""
+    """A handle on the simulation's one follower: a local tail of every site's ``log.txt``.
+
+    Its end comes from the simulation's own process and files, with no polling of them: in the kernel that started
+    the simulation, the runner's exit (:func:`flarenb.sim.on_runner_exit`) makes the tail read to the end at once;
+    elsewhere (a reattached simulation), each of the tail's polls (its file-system notifications, its safety poll)
+    checks ``status`` (:class:`SimStatus`: the runner process and ``result.json``)."""
+    from . import sim as _sim
+    from .sources.localtail import finish_local_tails
+
     status = status or SimStatus(sim)
     sim_status = status
     spec = JobLogs(
@@ -357,4 +382,17 @@ def follow_sim(sim: Simulation, status: SimStatus | None = None, **receiver_kw) 
         paths={site: str(sim.site_log(site)) for site in sim.sites},
         is_finished=lambda: is_terminal(sim_status()),
     )
-    return _follower.follow(sim.id, lambda receiver: open_source(receiver, spec), key=("sim", sim.id), **receiver_kw)
+
+    def open_tail(receiver):
+        source = open_source(receiver, spec)
+        ref = weakref.ref(source)
+
+        def ended() -> None:
+            s = ref()
+            if s is not None:
+                finish_local_tails(s)
+
+        _sim.on_runner_exit(sim.id, ended)
+        return source
+
+    return _follower.follow(sim.id, open_tail, key=("sim", sim.id), **receiver_kw)

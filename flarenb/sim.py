@@ -28,7 +28,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +52,9 @@ STARTING_GRACE = 30.0
 
 #: runners started by this kernel, reaped when they end (a runner of an earlier kernel is init's child)
 _children: dict[str, subprocess.Popen] = {}
+#: what to call once when such a runner has ended (:func:`on_runner_exit`)
+_on_exit: dict[str, list[Callable[[], None]]] = {}
+_on_exit_lock = threading.Lock()
 
 
 class SimError(FlareError):
@@ -282,6 +287,32 @@ class Simulation:
         return data, {"flarenb": self.record()}
 
 
+def on_runner_exit(sim_id: str, call: Callable[[], None]) -> bool:
+    """Call ``call()`` once, on the reaper thread, the moment the runner of ``sim_id`` ends (its ``result.json`` is
+    written by then): the simulation's end as an event, with no polling. Only for a runner this kernel started;
+    False (never called) when it did not, or when the runner has ended already."""
+    with _on_exit_lock:
+        child = _children.get(sim_id)
+        if child is None or child.returncode is not None:
+            return False
+        _on_exit.setdefault(sim_id, []).append(call)
+        return True
+
+
+def _reap(sim_id: str, proc: subprocess.Popen) -> None:
+    """Wait for a runner to end (no zombie left behind), then call what :func:`on_runner_exit` registered."""
+    proc.wait()
+    with _on_exit_lock:
+        calls = _on_exit.pop(sim_id, [])
+    for call in calls:
+        try:
+            call()
+        except Exception:  # a listener's failure must not stop the others (nor leave the thread with a traceback)
+            import logging
+
+            logging.getLogger("flarenb.sim").exception("flarenb: a listener of simulation %s's end failed", sim_id)
+
+
 def get(sim_id: str, root: Path | None = None) -> Simulation:
     """The simulation ``sim_id`` (a ``SimError`` if there is none); all of them: :mod:`flarenb.simstore`."""
     d = (root or data_dir()) / sim_id
@@ -376,7 +407,7 @@ def submit(
         )
     _children[sim_id] = proc
     # reap the runner the moment it ends, so a finished simulation never leaves a zombie in the kernel
-    _threads.start(proc.wait, f"flarenb-sim-reap-{sim_id}")
+    _threads.start(_reap, f"flarenb-sim-reap-{sim_id}", args=(sim_id, proc))
     state.update(pid=proc.pid, pid_ticks=simprocs.start_ticks(proc.pid))
     write_json(root / "state.json", state)
     return Simulation(id=sim_id, name=job_name, submit_token=submit_token, status_at_submit="SUBMITTED", root=root)
