@@ -159,3 +159,54 @@ def test_a_remote_job_is_followed_by_cursor_only_when_its_meta_says_it_answers(
     if app_command is not None:
         r.note("app_command", app_command, "test")
     assert logsource.use_cursor(Job(id=JOB, flare=flare), _Meta(meta), cursor=forced) is expected
+
+
+def test_a_steady_local_job_is_asked_its_status_only_when_its_processes_or_run_folder_change(tmp_path, monkeypatch):
+    """An open view asks the shared status every second; for a RUNNING job on this machine whose server process
+    runs and whose run folder is there, that makes no admin call (until STEADY_TTL): the job's end or an abort
+    stops its processes first, and that is seen at once."""
+    monkeypatch.setattr(logsource, "STATUS_TTL", 0.0)  # every call is stale: only the steady check holds it back
+    script = tmp_path / "runner.py"
+    script.write_text("import time\ntime.sleep(60)\n")
+    run_dir = tmp_path / "server" / JOB
+    run_dir.mkdir(parents=True)
+    server = subprocess.Popen([sys.executable, str(script), "-m", procs.SERVER_JOB_MODULE, JOB])
+    answers = ["RUNNING"]
+
+    class Local(Job):
+        def meta(self):
+            return {"status": answers[-1]}
+
+    status = logsource._Status(Local(id=JOB, flare=fake_flare()))
+    try:
+        liveness = logsource._LocalLiveness(JOB, sites={"server": str(run_dir / "log.txt")})
+        deadline = time.monotonic() + 10
+        while liveness("server") is not True and time.monotonic() < deadline:
+            time.sleep(0.05)
+            liveness._at = 0.0  # no TTL wait in the test
+        status.steady = logsource._local_steady(liveness, str(run_dir))
+        assert status() == "RUNNING" and status.fetches == 1  # a first status is always asked
+        for _ in range(20):
+            assert status() == "RUNNING"
+        assert status.fetches == 1, "a steady RUNNING job is not asked again"
+        monkeypatch.setattr(logsource, "STEADY_TTL", 0.0)  # the safety net asks after STEADY_TTL
+        status()
+        assert status.fetches == 2
+        monkeypatch.setattr(logsource, "STEADY_TTL", 300.0)
+        answers.append("FINISHED:COMPLETED")
+        server.kill()  # the job ends: its server process goes first
+        server.wait()
+        liveness._at = 0.0
+        assert status() == "FINISHED:COMPLETED" and status.fetches == 3
+    finally:
+        server.kill()
+        server.wait()
+    # the run folder moving into the job store (the process still there) is a change too
+    moved = logsource._Status(Local(id=JOB, flare=fake_flare()))
+    moved.steady = lambda: False
+    answers.append("RUNNING")
+    moved()
+    moved()
+    assert moved.fetches == 2
+    steady = logsource._local_steady(logsource._LocalLiveness(JOB), str(tmp_path / "gone"))
+    assert steady() is False  # no process seen (none here), no folder: not steady
