@@ -258,7 +258,7 @@ class LogView(WidgetFront):
         logged = None
         while not self._watch_stop.wait(1.0):
             try:
-                if self._finish_if_done(watching=True):
+                if self._finish_if_done():
                     return
                 self._show_liveness()
                 logged = None
@@ -290,11 +290,10 @@ class LogView(WidgetFront):
                 self._show_state(site, QUIET, s.reason, quiet_for=now - s.last_data)
         self._transport_problem = problem is not None
 
-    def _finish_if_done(self, watching: bool = False) -> bool:
+    def _finish_if_done(self) -> bool:
         """Show the current status and problem; once the job ended (or no longer exists) and every stream is done:
-        final state, follower released, and the final static snapshot sent to the outputs showing this view.
-        ``watching``: the watch's periodic look (a steady local job's status is not asked again, see ``_Status``)."""
-        status = self._status(watching=watching)
+        final state, follower released, and the final static snapshot sent to the outputs showing this view."""
+        status = self._status()
         if self._watch_stop.is_set():  # detached while asking the server
             return True
         with self._wiring:

@@ -52,11 +52,8 @@ class _Status:
     caller never waits for another caller's request in flight: it gets the last known status.
 
     ``steady`` (set by the follower of a job on the local POC): a check of this machine that says nothing has
-    changed for the job. While it holds, a periodic look (``watching``: an open view's watch, every second) gets the
-    last RUNNING status, asked again only every ``STEADY_TTL`` s, so an open view of an idle local job makes no admin
-    call; its end, an abort or a server stop ends the job's processes within seconds of the status changing. A
-    one-off question (a view being opened, which source fits the job) always asks as before: the status can say
-    FINISHED while the server's job process is still exiting.
+    changed for the job — while it holds, a RUNNING status is asked again only every ``STEADY_TTL`` s, so an open
+    view of an idle local job makes no admin call (its end or an abort stops the job's processes first).
     """
 
     def __init__(self, job: _jobs.Job):
@@ -71,13 +68,13 @@ class _Status:
         self.steady: Callable[[], bool] | None = None
         self.fetches = 0  # requests to the server so far
 
-    def __call__(self, fresh: bool = False, watching: bool = False) -> str:
+    def __call__(self, fresh: bool = False) -> str:
         """The job's status, asked again when older than STATUS_TTL (``fresh``: now, waiting for a request in
-        flight); for a periodic look (``watching``) at a RUNNING job that is ``steady``, older than STEADY_TTL."""
+        flight), or than STEADY_TTL while a RUNNING job is ``steady``."""
         first = self._at == 0.0 or fresh
         age = time.monotonic() - self._at
         stale = fresh or age >= STATUS_TTL
-        if stale and watching and age < STEADY_TTL and self.value == "RUNNING" and self._is_steady():
+        if stale and not fresh and age < STEADY_TTL and self.value == "RUNNING" and self._is_steady():
             return self.value
         if not stale or self.not_found or not self._lock.acquire(blocking=first):
             return self.value

@@ -185,21 +185,19 @@ def test_a_steady_local_job_is_asked_its_status_only_when_its_processes_or_run_f
             time.sleep(0.05)
             liveness._at = 0.0  # no TTL wait in the test
         status.steady = logsource._local_steady(liveness, str(run_dir))
-        assert status(watching=True) == "RUNNING" and status.fetches == 1  # a first status is always asked
+        assert status() == "RUNNING" and status.fetches == 1  # a first status is always asked
         for _ in range(20):
-            assert status(watching=True) == "RUNNING"
-        assert status.fetches == 1, "a steady RUNNING job is not asked again by a periodic look"
-        status()  # a one-off question (a view opened, a source picked) asks: the job may have ended just now
-        assert status.fetches == 2
+            assert status() == "RUNNING"
+        assert status.fetches == 1, "a steady RUNNING job is not asked again"
         monkeypatch.setattr(logsource, "STEADY_TTL", 0.0)  # the safety net asks after STEADY_TTL
-        status(watching=True)
-        assert status.fetches == 3
+        status()
+        assert status.fetches == 2
         monkeypatch.setattr(logsource, "STEADY_TTL", 300.0)
         answers.append("FINISHED:COMPLETED")
         server.kill()  # the job ends: its server process goes first
         server.wait()
         liveness._at = 0.0
-        assert status(watching=True) == "FINISHED:COMPLETED" and status.fetches == 4
+        assert status() == "FINISHED:COMPLETED" and status.fetches == 3
     finally:
         server.kill()
         server.wait()
@@ -207,8 +205,8 @@ def test_a_steady_local_job_is_asked_its_status_only_when_its_processes_or_run_f
     moved = logsource._Status(Local(id=JOB, flare=fake_flare()))
     moved.steady = lambda: False
     answers.append("RUNNING")
-    moved(watching=True)
-    moved(watching=True)
+    moved()
+    moved()
     assert moved.fetches == 2
     steady = logsource._local_steady(logsource._LocalLiveness(JOB), str(tmp_path / "gone"))
     assert steady() is False  # no process seen (none here), no folder: not steady
