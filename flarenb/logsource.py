@@ -19,7 +19,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 from . import follower as _follower
@@ -36,9 +36,6 @@ if TYPE_CHECKING:
     from .sim import Simulation
 
 STATUS_TTL = 2.0
-#: a RUNNING job that a local signal shows unchanged (its processes run, its run folder is there) is asked again at
-#: most this often (a safety net): its status changes only when those do (it ends, is aborted, the server stops)
-STEADY_TTL = 300.0
 SIM_STATUS_TTL = 0.5
 
 _log = logging.getLogger("flarenb.live")
@@ -50,10 +47,6 @@ class _Status:
     A failed request keeps the last known status and sets ``problem`` (one line; logged once per distinct problem)
     until a request succeeds; ``not_found`` turns True for good when the server says the job does not exist. A
     caller never waits for another caller's request in flight: it gets the last known status.
-
-    ``steady`` (set by the follower of a job on the local POC): a check of this machine that says nothing has
-    changed for the job — while it holds, a RUNNING status is asked again only every ``STEADY_TTL`` s, so an open
-    view of an idle local job makes no admin call (its end or an abort stops the job's processes first).
     """
 
     def __init__(self, job: _jobs.Job):
@@ -65,17 +58,12 @@ class _Status:
         self._logged: str | None = None
         self._at = 0.0
         self._lock = threading.Lock()
-        self.steady: Callable[[], bool] | None = None
-        self.fetches = 0  # requests to the server so far
 
     def __call__(self, fresh: bool = False) -> str:
         """The job's status, asked again when older than STATUS_TTL (``fresh``: now, waiting for a request in
-        flight), or than STEADY_TTL while a RUNNING job is ``steady``."""
+        flight)."""
         first = self._at == 0.0 or fresh
-        age = time.monotonic() - self._at
-        stale = fresh or age >= STATUS_TTL
-        if stale and not fresh and age < STEADY_TTL and self.value == "RUNNING" and self._is_steady():
-            return self.value
+        stale = fresh or time.monotonic() - self._at >= STATUS_TTL
         if not stale or self.not_found or not self._lock.acquire(blocking=first):
             return self.value
         try:
@@ -91,14 +79,7 @@ class _Status:
         """The job has ended, or no longer exists: this status will not change."""
         return self.not_found or is_terminal(self.value)
 
-    def _is_steady(self) -> bool:
-        try:
-            return self.steady is not None and self.problem is None and bool(self.steady())
-        except Exception:  # a local check that fails says nothing: ask the server
-            return False
-
     def _fetch(self) -> None:
-        self.fetches += 1
         try:
             self.meta = self.job.meta()
             self.value = str(self.meta.get("status", self.value))
@@ -243,18 +224,6 @@ def _local_end(
     return is_finished
 
 
-def _local_steady(liveness: _LocalLiveness, run_dir: str | None) -> Callable[[], bool]:
-    """``_Status.steady`` of a job on the local POC: its server process and every site's seen so far still run
-    (known pids checked, no process scan once all were found) and its server run folder is still there."""
-
-    def steady() -> bool:
-        if liveness("server") is not True or (run_dir is not None and not os.path.isdir(run_dir)):
-            return False
-        return all(liveness(site) is not False for site in liveness.sites or ())
-
-    return steady
-
-
 # ------------------------------------------------------------------------------------------ following
 def _fetcher(job: _jobs.Job, local: bool):
     """``fetch(target, log_file_name=None)``: the server's ``get_job_logs`` reply for the job."""
@@ -331,15 +300,12 @@ def job_logs_spec(job: _jobs.Job, status: _Status, cursor: bool | None = None) -
     paths = local_job_log_paths(local_root, job.id)
     liveness = _LocalLiveness(job.id, sites=paths)
     server_log = paths.get("server")
-    run_dir = os.path.dirname(server_log) if server_log else None
-    if not ended:
-        status.steady = _local_steady(liveness, run_dir)
     return JobLogs(
         job.id,
         status=status,
         alive=liveness,
         paths=paths,
-        is_finished=_local_end(liveness, status, run_dir=run_dir),
+        is_finished=_local_end(liveness, status, run_dir=os.path.dirname(server_log) if server_log else None),
         ended=ended,
         fetch=fetch,
     )
