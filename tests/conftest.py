@@ -143,3 +143,20 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if any(item.get_closest_marker(m) for m in REAL_SYSTEM_MARKERS) and not item.get_closest_marker("flaky"):
             item.add_marker(pytest.mark.flaky(reruns=1, reruns_delay=5))
+
+
+_first_attempts: list[tuple[str, str]] = []  # (test, why its first attempt failed) of the tests retried
+
+
+def pytest_runtest_logreport(report):
+    """A retried test's first failure: kept for the summary (pytest-rerunfailures reports only the last attempt)."""
+    if report.outcome == "rerun":
+        crash = getattr(report.longrepr, "reprcrash", None)
+        _first_attempts.append((report.nodeid, crash.message if crash is not None else str(report.longrepr)))
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _first_attempts:
+        terminalreporter.section("why retried tests failed their first attempt")
+        for nodeid, why in _first_attempts:
+            terminalreporter.write_line(f"{nodeid}: {why[:2000]}")
